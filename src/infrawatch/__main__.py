@@ -1,0 +1,3 @@
+from infrawatch.cli import main
+
+main()

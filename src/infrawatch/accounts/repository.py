@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.accounts.models import ApiToken, LoginFailure, User
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_name(session: AsyncSession, username: str) -> User | None:
+    result = await session.scalars(select(User).where(User.username == username))
+    return result.first()
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list(await session.scalars(select(User).order_by(User.username)))
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+async def count_active_admins(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(User).where(User.role == "admin", User.is_active)
+    return int(await session.scalar(query) or 0)
+
+
+def add(session: AsyncSession, row: User | ApiToken | LoginFailure) -> None:
+    session.add(row)
+
+
+async def delete_user(session: AsyncSession, user: User) -> None:
+    await session.delete(user)
+
+
+async def token_with_user_by_hash(
+    session: AsyncSession, token_hash: str
+) -> tuple[ApiToken, User] | None:
+    query = select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+    row = (await session.execute(query.where(ApiToken.token_hash == token_hash))).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def get_token(session: AsyncSession, token_id: uuid.UUID) -> tuple[ApiToken, User] | None:
+    query = select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+    row = (await session.execute(query.where(ApiToken.id == token_id))).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def list_api_tokens(session: AsyncSession) -> list[tuple[ApiToken, User]]:
+    query = (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.kind == "api")
+        .order_by(User.username, ApiToken.created_at)
+    )
+    return [(t, u) for t, u in (await session.execute(query)).all()]
+
+
+async def touch_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+
+
+async def count_failures(
+    session: AsyncSession,
+    *,
+    username: str | None = None,
+    source_ip: str | None = None,
+    since: datetime,
+) -> tuple[int, datetime | None]:
+    query = select(func.count(), func.min(LoginFailure.at)).where(LoginFailure.at >= since)
+    if username is not None:
+        query = query.where(LoginFailure.username == username)
+    if source_ip is not None:
+        query = query.where(LoginFailure.source_ip == source_ip)
+    count, oldest = (await session.execute(query)).one()
+    return int(count), oldest
+
+
+async def clear_failures(session: AsyncSession, username: str, older_than: datetime) -> None:
+    await session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    await session.execute(delete(LoginFailure).where(LoginFailure.at < older_than))

@@ -1,0 +1,71 @@
+"""create_app(settings): the one place a running InfraWatch is assembled."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from infrawatch import __version__, migrations
+from infrawatch.api.errors import install_error_handlers
+from infrawatch.api.health import router as health_router
+from infrawatch.api.router import api_router
+from infrawatch.core.config import Settings
+from infrawatch.core.datadir import prepare_data_dir
+from infrawatch.core.db import Database
+from infrawatch.core.events import create_event_bus
+from infrawatch.core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    settings = prepare_data_dir(settings)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    bus = create_event_bus(redis_url)
+    return Runtime(settings=settings, db=Database(settings.effective_database_url, bus), bus=bus)
+
+
+def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_migrations:
+            await migrations.upgrade(runtime.db.engine)
+        await runtime.bus.start()
+        try:
+            yield
+        finally:
+            await runtime.bus.stop()
+            await runtime.db.dispose()
+
+    app = FastAPI(
+        title="InfraWatch",
+        version=__version__,
+        description="Inventory, monitoring, alerting and provisioning for server fleets.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # One id ties together the audit records of a request (and of a bulk
+        # action); a client may choose it to correlate with its own logs.
+        offered = request.headers.get("x-request-id", "")
+        request.state.request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    app.include_router(health_router)
+    app.include_router(api_router())
+    return app

@@ -1,0 +1,262 @@
+"""The `infrawatch` command."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from infrawatch import migrations
+from infrawatch.accounts import service as accounts
+from infrawatch.accounts.schemas import TokenCreate, UserCreate
+from infrawatch.app import build_runtime, create_app
+from infrawatch.core.config import Settings
+from infrawatch.core.context import Role, cli_context
+from infrawatch.core.errors import AppError
+from infrawatch.core.runtime import Runtime
+from infrawatch.inventory import service as inventory
+from infrawatch.inventory import transfer
+
+app = typer.Typer(help="InfraWatch: a control plane for server fleets.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run one piece of async work against a migrated database."""
+
+    async def main() -> T:
+        runtime = build_runtime(Settings())
+        try:
+            await migrations.upgrade(runtime.db.engine)
+            return await work(runtime)
+        finally:
+            await runtime.db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AppError as exc:
+        detail = exc.detail()
+        if isinstance(detail, list):
+            for entry in detail[:50]:
+                err.print(
+                    f"[red]error[/red] {'/'.join(str(p) for p in entry['loc'])}: {entry['msg']}"
+                )
+        else:
+            err.print(f"[red]error:[/red] {detail}")
+        raise typer.Exit(code=1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run InfraWatch: API, console and background work in one process."""
+    import uvicorn
+
+    settings = Settings(host=host, port=port)
+    user_count = _run(_count_users)
+    web_app = create_app(settings)
+    runtime: Runtime = web_app.state.runtime
+    where = (
+        "SQLite in " + str(runtime.settings.data_dir.resolve())
+        if runtime.settings.is_sqlite
+        else "PostgreSQL"
+    )
+    err.print(f"InfraWatch {web_app.version} on {where}")
+    err.print(f"Listening on [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
+    if user_count == 0:
+        err.print(
+            "No users yet. Create the first admin with:\n"
+            "  infrawatch users create admin --role admin"
+        )
+    uvicorn.run(web_app, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
+
+
+async def _count_users(runtime: Runtime) -> int:
+    async with runtime.db.unit_of_work(write=False) as session:
+        return await accounts.count_users(session)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (serve does this on start too)."""
+    revision = _run(lambda runtime: migrations.current_revision(runtime.db.engine))
+    err.print(f"database at revision {revision}")
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[Role, typer.Option(help="admin, operator or viewer")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+) -> None:
+    """Create a user."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            err.print("[red]error:[/red] the passwords differ")
+            raise typer.Exit(code=1)
+    else:
+        err.print("[red]error:[/red] no terminal to ask for a password; use --password-stdin")
+        raise typer.Exit(code=1)
+    try:
+        data = UserCreate(username=username, role=role, password=password)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+
+    async def work(runtime: Runtime) -> Any:
+        async with runtime.db.unit_of_work() as session:
+            return await accounts.create_user(session, cli_context(), data)
+
+    user = _run(work)
+    print(f"created {user.role.value} {user.username} ({user.id})")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    username: str,
+    name: Annotated[str, typer.Option(help="what the token is for")] = "cli",
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="the token may not change anything")
+    ] = False,
+    expires_in_days: Annotated[int | None, typer.Option(help="expire after this many days")] = None,
+) -> None:
+    """Create an API token; the token is printed alone on the last line."""
+    try:
+        data = TokenCreate(
+            username=username, name=name, read_only=read_only, expires_in_days=expires_in_days
+        )
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+
+    async def work(runtime: Runtime) -> Any:
+        async with runtime.db.unit_of_work() as session:
+            return await accounts.create_token(session, cli_context(), data)
+
+    token = _run(work)
+    print(f"token {token.name!r} for {token.username} (read-only: {token.read_only}); shown once:")
+    print(token.token)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+def _format_of(path: Path, given: str | None) -> transfer.Format:
+    fmt = given or {".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}.get(
+        path.suffix.lower()
+    )
+    if fmt not in ("csv", "yaml", "json"):
+        err.print("[red]error:[/red] say --format csv|yaml|json (the file name does not tell)")
+        raise typer.Exit(code=1)
+    return fmt  # type: ignore[return-value]
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    format: Annotated[
+        str | None, typer.Option(help="csv, yaml or json; default from the file name")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report what would change; write nothing")
+    ] = False,
+) -> None:
+    """Create or update servers from a file, all or nothing."""
+    fmt = _format_of(file, format)
+    body = file.read_bytes()
+
+    async def work(runtime: Runtime) -> transfer.ImportReport:
+        with _progress() as progress:
+            task = progress.add_task("importing", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            async with runtime.db.unit_of_work() as session:
+                return await transfer.import_servers(
+                    session,
+                    cli_context(),
+                    body,
+                    fmt,
+                    dry_run=dry_run,
+                    max_rows=runtime.settings.import_max_rows,
+                    progress=advance,
+                )
+
+    report = _run(work)
+    for row in report.rows:
+        if row.action == "error":
+            err.print(f"row {row.row} ({row.name or '?'}): " + "; ".join(row.errors))
+    verb = "would create" if dry_run else "created"
+    print(
+        f"{verb} {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"errors {report.errors}"
+    )
+    if report.errors:
+        raise typer.Exit(code=1)
+
+
+@app.command("export")
+def export(
+    format: Annotated[str, typer.Option(help="csv, yaml or json")] = "csv",
+    q: Annotated[str | None, typer.Option(help="search-language filter")] = None,
+    include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file to write; default stdout")
+    ] = None,
+) -> None:
+    """Write servers as CSV, YAML or JSON."""
+    if format not in ("csv", "yaml", "json"):
+        err.print("[red]error:[/red] --format is csv, yaml or json")
+        raise typer.Exit(code=1)
+
+    async def work(runtime: Runtime) -> str:
+        with _progress() as progress:
+            task = progress.add_task("exporting", total=None)
+            async with runtime.db.unit_of_work(write=False) as session:
+                return await transfer.export_servers(
+                    session,
+                    inventory.ServerFilters(q=q, include_deleted=include_deleted),
+                    format,  # type: ignore[arg-type]
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
+
+    text = _run(work)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err.print(f"wrote {output}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,66 @@
+"""The one settings object. Built by the caller (CLI, tests) and handed to
+create_app(); nothing reads the environment at import time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Every secret may also come from a file named by `<VAR>_FILE`, as container
+# orchestrators mount them. The file wins over nothing, but an explicit value wins over it.
+SECRET_FIELDS = ("database_url", "redis_url", "master_key", "session_secret")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INFRAWATCH_", extra="ignore")
+
+    data_dir: Path = Path("./infrawatch-data")
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    master_key: SecretStr | None = None
+    session_secret: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    # Proxies whose X-Forwarded-For we believe when recording a source IP.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    session_ttl_seconds: int = 12 * 3600
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_ip: int = 20
+    login_failure_window_seconds: int = 15 * 60
+
+    # Upper bounds that keep one request from holding the database for long.
+    bulk_max_servers: int = 10_000
+    instantiate_max_count: int = 10_000
+    import_max_rows: int = 50_000
+    page_max_limit: int = 1000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FIELDS:
+            if data.get(name):
+                continue
+            path = os.environ.get(f"INFRAWATCH_{name.upper()}_FILE") or data.get(f"{name}_file")
+            if path:
+                data[name] = Path(path).read_text().strip()
+        return data
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'infrawatch.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")

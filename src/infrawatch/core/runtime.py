@@ -1,0 +1,72 @@
+"""What a running process holds (settings, database, bus) and the FastAPI
+dependencies that hand those to routes."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.core.config import Settings
+from infrawatch.core.db import Database
+from infrawatch.core.events import EventBus
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    bus: EventBus
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_settings(request: Request) -> Settings:
+    return get_runtime(request).settings
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db = get_runtime(request).db
+    async with db.unit_of_work(write=request.method not in SAFE_METHODS) as session:
+        yield session
+
+
+# scope="function": the transaction commits before the response is sent, so
+# a failed commit is the client's error response and a client's next request
+# always sees its own change.
+DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def request_id(request: Request) -> str:
+    value: str = request.state.request_id
+    return value
+
+
+def source_ip(request: Request) -> str | None:
+    peer = request.client.host if request.client else None
+    trusted = get_settings(request).trusted_proxies
+    forwarded = request.headers.get("x-forwarded-for")
+    if peer and forwarded and _is_trusted(peer, trusted):
+        # The rightmost address not added by one of our proxies is the client.
+        for hop in reversed([h.strip() for h in forwarded.split(",")]):
+            if not _is_trusted(hop, trusted):
+                return hop[:64]
+    return peer
+
+
+def _is_trusted(address: str, trusted: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in trusted)

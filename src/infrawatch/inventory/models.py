@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from infrawatch.core.clock import utcnow
+from infrawatch.core.db import Base, JSONDocument, UTCDateTime, new_id
+
+NOT_DELETED = text("deleted_at IS NULL")
+
+
+class Server(Base):
+    __tablename__ = "servers"
+    __table_args__ = (
+        # Names are unique among live servers only: a deleted server keeps its
+        # name until restored or purged, and a new one may take it meanwhile.
+        Index(
+            "uq_servers_live_name",
+            "name",
+            unique=True,
+            sqlite_where=NOT_DELETED,
+            postgresql_where=NOT_DELETED,
+        ),
+        Index("ix_servers_name_id", "name", "id"),
+        Index("ix_servers_created_at_id", "created_at", "id"),
+        Index("ix_servers_updated_at_id", "updated_at", "id"),
+        Index("ix_servers_lifecycle", "lifecycle"),
+        Index("ix_servers_health", "health"),
+        Index("ix_servers_region", "region"),
+        Index("ix_servers_environment", "environment"),
+        Index("ix_servers_hostname", "hostname"),
+        Index("ix_servers_ip_address", "ip_address"),
+        Index("ix_servers_deleted_at", "deleted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    ssh_port: Mapped[int] = mapped_column(Integer, default=22)
+    provider: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(64))
+    os: Mapped[str | None] = mapped_column(String(64))
+    environment: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    lifecycle: Mapped[str] = mapped_column(String(16))
+    health: Mapped[str] = mapped_column(String(16), default="unknown")
+    health_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped on every change; the ETag, and the If-Match check, read it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ServerTag(Base):
+    __tablename__ = "server_tags"
+    __table_args__ = (Index("ix_server_tags_key_value", "key", "value", "server_id"),)
+
+    server_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    # A search-language query makes the group dynamic: members are whatever
+    # matches now. Without one, membership is the server_groups rows.
+    query: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ServerGroup(Base):
+    __tablename__ = "server_groups"
+    __table_args__ = (Index("ix_server_groups_group_id", "group_id", "server_id"),)
+
+    server_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Template(Base):
+    __tablename__ = "templates"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    defaults: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ServerDependency(Base):
+    """`server_id` depends on `depends_on_id` (its upstream)."""
+
+    __tablename__ = "server_dependencies"
+    __table_args__ = (Index("ix_server_dependencies_upstream", "depends_on_id", "server_id"),)
+
+    server_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    depends_on_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LifecycleTransition(Base):
+    __tablename__ = "lifecycle_transitions"
+    __table_args__ = (Index("ix_lifecycle_transitions_server", "server_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    server_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+
+
+class HealthTransition(Base):
+    """Written by the monitoring engine; kept forever."""
+
+    __tablename__ = "health_transitions"
+    __table_args__ = (Index("ix_health_transitions_server", "server_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    server_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)

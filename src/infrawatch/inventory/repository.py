@@ -1,0 +1,440 @@
+"""Every query of the inventory domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.core.pagination import SortKey, after_cursor, order_by
+from infrawatch.inventory.models import (
+    Group,
+    HealthTransition,
+    LifecycleTransition,
+    Server,
+    ServerDependency,
+    ServerGroup,
+    ServerTag,
+    Template,
+)
+
+# SQLite allows 32,766 bound parameters per statement; stay well below.
+CHUNK = 1000
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _nullable(column: Any) -> ColumnElement[Any]:
+    # Keyset comparisons need a total order; NULL compares as nothing.
+    coalesced: ColumnElement[Any] = func.coalesce(column, "")
+    return coalesced
+
+
+SERVER_SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "id": Server.id,  # type: ignore[dict-item]
+    "name": Server.name,  # type: ignore[dict-item]
+    "created_at": Server.created_at,  # type: ignore[dict-item]
+    "updated_at": Server.updated_at,  # type: ignore[dict-item]
+    "lifecycle": Server.lifecycle,  # type: ignore[dict-item]
+    "health": Server.health,  # type: ignore[dict-item]
+    "ssh_port": Server.ssh_port,  # type: ignore[dict-item]
+    "hostname": _nullable(Server.hostname),
+    "ip_address": _nullable(Server.ip_address),
+    "provider": _nullable(Server.provider),
+    "region": _nullable(Server.region),
+    "os": _nullable(Server.os),
+    "environment": _nullable(Server.environment),
+    "owner": _nullable(Server.owner),
+}
+
+
+def live_or_all(include_deleted: bool) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = (
+        Server.id.is_not(None) if include_deleted else Server.deleted_at.is_(None)
+    )
+    return condition
+
+
+# --- servers ------------------------------------------------------------------
+
+
+async def page_servers(
+    session: AsyncSession,
+    condition: ColumnElement[bool],
+    keys: Sequence[SortKey],
+    after: Sequence[Any] | None,
+    limit: int,
+) -> tuple[list[Server], int]:
+    total = await session.scalar(select(func.count()).select_from(Server).where(condition))
+    query = select(Server).where(condition)
+    if after is not None:
+        query = query.where(after_cursor(keys, after))
+    rows = await session.scalars(query.order_by(*order_by(keys)).limit(limit + 1))
+    return list(rows), int(total or 0)
+
+
+def sort_values(server: Server, keys: Sequence[SortKey]) -> list[Any]:
+    values = []
+    for key in keys:
+        value = getattr(server, key.name)
+        values.append("" if value is None else value)
+    return values
+
+
+async def select_server_ids(
+    session: AsyncSession, condition: ColumnElement[bool], limit: int
+) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(Server.id).where(condition).order_by(Server.id).limit(limit)
+    )
+    return list(rows)
+
+
+async def all_servers(session: AsyncSession, condition: ColumnElement[bool]) -> list[Server]:
+    rows = await session.scalars(select(Server).where(condition).order_by(Server.name, Server.id))
+    return list(rows)
+
+
+async def get_server(session: AsyncSession, server_id: uuid.UUID) -> Server | None:
+    return await session.get(Server, server_id)
+
+
+async def get_servers(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Server]:
+    found: list[Server] = []
+    for part in chunks(list(ids)):
+        found.extend(await session.scalars(select(Server).where(Server.id.in_(part))))
+    return found
+
+
+async def live_servers_by_name(session: AsyncSession, names: Sequence[str]) -> dict[str, Server]:
+    found: dict[str, Server] = {}
+    for part in chunks(list(names)):
+        query = select(Server).where(Server.name.in_(part), Server.deleted_at.is_(None))
+        found.update({s.name: s for s in await session.scalars(query)})
+    return found
+
+
+def add(session: AsyncSession, row: Any) -> None:
+    session.add(row)
+
+
+async def purge_server(session: AsyncSession, server: Server) -> None:
+    await session.delete(server)
+
+
+async def tags_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, str]]:
+    tags: dict[uuid.UUID, dict[str, str]] = defaultdict(dict)
+    for part in chunks(list(ids)):
+        query = select(ServerTag.server_id, ServerTag.key, ServerTag.value)
+        for server_id, key, value in await session.execute(
+            query.where(ServerTag.server_id.in_(part))
+        ):
+            tags[server_id][key] = value
+    return tags
+
+
+async def static_groups_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    groups: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for part in chunks(list(ids)):
+        query = (
+            select(ServerGroup.server_id, Group.name)
+            .join(Group, Group.id == ServerGroup.group_id)
+            .where(ServerGroup.server_id.in_(part))
+        )
+        for server_id, name in await session.execute(query):
+            groups[server_id].append(name)
+    return groups
+
+
+async def dynamic_members_among(
+    session: AsyncSession,
+    conditions: Sequence[tuple[str, ColumnElement[bool]]],
+    ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, list[str]]:
+    """Which of `ids` each dynamic group holds, in one round trip."""
+    groups: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if not conditions or not ids:
+        return groups
+    selects = [
+        select(Server.id.label("server_id"), literal(name).label("group_name")).where(
+            Server.id.in_(ids), condition
+        )
+        for name, condition in conditions
+    ]
+    for server_id, name in await session.execute(union_all(*selects)):
+        groups[server_id].append(name)
+    return groups
+
+
+async def replace_tags(session: AsyncSession, server_id: uuid.UUID, tags: dict[str, str]) -> None:
+    await session.execute(delete(ServerTag).where(ServerTag.server_id == server_id))
+    if tags:
+        rows = [{"server_id": server_id, "key": k, "value": v} for k, v in tags.items()]
+        await session.execute(insert(ServerTag), rows)
+
+
+async def replace_static_groups(
+    session: AsyncSession, server_id: uuid.UUID, group_ids: Sequence[uuid.UUID]
+) -> None:
+    await session.execute(delete(ServerGroup).where(ServerGroup.server_id == server_id))
+    if group_ids:
+        rows = [{"server_id": server_id, "group_id": g} for g in group_ids]
+        await session.execute(insert(ServerGroup), rows)
+
+
+async def insert_lifecycle_transitions(
+    session: AsyncSession, rows: Sequence[dict[str, Any]]
+) -> None:
+    for part in chunks(list(rows)):
+        await session.execute(insert(LifecycleTransition), list(part))
+
+
+async def health_history(
+    session: AsyncSession, server_id: uuid.UUID, limit: int
+) -> list[HealthTransition]:
+    query = select(HealthTransition).where(HealthTransition.server_id == server_id)
+    return list(await session.scalars(query.order_by(HealthTransition.id.desc()).limit(limit)))
+
+
+# --- bulk ---------------------------------------------------------------------
+
+
+async def bump_servers(
+    session: AsyncSession,
+    ids: Sequence[uuid.UUID],
+    now: datetime,
+    values: dict[str, Any] | None = None,
+) -> None:
+    for part in chunks(list(ids)):
+        await session.execute(
+            update(Server)
+            .where(Server.id.in_(part))
+            .values(updated_at=now, version=Server.version + 1, **(values or {}))
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def delete_tags(session: AsyncSession, ids: Sequence[uuid.UUID], keys: Sequence[str]) -> None:
+    for part in chunks(list(ids)):
+        await session.execute(
+            delete(ServerTag).where(ServerTag.server_id.in_(part), ServerTag.key.in_(keys))
+        )
+
+
+async def insert_servers(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    for part in chunks(list(rows), 500):
+        await session.execute(insert(Server), list(part))
+
+
+async def insert_tags(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    for part in chunks(list(rows), 2000):
+        await session.execute(insert(ServerTag), list(part))
+
+
+async def insert_memberships(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    for part in chunks(list(rows), 2000):
+        await session.execute(insert(ServerGroup), list(part))
+
+
+async def static_member_ids(
+    session: AsyncSession, group_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    members: set[uuid.UUID] = set()
+    for part in chunks(list(ids)):
+        query = select(ServerGroup.server_id).where(
+            ServerGroup.group_id == group_id, ServerGroup.server_id.in_(part)
+        )
+        members.update(await session.scalars(query))
+    return members
+
+
+async def remove_static_members(
+    session: AsyncSession, group_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> None:
+    for part in chunks(list(ids)):
+        await session.execute(
+            delete(ServerGroup).where(
+                ServerGroup.group_id == group_id, ServerGroup.server_id.in_(part)
+            )
+        )
+
+
+async def live_names_taken(session: AsyncSession, names: Sequence[str]) -> set[str]:
+    taken: set[str] = set()
+    for part in chunks(list(names)):
+        query = select(Server.name).where(Server.name.in_(part), Server.deleted_at.is_(None))
+        taken.update(await session.scalars(query))
+    return taken
+
+
+# --- groups -------------------------------------------------------------------
+
+
+async def list_groups(session: AsyncSession) -> list[Group]:
+    return list(await session.scalars(select(Group).order_by(Group.name)))
+
+
+async def dynamic_groups(session: AsyncSession) -> list[Group]:
+    return list(
+        await session.scalars(select(Group).where(Group.query.is_not(None)).order_by(Group.name))
+    )
+
+
+async def get_group(session: AsyncSession, group_id: uuid.UUID) -> Group | None:
+    return await session.get(Group, group_id)
+
+
+async def groups_by_name(session: AsyncSession, names: Sequence[str]) -> dict[str, Group]:
+    if not names:
+        return {}
+    return {g.name: g for g in await session.scalars(select(Group).where(Group.name.in_(names)))}
+
+
+async def static_member_counts(session: AsyncSession) -> dict[uuid.UUID, int]:
+    query = (
+        select(ServerGroup.group_id, func.count())
+        .join(Server, Server.id == ServerGroup.server_id)
+        .where(Server.deleted_at.is_(None))
+        .group_by(ServerGroup.group_id)
+    )
+    return {group_id: int(count) for group_id, count in await session.execute(query)}
+
+
+async def count_servers(session: AsyncSession, condition: ColumnElement[bool]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Server).where(condition)) or 0)
+
+
+def static_membership(group_id: uuid.UUID) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = Server.id.in_(
+        select(ServerGroup.server_id).where(ServerGroup.group_id == group_id)
+    )
+    return condition
+
+
+async def delete_group(session: AsyncSession, group: Group) -> None:
+    await session.delete(group)
+
+
+# --- templates ----------------------------------------------------------------
+
+
+async def list_templates(session: AsyncSession) -> list[Template]:
+    return list(await session.scalars(select(Template).order_by(Template.name)))
+
+
+async def get_template(session: AsyncSession, template_id: uuid.UUID) -> Template | None:
+    return await session.get(Template, template_id)
+
+
+async def template_by_name(session: AsyncSession, name: str) -> Template | None:
+    return (await session.scalars(select(Template).where(Template.name == name))).first()
+
+
+async def group_by_name(session: AsyncSession, name: str) -> Group | None:
+    return (await session.scalars(select(Group).where(Group.name == name))).first()
+
+
+async def delete_template(session: AsyncSession, template: Template) -> None:
+    await session.delete(template)
+
+
+# --- dependencies -------------------------------------------------------------
+
+
+async def get_dependency(
+    session: AsyncSession, server_id: uuid.UUID, upstream_id: uuid.UUID
+) -> ServerDependency | None:
+    return await session.get(ServerDependency, (server_id, upstream_id))
+
+
+async def reaches(session: AsyncSession, start: uuid.UUID, target: uuid.UUID) -> bool:
+    """Does following upstream edges from `start` arrive at `target`?"""
+    walk = (
+        select(ServerDependency.depends_on_id.label("node"))
+        .where(ServerDependency.server_id == start)
+        .cte("walk", recursive=True)
+    )
+    walk = walk.union(
+        select(ServerDependency.depends_on_id).join(walk, ServerDependency.server_id == walk.c.node)
+    )
+    found = await session.scalar(
+        select(func.count()).select_from(walk).where(walk.c.node == target)
+    )
+    return bool(found)
+
+
+async def upstream_of(
+    session: AsyncSession, server_id: uuid.UUID
+) -> list[tuple[Server, ServerDependency]]:
+    query = (
+        select(Server, ServerDependency)
+        .join(ServerDependency, ServerDependency.depends_on_id == Server.id)
+        .where(ServerDependency.server_id == server_id)
+        .order_by(Server.name)
+    )
+    return [(s, d) for s, d in (await session.execute(query)).all()]
+
+
+async def dependents_of(
+    session: AsyncSession, server_id: uuid.UUID, max_depth: int
+) -> list[tuple[uuid.UUID, str, int, uuid.UUID]]:
+    """(server, kind, depth, via) for everything downstream, shallowest first.
+    UNION (not UNION ALL) plus the depth bound keeps diamonds finite."""
+    walk = (
+        select(
+            ServerDependency.server_id.label("node"),
+            ServerDependency.kind.label("kind"),
+            literal(1).label("depth"),
+            ServerDependency.depends_on_id.label("via"),
+        )
+        .where(ServerDependency.depends_on_id == server_id)
+        .cte("downstream", recursive=True)
+    )
+    walk = walk.union(
+        select(
+            ServerDependency.server_id,
+            ServerDependency.kind,
+            walk.c.depth + 1,
+            ServerDependency.depends_on_id,
+        )
+        .join(walk, ServerDependency.depends_on_id == walk.c.node)
+        .where(walk.c.depth < max_depth)
+    )
+    rows = await session.execute(select(walk.c.node, walk.c.kind, walk.c.depth, walk.c.via))
+    best: dict[uuid.UUID, tuple[uuid.UUID, str, int, uuid.UUID]] = {}
+    for node, kind, depth, via in rows:
+        if node != server_id and (node not in best or depth < best[node][2]):
+            best[node] = (node, kind, depth, via)
+    return sorted(best.values(), key=lambda r: r[2])
+
+
+async def delete_dependency(session: AsyncSession, dependency: ServerDependency) -> None:
+    await session.delete(dependency)
+
+
+async def lock_dependency_graph(session: AsyncSession) -> None:
+    """Serialize graph edits so two concurrent edges cannot close a cycle
+    that neither saw. SQLite writers are serialized already."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(0x1F0_DE95)))

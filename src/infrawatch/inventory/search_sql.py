@@ -1,0 +1,136 @@
+"""Search terms → one SQLAlchemy condition on `servers`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.inventory import search
+from infrawatch.inventory.models import Group, Server, ServerGroup, ServerTag
+
+# A dynamic group's query may name other groups; this bounds the nesting and
+# catches a group that (through others) contains itself.
+MAX_GROUP_NESTING = 5
+
+
+class GroupQueryError(ValueError):
+    pass
+
+
+def glob_to_like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def _text_condition(column: Any, value: str) -> ColumnElement[bool]:
+    if "*" in value:
+        condition: ColumnElement[bool] = column.ilike(glob_to_like(value), escape="\\")
+        return condition
+    equal: ColumnElement[bool] = column == value
+    return equal
+
+
+def _negate(condition: ColumnElement[bool], nullable_column: Any = None) -> ColumnElement[bool]:
+    # NOT (NULL LIKE 'x') is NULL, which would hide servers that simply have
+    # no value; "region is not eu-*" should include servers with no region.
+    if nullable_column is not None:
+        return or_(nullable_column.is_(None), not_(condition))
+    return not_(condition)
+
+
+def _free_text(term: search.FreeText, *, null_safe: bool = False) -> ColumnElement[bool]:
+    # Negated, NULL columns must read as "" or NOT(...) would drop the row.
+    def col(column: Any) -> Any:
+        return func.coalesce(column, "") if null_safe and column.nullable else column
+
+    if term.glob_names:
+        pattern = glob_to_like(term.text)
+        return or_(*(col(c).ilike(pattern, escape="\\") for c in (Server.name, Server.hostname)))
+    pattern = f"%{glob_to_like(term.text)}%"
+    columns = (Server.name, Server.hostname, Server.ip_address, Server.description)
+    return or_(*(col(c).ilike(pattern, escape="\\") for c in columns))
+
+
+def _tag(term: search.TagMatch) -> ColumnElement[bool]:
+    conditions = [ServerTag.server_id == Server.id, ServerTag.key == term.key]
+    if term.value is not None:
+        conditions.append(_text_condition(ServerTag.value, term.value))
+    return exists().where(*conditions)
+
+
+def _comparison(term: search.Comparison) -> ColumnElement[bool]:
+    column = getattr(Server, term.field)
+    ops = {
+        "=": column == term.value,
+        ">": column > term.value,
+        ">=": column >= term.value,
+        "<": column < term.value,
+        "<=": column <= term.value,
+    }
+    condition: ColumnElement[bool] = ops[term.op]
+    if term.upper is not None:
+        condition = and_(condition, column < term.upper)
+    return condition
+
+
+async def _group(
+    session: AsyncSession, term: search.GroupMatch, trail: tuple[str, ...]
+) -> ColumnElement[bool]:
+    query = select(Group.id, Group.name, Group.query)
+    if "*" in term.name:
+        query = query.where(Group.name.ilike(glob_to_like(term.name), escape="\\"))
+    else:
+        query = query.where(Group.name == term.name)
+    groups = (await session.execute(query)).all()
+    static_ids = [g.id for g in groups if g.query is None]
+    members: list[ColumnElement[bool]] = []
+    if static_ids:
+        members.append(
+            exists().where(ServerGroup.server_id == Server.id, ServerGroup.group_id.in_(static_ids))
+        )
+    for group in groups:
+        if group.query is None:
+            continue
+        if group.name in trail:
+            raise GroupQueryError(
+                f"group {group.name!r} contains itself through {' → '.join(trail)}"
+            )
+        if len(trail) >= MAX_GROUP_NESTING:
+            raise GroupQueryError(f"groups nest deeper than {MAX_GROUP_NESTING} levels")
+        members.append(await compile_query(session, group.query, (*trail, group.name)))
+    return or_(*members) if members else false()
+
+
+async def compile_terms(
+    session: AsyncSession, terms: Sequence[search.Term], trail: tuple[str, ...] = ()
+) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    for term in terms:
+        condition: ColumnElement[bool]
+        nullable: Any = None
+        match term:
+            case search.TextMatch(field=field, value=value):
+                column = getattr(Server, field)
+                condition = _text_condition(column, value)
+                nullable = column if column.nullable else None
+            case search.TagMatch():
+                condition = _tag(term)
+            case search.GroupMatch():
+                condition = await _group(session, term, trail)
+            case search.Comparison():
+                condition = _comparison(term)
+            case search.IdMatch(value=value):
+                condition = Server.id == value
+            case search.FreeText():
+                condition = _free_text(term, null_safe=term.negated)
+        conditions.append(_negate(condition, nullable) if term.negated else condition)
+    return and_(true(), *conditions)
+
+
+async def compile_query(
+    session: AsyncSession, query: str, trail: tuple[str, ...] = ()
+) -> ColumnElement[bool]:
+    return await compile_terms(session, search.parse(query), trail)

@@ -1,0 +1,180 @@
+"""Templates: defaults for new servers, and stamping out many at once."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.audit import service as audit
+from infrawatch.core.clock import utcnow
+from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.context import OperationContext
+from infrawatch.core.errors import Conflict, InvalidInput, NotFound
+from infrawatch.inventory import repository, service
+from infrawatch.inventory.models import Template
+from infrawatch.inventory.schemas import (
+    InstantiateRequest,
+    ServerOut,
+    TemplateCreate,
+    TemplateDefaults,
+    TemplateOut,
+    TemplateUpdate,
+)
+
+_NUMBER = re.compile(r"\{n(?::(0?)([1-9]))?\}")
+
+
+def _out(template: Template) -> TemplateOut:
+    return TemplateOut(
+        id=template.id,
+        name=template.name,
+        description=template.description,
+        defaults=TemplateDefaults.model_validate(template.defaults),
+        created_at=template.created_at,
+        updated_at=template.updated_at,
+    )
+
+
+def _fields(template: Template) -> dict[str, Any]:
+    return {
+        "name": template.name,
+        "description": template.description,
+        "defaults": template.defaults,
+    }
+
+
+async def _require(session: AsyncSession, template_id: uuid.UUID) -> Template:
+    template = await repository.get_template(session, template_id)
+    if template is None:
+        raise NotFound("no such template")
+    return template
+
+
+async def list_templates(session: AsyncSession) -> list[TemplateOut]:
+    return [_out(t) for t in await repository.list_templates(session)]
+
+
+async def get_template(session: AsyncSession, template_id: uuid.UUID) -> tuple[TemplateOut, int]:
+    template = await _require(session, template_id)
+    return _out(template), template.version
+
+
+async def create_template(
+    session: AsyncSession, ctx: OperationContext, data: TemplateCreate
+) -> tuple[TemplateOut, int]:
+    if await repository.template_by_name(session, data.name) is not None:
+        raise Conflict(f"a template named {data.name!r} already exists")
+    await service.resolve_static_groups(
+        session, data.defaults.groups, loc=("body", "defaults", "groups")
+    )
+    now = utcnow()
+    template = Template(
+        id=uuid.uuid4(),
+        name=data.name,
+        description=data.description,
+        defaults=data.defaults.model_dump(mode="json"),
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    repository.add(session, template)
+    await session.flush()
+    await audit.record(
+        session,
+        ctx,
+        audit.Change("template.create", "template", template.id, None, _fields(template)),
+    )
+    return _out(template), template.version
+
+
+async def update_template(
+    session: AsyncSession,
+    ctx: OperationContext,
+    template_id: uuid.UUID,
+    data: TemplateUpdate,
+    if_match: str | None,
+) -> tuple[TemplateOut, int]:
+    template = await _require(session, template_id)
+    check_if_match(if_match, template.version)
+    before = _fields(template)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("name", "defaults"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput("may be left out but not set to null", loc=("body", required))
+    if "name" in changes and changes["name"] != template.name:
+        if await repository.template_by_name(session, changes["name"]) is not None:
+            raise Conflict(f"a template named {changes['name']!r} already exists")
+        template.name = changes["name"]
+    if "description" in changes:
+        template.description = changes["description"]
+    if data.defaults is not None:
+        await service.resolve_static_groups(
+            session, data.defaults.groups, loc=("body", "defaults", "groups")
+        )
+        template.defaults = data.defaults.model_dump(mode="json")
+    if _fields(template) != before:
+        template.updated_at = utcnow()
+        template.version += 1
+        await audit.record(
+            session,
+            ctx,
+            audit.Change("template.update", "template", template.id, before, _fields(template)),
+        )
+    await session.flush()
+    return _out(template), template.version
+
+
+async def delete_template(
+    session: AsyncSession, ctx: OperationContext, template_id: uuid.UUID
+) -> None:
+    template = await _require(session, template_id)
+    await audit.record(
+        session,
+        ctx,
+        audit.Change("template.delete", "template", template.id, _fields(template), None),
+    )
+    await repository.delete_template(session, template)
+
+
+def render_name(pattern: str, number: int) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        width = int(match.group(2) or 0)
+        return str(number).zfill(width)
+
+    return _NUMBER.sub(substitute, pattern)
+
+
+async def instantiate(
+    session: AsyncSession,
+    ctx: OperationContext,
+    template_id: uuid.UUID,
+    request: InstantiateRequest,
+) -> list[ServerOut]:
+    """All `count` servers in the caller's transaction, or none of them."""
+    template = await _require(session, template_id)
+    defaults = TemplateDefaults.model_validate(template.defaults).model_dump()
+    overrides = request.overrides.model_dump(exclude_unset=True) if request.overrides else {}
+    names = [render_name(request.name_pattern, request.start + i) for i in range(request.count)]
+    too_long = [n for n in names if len(n) > 128]
+    if too_long:
+        raise InvalidInput(
+            f"generated name {too_long[0]!r} is longer than 128 characters",
+            loc=("body", "name_pattern"),
+        )
+    rows = [{**defaults, **overrides, "name": name} for name in names]
+    ids = await service.create_servers(session, ctx, rows)
+    await audit.record(
+        session,
+        ctx,
+        audit.Change(
+            "template.instantiate",
+            "template",
+            template.id,
+            None,
+            {"count": len(ids), "first": names[0], "last": names[-1]},
+        ),
+    )
+    return await service.present(session, await repository.get_servers(session, ids))

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from alembic import context
+
+from infrawatch.accounts import models as _accounts  # noqa: F401  (registers tables)
+from infrawatch.audit import models as _audit  # noqa: F401
+from infrawatch.core.db import Base
+from infrawatch.inventory import models as _inventory  # noqa: F401
+
+target_metadata = Base.metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError(
+        "run migrations through infrawatch (`infrawatch db upgrade`), not bare alembic"
+    )
+
+context.configure(
+    connection=connection,
+    target_metadata=target_metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,328 @@
+"""foundation: accounts, audit, inventory
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-21 21:05:03.506057
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import infrawatch.core.db
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_records",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_user_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_username", sa.String(length=64), nullable=False),
+        sa.Column("token_name", sa.String(length=128), nullable=True),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("object_type", sa.String(length=32), nullable=False),
+        sa.Column("object_id", sa.String(length=64), nullable=True),
+        sa.Column(
+            "changes", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("source_ip", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_records")),
+    )
+    with op.batch_alter_table("audit_records", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_records_action", ["action", "id"], unique=False)
+        batch_op.create_index("ix_audit_records_actor", ["actor_username", "id"], unique=False)
+        batch_op.create_index("ix_audit_records_at", ["at"], unique=False)
+        batch_op.create_index(
+            "ix_audit_records_object", ["object_type", "object_id", "id"], unique=False
+        )
+        batch_op.create_index("ix_audit_records_request_id", ["request_id"], unique=False)
+
+    op.create_table(
+        "groups",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("query", sa.Text(), nullable=True),
+        sa.Column("created_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
+        sa.UniqueConstraint("name", name=op.f("uq_groups_name")),
+    )
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("source_ip", sa.String(length=64), nullable=False),
+        sa.Column("at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_login_failures_source_ip_at", ["source_ip", "at"], unique=False)
+        batch_op.create_index("ix_login_failures_username_at", ["username", "at"], unique=False)
+
+    op.create_table(
+        "servers",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("hostname", sa.String(length=255), nullable=True),
+        sa.Column("ip_address", sa.String(length=45), nullable=True),
+        sa.Column("ssh_port", sa.Integer(), nullable=False),
+        sa.Column("provider", sa.String(length=64), nullable=True),
+        sa.Column("region", sa.String(length=64), nullable=True),
+        sa.Column("os", sa.String(length=64), nullable=True),
+        sa.Column("environment", sa.String(length=64), nullable=True),
+        sa.Column("owner", sa.String(length=128), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column(
+            "attributes", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("lifecycle", sa.String(length=16), nullable=False),
+        sa.Column("health", sa.String(length=16), nullable=False),
+        sa.Column(
+            "health_changed_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("created_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("deleted_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_servers")),
+    )
+    with op.batch_alter_table("servers", schema=None) as batch_op:
+        batch_op.create_index("ix_servers_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index("ix_servers_deleted_at", ["deleted_at"], unique=False)
+        batch_op.create_index("ix_servers_environment", ["environment"], unique=False)
+        batch_op.create_index("ix_servers_health", ["health"], unique=False)
+        batch_op.create_index("ix_servers_hostname", ["hostname"], unique=False)
+        batch_op.create_index("ix_servers_ip_address", ["ip_address"], unique=False)
+        batch_op.create_index("ix_servers_lifecycle", ["lifecycle"], unique=False)
+        batch_op.create_index("ix_servers_name_id", ["name", "id"], unique=False)
+        batch_op.create_index("ix_servers_region", ["region"], unique=False)
+        batch_op.create_index("ix_servers_updated_at_id", ["updated_at", "id"], unique=False)
+        batch_op.create_index(
+            "uq_servers_live_name",
+            ["name"],
+            unique=True,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        )
+
+    op.create_table(
+        "templates",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column(
+            "defaults", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("created_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_templates")),
+        sa.UniqueConstraint("name", name=op.f("uq_templates_name")),
+    )
+    op.create_table(
+        "users",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=True),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("username", name=op.f("uq_users_username")),
+    )
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("read_only", sa.Boolean(), nullable=False),
+        sa.Column("created_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+    )
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "health_transitions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("server_id", sa.Uuid(), nullable=False),
+        sa.Column("from_state", sa.String(length=16), nullable=False),
+        sa.Column("to_state", sa.String(length=16), nullable=False),
+        sa.Column("at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_health_transitions_server_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_health_transitions")),
+    )
+    with op.batch_alter_table("health_transitions", schema=None) as batch_op:
+        batch_op.create_index("ix_health_transitions_server", ["server_id", "id"], unique=False)
+
+    op.create_table(
+        "lifecycle_transitions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("server_id", sa.Uuid(), nullable=False),
+        sa.Column("from_state", sa.String(length=16), nullable=True),
+        sa.Column("to_state", sa.String(length=16), nullable=False),
+        sa.Column("at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_lifecycle_transitions_server_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lifecycle_transitions")),
+    )
+    with op.batch_alter_table("lifecycle_transitions", schema=None) as batch_op:
+        batch_op.create_index("ix_lifecycle_transitions_server", ["server_id", "id"], unique=False)
+
+    op.create_table(
+        "server_dependencies",
+        sa.Column("server_id", sa.Uuid(), nullable=False),
+        sa.Column("depends_on_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("created_at", infrawatch.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["depends_on_id"],
+            ["servers.id"],
+            name=op.f("fk_server_dependencies_depends_on_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_server_dependencies_server_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("server_id", "depends_on_id", name=op.f("pk_server_dependencies")),
+    )
+    with op.batch_alter_table("server_dependencies", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_server_dependencies_upstream", ["depends_on_id", "server_id"], unique=False
+        )
+
+    op.create_table(
+        "server_groups",
+        sa.Column("server_id", sa.Uuid(), nullable=False),
+        sa.Column("group_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["groups.id"],
+            name=op.f("fk_server_groups_group_id_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_server_groups_server_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("server_id", "group_id", name=op.f("pk_server_groups")),
+    )
+    with op.batch_alter_table("server_groups", schema=None) as batch_op:
+        batch_op.create_index("ix_server_groups_group_id", ["group_id", "server_id"], unique=False)
+
+    op.create_table(
+        "server_tags",
+        sa.Column("server_id", sa.Uuid(), nullable=False),
+        sa.Column("key", sa.String(length=63), nullable=False),
+        sa.Column("value", sa.String(length=255), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_server_tags_server_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("server_id", "key", name=op.f("pk_server_tags")),
+    )
+    with op.batch_alter_table("server_tags", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_server_tags_key_value", ["key", "value", "server_id"], unique=False
+        )
+
+    _create_audit_guard()
+
+
+def downgrade() -> None:
+    _drop_audit_guard()
+    for table in (
+        "server_tags",
+        "server_groups",
+        "server_dependencies",
+        "lifecycle_transitions",
+        "health_transitions",
+        "api_tokens",
+        "users",
+        "templates",
+        "servers",
+        "login_failures",
+        "groups",
+        "audit_records",
+    ):
+        op.drop_table(table)
+
+
+# The audit trail is append-only: the database itself refuses to change or
+# remove a record, whoever asks.
+def _create_audit_guard() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("""
+            CREATE FUNCTION audit_records_append_only() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION 'audit records are append-only';
+            END;
+            $$ LANGUAGE plpgsql
+        """)
+        op.execute("""
+            CREATE TRIGGER audit_records_append_only
+            BEFORE UPDATE OR DELETE ON audit_records
+            FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()
+        """)
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(f"""
+                CREATE TRIGGER audit_records_no_{event.lower()}
+                BEFORE {event} ON audit_records
+                BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END
+            """)
+
+
+def _drop_audit_guard() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_records_append_only ON audit_records")
+        op.execute("DROP FUNCTION IF EXISTS audit_records_append_only()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_records_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_records_no_delete")
