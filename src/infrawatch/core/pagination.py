@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,12 +99,31 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
             "the cursor belongs to a different sort order; start again without a cursor",
             loc=("query", "cursor"),
         )
+    # The cursor came from outside: each value must have its column's type
+    # before it goes near a query.
+    for key, value in zip(keys, values, strict=True):
+        if not _fits(key.column, value):
+            raise InvalidInput("the cursor is not one this server issued", loc=("query", "cursor"))
     return values
+
+
+def _fits(column: ColumnElement[Any], value: Any) -> bool:
+    try:
+        expected = column.type.python_type
+    except NotImplementedError:
+        return isinstance(value, str)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**31
+    if expected is datetime:
+        return isinstance(value, datetime) and value.tzinfo is not None
+    return isinstance(value, expected)
 
 
 def _encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return {"dt": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"u": value.hex}
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return {"s": str(value)}
@@ -113,6 +133,8 @@ def _decode_value(value: Any) -> Any:
     if isinstance(value, dict):
         if "dt" in value:
             return datetime.fromisoformat(value["dt"])
+        if "u" in value:
+            return uuid.UUID(value["u"])
         if "s" in value:
             return str(value["s"])
         raise ValueError("unknown cursor value")
