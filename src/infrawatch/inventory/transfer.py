@@ -79,9 +79,9 @@ def _csv_row(raw: dict[str | None, Any]) -> dict[str, Any]:
                 row["attributes"] = json.loads(text) if text else {}
             except json.JSONDecodeError as exc:
                 raise RowError(f"attributes: not valid JSON ({exc.msg})") from None
-        elif column == "ssh_port":
-            if text:
-                row["ssh_port"] = text
+        elif column in ("ssh_port", "lifecycle"):
+            if text:  # an empty cell keeps the default (or the current value)
+                row[column] = text
         else:
             row[column] = text or None
     return row
