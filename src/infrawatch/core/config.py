@@ -38,9 +38,7 @@ class Settings(BaseSettings):
 
     # Upper bounds that keep one request from holding the database for long.
     bulk_max_servers: int = 10_000
-    instantiate_max_count: int = 10_000
     import_max_rows: int = 50_000
-    page_max_limit: int = 1000
 
     @model_validator(mode="before")
     @classmethod

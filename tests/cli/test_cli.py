@@ -1,0 +1,113 @@
+"""The command line, run as a user would run it: a real process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infrawatch.core.config import Settings
+
+
+@pytest.fixture
+def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFRAWATCH_")}
+    env["INFRAWATCH_DATA_DIR"] = str(tmp_path / "data")
+    if settings.database_url is not None and not settings.is_sqlite:
+        env["INFRAWATCH_DATABASE_URL"] = settings.database_url.get_secret_value()
+    return env
+
+
+def infrawatch(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "infrawatch", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_users_and_tokens_are_created_from_the_command_line(cli_env: dict[str, str]) -> None:
+    created = infrawatch(cli_env, "users", "create", "root", "--role", "admin", "--password-stdin",
+                         stdin="a long enough password\n")
+    assert created.returncode == 0, created.stderr
+    assert "created admin root" in created.stdout
+    again = infrawatch(cli_env, "users", "create", "root", "--role", "admin", "--password-stdin", stdin="x" * 9)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+    token = infrawatch(cli_env, "tokens", "create", "root", "--name", "deploy", "--read-only")
+    assert token.returncode == 0, token.stderr
+    last_line = token.stdout.strip().splitlines()[-1]
+    assert last_line.startswith("iw_") and " " not in last_line
+    missing = infrawatch(cli_env, "tokens", "create", "nobody")
+    assert missing.returncode == 1
+
+
+def test_import_and_export_from_the_command_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "servers.csv"
+    source.write_text("name,region,tags\na,eu-1,env=prod\nb,eu-2,env=dev\n")
+    dry = infrawatch(cli_env, "import", str(source), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would create 2" in dry.stdout
+    done = infrawatch(cli_env, "import", str(source))
+    assert "created 2" in done.stdout
+    exported = infrawatch(cli_env, "export", "--format", "csv", "--q", "tag:env=prod")
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.splitlines()[1].startswith("a,")
+    assert len(exported.stdout.splitlines()) == 2
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,ip_address\nc,not-an-ip\n")
+    refused = infrawatch(cli_env, "import", str(bad))
+    assert refused.returncode == 1
+    assert "not a valid IPv4" in refused.stderr
+
+
+def test_serve_starts_migrates_and_answers(cli_env: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "infrawatch", "serve", "--port", str(port)],
+                               env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "serve exited early"
+            assert time.monotonic() < deadline, "serve did not become ready"
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": "ok", "migrations": "ok"}
+        assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "InfraWatch"
+        assert httpx.get(f"{base}/docs").status_code == 200
+        assert httpx.get(f"{base}/api/v1/servers").status_code == 401
+
+        assert infrawatch(cli_env, "users", "create", "admin", "--role", "admin", "--password-stdin",
+                          stdin="a long enough password\n").returncode == 0
+        token = infrawatch(cli_env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]
+        headers = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(f"{base}/api/v1/servers", json={"name": "web-01", "ip_address": "192.0.2.1"},
+                             headers=headers)
+        assert created.status_code == 201, created.text
+        assert httpx.get(f"{base}/api/v1/servers", headers=headers).json()["total"] == 1
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}" in output
+    assert "infrawatch users create admin --role admin" in output
+    data_dir = Path(cli_env["INFRAWATCH_DATA_DIR"])
+    assert (data_dir / "master.key").exists()
+    assert (data_dir / "session.key").exists()
