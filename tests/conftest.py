@@ -10,7 +10,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +66,9 @@ class Backend:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Backend:
     if request.param == "sqlite":
         folder = tmp_path_factory.mktemp("sqlite-template")
         template = folder / "template.db"
@@ -125,19 +127,34 @@ async def make_user(db: Database, username: str, role: str, *, read_only: bool =
     if PASSWORD not in _hash_cache:
         _hash_cache[PASSWORD] = await hash_password(PASSWORD)
     async with db.unit_of_work() as session:
-        user = (await session.execute(
-            text("SELECT id FROM users WHERE username = :u"), {"u": username}
-        )).scalar()
+        user = (
+            await session.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username})
+        ).scalar()
         if user is None:
-            user_row = User(id=uuid.uuid4(), username=username, role=role,
-                            password_hash=_hash_cache[PASSWORD], is_active=True, created_at=utcnow())
+            user_row = User(
+                id=uuid.uuid4(),
+                username=username,
+                role=role,
+                password_hash=_hash_cache[PASSWORD],
+                is_active=True,
+                created_at=utcnow(),
+            )
             session.add(user_row)
             await session.flush()
             user = user_row.id
         secret = f"iw_test_{uuid.uuid4().hex}"
-        session.add(ApiToken(id=uuid.uuid4(), user_id=user if isinstance(user, uuid.UUID) else uuid.UUID(str(user)),
-                             kind="api", name=f"{username}-token", token_hash=hash_token(secret),
-                             prefix=secret[:10], read_only=read_only, created_at=utcnow()))
+        session.add(
+            ApiToken(
+                id=uuid.uuid4(),
+                user_id=user if isinstance(user, uuid.UUID) else uuid.UUID(str(user)),
+                kind="api",
+                name=f"{username}-token",
+                token_hash=hash_token(secret),
+                prefix=secret[:10],
+                read_only=read_only,
+                created_at=utcnow(),
+            )
+        )
     return secret
 
 
@@ -155,7 +172,8 @@ class Clients:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self._app, client=("127.0.0.1", 40000)),  # type: ignore[arg-type]
-            base_url="http://testserver", headers=headers,
+            base_url="http://testserver",
+            headers=headers,
         )
         self._clients.append(client)
         return client
@@ -174,10 +192,10 @@ async def api(app: object, db: Database) -> AsyncIterator[Clients]:
 
 
 @pytest.fixture
-def backend_name(backend: Backend) -> str:
-    return backend.name
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Iterator[Path]:
-    yield Path(__file__).resolve().parent.parent
+def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """Environment for an `infrawatch` process on this test's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFRAWATCH_")}
+    env["INFRAWATCH_DATA_DIR"] = str(tmp_path / "data")
+    if settings.database_url is not None and not settings.is_sqlite:
+        env["INFRAWATCH_DATABASE_URL"] = settings.database_url.get_secret_value()
+    return env

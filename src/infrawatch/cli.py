@@ -23,6 +23,7 @@ from infrawatch.core.errors import AppError
 from infrawatch.core.runtime import Runtime
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory import transfer
+from infrawatch.inventory.schemas import ImportReport
 
 app = typer.Typer(help="InfraWatch: a control plane for server fleets.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -95,9 +96,13 @@ async def _count_users(runtime: Runtime) -> int:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending migrations (serve does this on start too)."""
-    revision = _run(lambda runtime: migrations.current_revision(runtime.db.engine))
-    err.print(f"database at revision {revision}")
+    """Apply pending migrations (serve does this on start too) and rebuild search indexes."""
+
+    async def work(runtime: Runtime) -> str | None:
+        await migrations.rebuild_search_index(runtime.db.engine)
+        return await migrations.current_revision(runtime.db.engine)
+
+    err.print(f"database at revision {_run(work)}")
 
 
 @users_app.command("create")
@@ -194,7 +199,7 @@ def import_file(
     fmt = _format_of(file, format)
     body = file.read_bytes()
 
-    async def work(runtime: Runtime) -> transfer.ImportReport:
+    async def work(runtime: Runtime) -> ImportReport:
         with _progress() as progress:
             task = progress.add_task("importing", total=None)
 

@@ -8,7 +8,9 @@ from tests.conftest import PASSWORD, Clients
 
 
 async def _login(api: Clients, username: str, password: str) -> httpx.Response:
-    return await api.anon.post("/api/v1/auth/login", json={"username": username, "password": password})
+    return await api.anon.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
 
 
 async def test_login_gives_a_session_that_works_and_logout_ends_it(api: Clients) -> None:
@@ -17,7 +19,9 @@ async def test_login_gives_a_session_that_works_and_logout_ends_it(api: Clients)
     body = response.json()
     assert body["user"]["role"] == "operator"
     cookie = response.headers.get_list("set-cookie")
-    assert any("infrawatch_session=" in c and "HttpOnly" in c and "SameSite=lax" in c for c in cookie)
+    assert any(
+        "infrawatch_session=" in c and "HttpOnly" in c and "SameSite=lax" in c for c in cookie
+    )
 
     session = api.client(body["token"])
     assert (await session.get("/api/v1/auth/me")).json()["username"] == "operator"
@@ -37,7 +41,9 @@ async def test_cookie_sessions_need_the_csrf_header_to_change_anything(api: Clie
     refused = await browser.post("/api/v1/servers", json={"name": "x"})
     assert refused.status_code == 403
     assert "CSRF" in refused.json()["detail"]
-    accepted = await browser.post("/api/v1/servers", json={"name": "x"}, headers={"X-CSRF-Token": csrf})
+    accepted = await browser.post(
+        "/api/v1/servers", json={"name": "x"}, headers={"X-CSRF-Token": csrf}
+    )
     assert accepted.status_code == 201
 
 
@@ -51,7 +57,9 @@ async def test_a_failed_login_is_a_401_and_is_audited(api: Clients) -> None:
     assert all(r["source_ip"] == "127.0.0.1" for r in failures["items"])
 
 
-async def test_repeated_failures_for_a_user_get_429_even_with_the_right_password(api: Clients) -> None:
+async def test_repeated_failures_for_a_user_get_429_even_with_the_right_password(
+    api: Clients,
+) -> None:
     for _ in range(5):
         assert (await _login(api, "viewer", "nope")).status_code == 401
     blocked = await _login(api, "viewer", PASSWORD)
@@ -71,7 +79,9 @@ async def test_repeated_failures_from_one_address_get_429(api: Clients, app: Any
 
 
 async def test_tokens_are_shown_once_stored_hashed_and_revocable(api: Clients) -> None:
-    created = await api.admin.post("/api/v1/tokens", json={"username": "operator", "name": "ci", "read_only": True})
+    created = await api.admin.post(
+        "/api/v1/tokens", json={"username": "operator", "name": "ci", "read_only": True}
+    )
     assert created.status_code == 201
     secret = created.json()["token"]
     listed = (await api.admin.get("/api/v1/tokens")).json()
@@ -87,7 +97,12 @@ async def test_tokens_are_shown_once_stored_hashed_and_revocable(api: Clients) -
 
     assert (await api.admin.delete(f"/api/v1/tokens/{ci['id']}")).status_code == 200
     assert (await client.get("/api/v1/servers")).status_code == 401
-    actions = [r["action"] for r in (await api.admin.get("/api/v1/audit", params={"object_type": "token"})).json()["items"]]
+    actions = [
+        r["action"]
+        for r in (await api.admin.get("/api/v1/audit", params={"object_type": "token"})).json()[
+            "items"
+        ]
+    ]
     assert actions == ["token.revoke", "token.create"]
 
 
@@ -99,22 +114,34 @@ async def test_an_expired_token_is_refused(api: Clients, db: Any) -> None:
     from infrawatch.accounts.models import ApiToken
     from infrawatch.core.clock import utcnow
 
-    created = (await api.admin.post("/api/v1/tokens", json={"username": "viewer", "expires_in_days": 1})).json()
+    created = (
+        await api.admin.post("/api/v1/tokens", json={"username": "viewer", "expires_in_days": 1})
+    ).json()
     async with db.unit_of_work() as session:
-        await session.execute(update(ApiToken).where(ApiToken.name == created["name"],
-                                                     ApiToken.prefix == created["prefix"])
-                              .values(expires_at=utcnow() - timedelta(seconds=1)))
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.name == created["name"], ApiToken.prefix == created["prefix"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     response = await api.client(created["token"]).get("/api/v1/servers")
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
 
 
 async def test_admins_manage_users_and_the_last_admin_stays(api: Clients) -> None:
-    created = await api.admin.post("/api/v1/users", json={"username": "alice", "role": "viewer", "password": "s3cret-pass"})
+    created = await api.admin.post(
+        "/api/v1/users", json={"username": "alice", "role": "viewer", "password": "s3cret-pass"}
+    )
     assert created.status_code == 201
     assert "password" not in created.json()
-    assert (await api.admin.post("/api/v1/users", json={"username": "alice", "role": "viewer", "password": "s3cret-pass"})).status_code == 409
-    short = await api.admin.post("/api/v1/users", json={"username": "bob", "role": "viewer", "password": "short"})
+    assert (
+        await api.admin.post(
+            "/api/v1/users", json={"username": "alice", "role": "viewer", "password": "s3cret-pass"}
+        )
+    ).status_code == 409
+    short = await api.admin.post(
+        "/api/v1/users", json={"username": "bob", "role": "viewer", "password": "short"}
+    )
     assert short.status_code == 422
     assert short.json()["detail"][0]["loc"] == ["body", "password"]
 
@@ -129,5 +156,7 @@ async def test_admins_manage_users_and_the_last_admin_stays(api: Clients) -> Non
     deactivated = await api.admin.patch(f"/api/v1/users/{alice}", json={"is_active": False})
     assert deactivated.json()["is_active"] is False
     assert (await _login(api, "alice", "s3cret-pass")).status_code == 401
-    update_record = (await api.admin.get("/api/v1/audit", params={"action": "user.update"})).json()["items"][0]
+    update_record = (await api.admin.get("/api/v1/audit", params={"action": "user.update"})).json()[
+        "items"
+    ][0]
     assert "hash" not in str(update_record)

@@ -33,11 +33,15 @@ async def test_every_api_route_refuses_anonymous_callers(api: Clients, app: Any)
     for method, path in _routes(app):
         response = await api.anon.request(method.upper(), _concrete(path), json={})
         assert response.status_code == 401, (method, path, response.text)
-        bad = await api.client("iw_not-a-real-token").request(method.upper(), _concrete(path), json={})
+        bad = await api.client("iw_not-a-real-token").request(
+            method.upper(), _concrete(path), json={}
+        )
         assert bad.status_code == 401, (method, path)
 
 
-async def test_viewers_and_read_only_tokens_cannot_mutate_anything(api: Clients, app: Any, db: Any) -> None:
+async def test_viewers_and_read_only_tokens_cannot_mutate_anything(
+    api: Clients, app: Any, db: Any
+) -> None:
     read_only = api.client(await make_user(db, "admin", "admin", read_only=True))
     for method, path in _routes(app):
         if method not in MUTATING or (method, path) in SELF_SERVICE:
@@ -56,5 +60,11 @@ async def test_operators_cannot_touch_users_or_tokens(api: Clients, app: Any) ->
 
 
 async def test_viewers_can_read(api: Clients) -> None:
-    for path in ("/api/v1/servers", "/api/v1/groups", "/api/v1/templates", "/api/v1/audit", "/api/v1/auth/me"):
+    for path in (
+        "/api/v1/servers",
+        "/api/v1/groups",
+        "/api/v1/templates",
+        "/api/v1/audit",
+        "/api/v1/auth/me",
+    ):
         assert (await api.viewer.get(path)).status_code == 200, path

@@ -32,7 +32,9 @@ async def test_the_audit_log_filters_by_object_actor_action_and_time(api: Client
     assert rest["next_cursor"] is None
 
 
-async def test_no_route_changes_the_audit_trail_and_the_database_refuses_too(api: Clients, db: Any) -> None:
+async def test_no_route_changes_the_audit_trail_and_the_database_refuses_too(
+    api: Clients, db: Any
+) -> None:
     await create_server(api.operator, "a")
     for method in ("PATCH", "PUT", "DELETE", "POST"):
         response = await api.admin.request(method, "/api/v1/audit", json={})

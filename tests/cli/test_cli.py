@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from infrawatch.core.config import Settings
-
-
-@pytest.fixture
-def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFRAWATCH_")}
-    env["INFRAWATCH_DATA_DIR"] = str(tmp_path / "data")
-    if settings.database_url is not None and not settings.is_sqlite:
-        env["INFRAWATCH_DATABASE_URL"] = settings.database_url.get_secret_value()
-    return env
-
-
-def infrawatch(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "infrawatch", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=120, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.live import admin_token, infrawatch, running_server
 
 
 def test_users_and_tokens_are_created_from_the_command_line(cli_env: dict[str, str]) -> None:
-    created = infrawatch(cli_env, "users", "create", "root", "--role", "admin", "--password-stdin",
-                         stdin="a long enough password\n")
+    created = infrawatch(
+        cli_env,
+        "users",
+        "create",
+        "root",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )
     assert created.returncode == 0, created.stderr
     assert "created admin root" in created.stdout
-    again = infrawatch(cli_env, "users", "create", "root", "--role", "admin", "--password-stdin", stdin="x" * 9)
+    again = infrawatch(
+        cli_env, "users", "create", "root", "--role", "admin", "--password-stdin", stdin="x" * 9
+    )
     assert again.returncode == 1
     assert "already exists" in again.stderr
 
@@ -74,40 +57,27 @@ def test_import_and_export_from_the_command_line(cli_env: dict[str, str], tmp_pa
 
 
 def test_serve_starts_migrates_and_answers(cli_env: dict[str, str]) -> None:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "infrawatch", "serve", "--port", str(port)],
-                               env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "serve exited early"
-            assert time.monotonic() < deadline, "serve did not become ready"
-            time.sleep(0.2)
+    with running_server(cli_env) as (base, output):
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
-        assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": "ok", "migrations": "ok"}
+        assert httpx.get(f"{base}/readyz").json()["checks"] == {
+            "database": "ok",
+            "migrations": "ok",
+        }
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "InfraWatch"
         assert httpx.get(f"{base}/docs").status_code == 200
         assert httpx.get(f"{base}/api/v1/servers").status_code == 401
 
-        assert infrawatch(cli_env, "users", "create", "admin", "--role", "admin", "--password-stdin",
-                          stdin="a long enough password\n").returncode == 0
-        token = infrawatch(cli_env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]
-        headers = {"Authorization": f"Bearer {token}"}
-        created = httpx.post(f"{base}/api/v1/servers", json={"name": "web-01", "ip_address": "192.0.2.1"},
-                             headers=headers)
+        headers = {"Authorization": f"Bearer {admin_token(cli_env)}"}
+        created = httpx.post(
+            f"{base}/api/v1/servers",
+            json={"name": "web-01", "ip_address": "192.0.2.1"},
+            headers=headers,
+        )
         assert created.status_code == 201, created.text
         assert httpx.get(f"{base}/api/v1/servers", headers=headers).json()["total"] == 1
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-    assert f"http://127.0.0.1:{port}" in output
-    assert "infrawatch users create admin --role admin" in output
+    text = "\n".join(output)
+    assert base in text
+    assert "infrawatch users create admin --role admin" in text
     data_dir = Path(cli_env["INFRAWATCH_DATA_DIR"])
     assert (data_dir / "master.key").exists()
     assert (data_dir / "session.key").exists()

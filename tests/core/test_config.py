@@ -9,7 +9,9 @@ from infrawatch.core.config import Settings
 from infrawatch.core.datadir import prepare_data_dir
 
 
-def test_settings_read_the_environment_only_when_built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_settings_read_the_environment_only_when_built(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("INFRAWATCH_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.setenv("INFRAWATCH_PORT", "9001")
     settings = Settings()
@@ -19,21 +21,31 @@ def test_settings_read_the_environment_only_when_built(monkeypatch: pytest.Monke
 
 
 def test_every_secret_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name, value in (("DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1/db"),
-                        ("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                        ("MASTER_KEY", "m4st3r-value"), ("SESSION_SECRET", "s3ss10n-value")):
+    for name, value in (
+        ("DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1/db"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ("MASTER_KEY", "m4st3r-value"),
+        ("SESSION_SECRET", "s3ss10n-value"),
+    ):
         path = tmp_path / name.lower()
         path.write_text(value + "\n")
         monkeypatch.setenv(f"INFRAWATCH_{name}_FILE", str(path))
     settings = Settings()
     assert settings.effective_database_url == "postgresql+asyncpg://u@127.0.0.1/db"
-    assert settings.redis_url is not None and settings.redis_url.get_secret_value() == "redis://127.0.0.1:6379/0"
-    assert settings.master_key is not None and settings.master_key.get_secret_value() == "m4st3r-value"
+    assert (
+        settings.redis_url is not None
+        and settings.redis_url.get_secret_value() == "redis://127.0.0.1:6379/0"
+    )
+    assert (
+        settings.master_key is not None and settings.master_key.get_secret_value() == "m4st3r-value"
+    )
     assert "m4st3r-value" not in repr(settings)
     assert "s3ss10n-value" not in repr(settings)
 
 
-def test_an_explicit_secret_wins_over_its_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_an_explicit_secret_wins_over_its_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "key").write_text("from-file")
     monkeypatch.setenv("INFRAWATCH_MASTER_KEY_FILE", str(tmp_path / "key"))
     monkeypatch.setenv("INFRAWATCH_MASTER_KEY", "from-env")

@@ -11,7 +11,9 @@ async def _bulk(api: Clients, **body: Any) -> Any:
     return response
 
 
-async def test_add_tags_by_query_changes_only_what_differs_and_shares_one_request_id(api: Clients) -> None:
+async def test_add_tags_by_query_changes_only_what_differs_and_shares_one_request_id(
+    api: Clients,
+) -> None:
     for n in range(6):
         await create_server(api.operator, f"web-{n}", tags={"wave": "1"} if n == 0 else {})
     await create_server(api.operator, "db-0")
@@ -20,7 +22,9 @@ async def test_add_tags_by_query_changes_only_what_differs_and_shares_one_reques
     result = response.json()
     assert (result["matched"], result["changed"]) == (6, 5)
     assert sorted(await names(api.viewer, q="tag:wave=1")) == [f"web-{n}" for n in range(6)]
-    records = (await api.viewer.get("/api/v1/audit", params={"request_id": result["request_id"]})).json()
+    records = (
+        await api.viewer.get("/api/v1/audit", params={"request_id": result["request_id"]})
+    ).json()
     assert records["total"] == 6  # five server records and the summary
     assert {r["action"] for r in records["items"]} == {"server.update", "server.bulk.add_tags"}
 
@@ -28,28 +32,42 @@ async def test_add_tags_by_query_changes_only_what_differs_and_shares_one_reques
 async def test_set_lifecycle_is_all_or_nothing(api: Clients) -> None:
     a = await create_server(api.operator, "a", lifecycle="active")
     b = await create_server(api.operator, "b", lifecycle="planned")
-    response = await _bulk(api, ids=[a["id"], b["id"]], action="set_lifecycle",
-                           params={"lifecycle": "maintenance"})
+    response = await _bulk(
+        api, ids=[a["id"], b["id"]], action="set_lifecycle", params={"lifecycle": "maintenance"}
+    )
     assert response.status_code == 409
     assert "nothing changed" in response.json()["detail"]
     assert await names(api.viewer, q="lifecycle:maintenance") == []
-    ok = await _bulk(api, ids=[a["id"]], action="set_lifecycle", params={"lifecycle": "maintenance"})
+    ok = await _bulk(
+        api, ids=[a["id"]], action="set_lifecycle", params={"lifecycle": "maintenance"}
+    )
     assert ok.json()["changed"] == 1
     history = (await api.viewer.get(f"/api/v1/servers/{a['id']}/history")).json()["items"]
-    assert history[0]["changes"] == {"before": {"lifecycle": "active"}, "after": {"lifecycle": "maintenance"}}
+    assert history[0]["changes"] == {
+        "before": {"lifecycle": "active"},
+        "after": {"lifecycle": "maintenance"},
+    }
 
 
 async def test_remove_tags_groups_update_delete_and_restore(api: Clients) -> None:
     await api.operator.post("/api/v1/groups", json={"name": "edge"})
     for n in range(3):
         await create_server(api.operator, f"s{n}", tags={"tmp": "x", "keep": "y"})
-    assert (await _bulk(api, q="s*", action="remove_tags", params={"keys": ["tmp"]})).json()["changed"] == 3
+    assert (await _bulk(api, q="s*", action="remove_tags", params={"keys": ["tmp"]})).json()[
+        "changed"
+    ] == 3
     assert await names(api.viewer, q="tag:tmp") == []
     assert await names(api.viewer, q="tag:keep") == ["s0", "s1", "s2"]
-    assert (await _bulk(api, q="s*", action="add_group", params={"group": "edge"})).json()["changed"] == 3
-    assert (await _bulk(api, q="s0", action="remove_group", params={"group": "edge"})).json()["changed"] == 1
+    assert (await _bulk(api, q="s*", action="add_group", params={"group": "edge"})).json()[
+        "changed"
+    ] == 3
+    assert (await _bulk(api, q="s0", action="remove_group", params={"group": "edge"})).json()[
+        "changed"
+    ] == 1
     assert await names(api.viewer, q="group:edge") == ["s1", "s2"]
-    updated = await _bulk(api, q="s*", action="update", params={"region": "eu-9", "owner": "team-a"})
+    updated = await _bulk(
+        api, q="s*", action="update", params={"region": "eu-9", "owner": "team-a"}
+    )
     assert updated.json()["changed"] == 3
     assert await names(api.viewer, q="region:eu-9") == ["s0", "s1", "s2"]
     assert (await _bulk(api, q="s*", action="delete")).json()["changed"] == 3

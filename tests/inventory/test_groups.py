@@ -15,7 +15,11 @@ async def test_static_groups_hold_the_servers_put_in_them(api: Clients) -> None:
 
 
 async def test_dynamic_groups_are_always_current(api: Clients) -> None:
-    group = (await api.operator.post("/api/v1/groups", json={"name": "prod-eu", "query": "tag:env=prod region:eu-*"})).json()
+    group = (
+        await api.operator.post(
+            "/api/v1/groups", json={"name": "prod-eu", "query": "tag:env=prod region:eu-*"}
+        )
+    ).json()
     assert group["dynamic"] is True
     await create_server(api.operator, "a", tags={"env": "prod"}, region="eu-1")
     b = await create_server(api.operator, "b", tags={"env": "dev"}, region="eu-1")
@@ -39,13 +43,19 @@ async def test_a_server_cannot_be_put_in_a_dynamic_group_by_hand(api: Clients) -
 
 async def test_dynamic_groups_may_nest_but_not_loop(api: Clients) -> None:
     await api.operator.post("/api/v1/groups", json={"name": "prod", "query": "tag:env=prod"})
-    inner = (await api.operator.post("/api/v1/groups", json={"name": "prod-web", "query": "group:prod tag:role=web"})).json()
+    inner = (
+        await api.operator.post(
+            "/api/v1/groups", json={"name": "prod-web", "query": "group:prod tag:role=web"}
+        )
+    ).json()
     await create_server(api.operator, "w", tags={"env": "prod", "role": "web"})
     await create_server(api.operator, "d", tags={"env": "prod", "role": "db"})
     assert await names(api.viewer, q="group:prod-web") == ["w"]
     outer = (await api.viewer.get("/api/v1/groups")).json()
     prod = next(g for g in outer if g["name"] == "prod")
-    loop = await api.operator.patch(f"/api/v1/groups/{prod['id']}", json={"query": "group:prod-web"})
+    loop = await api.operator.patch(
+        f"/api/v1/groups/{prod['id']}", json={"query": "group:prod-web"}
+    )
     assert loop.status_code == 422
     assert "contains itself" in loop.json()["detail"][0]["msg"]
     bad = await api.operator.patch(f"/api/v1/groups/{inner['id']}", json={"query": "colour:red"})

@@ -39,7 +39,11 @@ async def test_the_cursor_stays_correct_while_rows_are_inserted(api: Clients) ->
     # Rows that sort before the cursor and after it appear meanwhile.
     await create_server(api.operator, "a-new")
     await create_server(api.operator, "m-35")
-    rest = (await api.viewer.get("/api/v1/servers", params={"limit": 100, "cursor": first["next_cursor"]})).json()
+    rest = (
+        await api.viewer.get(
+            "/api/v1/servers", params={"limit": 100, "cursor": first["next_cursor"]}
+        )
+    ).json()
     assert [s["name"] for s in rest["items"]] == ["m-35", "m-4", "m-5", "m-6", "m-7", "m-8", "m-9"]
 
 

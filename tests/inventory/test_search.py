@@ -11,7 +11,7 @@ from tests.inventory.helpers import create_server, names
 
 def test_the_parser_reads_every_kind_of_term() -> None:
     terms = search.parse(
-        'web-* lifecycle:active health:!healthy tag:env=prod tag:role region:eu-* '
+        "web-* lifecycle:active health:!healthy tag:env=prod tag:role region:eu-* "
         'group:edge created:>2026-01-01 ssh_port:>=2200 "free text" !ip:10.* env:prod'
     )
     assert terms == [
@@ -60,12 +60,30 @@ def test_bad_queries_say_where_and_why(query: str, position: int, reason: str) -
 @pytest.fixture
 async def fleet(api: Clients) -> None:
     await api.operator.post("/api/v1/groups", json={"name": "edge"})
-    await create_server(api.operator, "web-01", region="eu-west", tags={"env": "prod", "role": "web"},
-                        groups=["edge"], description="Frontend behind the CDN")
-    await create_server(api.operator, "web-02", region="eu-east", tags={"env": "staging"},
-                        hostname="web-02.example.test", ssh_port=2222)
-    await create_server(api.operator, "db-01", region="us-east", tags={"env": "prod", "role": "db"},
-                        ip_address="10.0.0.5", lifecycle="maintenance")
+    await create_server(
+        api.operator,
+        "web-01",
+        region="eu-west",
+        tags={"env": "prod", "role": "web"},
+        groups=["edge"],
+        description="Frontend behind the CDN",
+    )
+    await create_server(
+        api.operator,
+        "web-02",
+        region="eu-east",
+        tags={"env": "staging"},
+        hostname="web-02.example.test",
+        ssh_port=2222,
+    )
+    await create_server(
+        api.operator,
+        "db-01",
+        region="us-east",
+        tags={"env": "prod", "role": "db"},
+        ip_address="10.0.0.5",
+        lifecycle="maintenance",
+    )
     await create_server(api.operator, "cache-01", tags={"role": "cache"})
 
 

@@ -13,8 +13,12 @@ def nested(depth: int) -> object:
 
 async def test_a_server_can_be_created_read_and_listed(api: Clients) -> None:
     created = await create_server(
-        api.operator, "web-01", hostname="web-01.example.test", ip_address="2001:db8::1",
-        tags={"env": "prod", "role": "web"}, attributes={"rack": "r1", "u": 12},
+        api.operator,
+        "web-01",
+        hostname="web-01.example.test",
+        ip_address="2001:db8::1",
+        tags={"env": "prod", "role": "web"},
+        attributes={"rack": "r1", "u": 12},
     )
     assert created["lifecycle"] == "active"
     assert created["health"] == "unknown"
@@ -62,7 +66,9 @@ async def test_bad_fields_are_refused_with_the_field_named(api: Clients) -> None
 
 async def test_health_cannot_be_set_through_the_api(api: Clients) -> None:
     server = await create_server(api.operator, "app-01")
-    response = await api.operator.patch(f"/api/v1/servers/{server['id']}", json={"health": "healthy"})
+    response = await api.operator.patch(
+        f"/api/v1/servers/{server['id']}", json={"health": "healthy"}
+    )
     assert response.status_code == 422
     assert "health is read-only" in response.text
     created = await api.operator.post("/api/v1/servers", json={"name": "app-02", "health": "down"})
@@ -98,7 +104,9 @@ async def test_a_stale_if_match_gets_412_and_changes_nothing(api: Clients) -> No
     server = await create_server(api.operator, "app-01")
     url = f"/api/v1/servers/{server['id']}"
     etag = (await api.viewer.get(url)).headers["etag"]
-    assert (await api.operator.patch(url, json={"os": "debian"}, headers={"If-Match": etag})).status_code == 200
+    assert (
+        await api.operator.patch(url, json={"os": "debian"}, headers={"If-Match": etag})
+    ).status_code == 200
     stale = await api.operator.patch(url, json={"os": "ubuntu"}, headers={"If-Match": etag})
     assert stale.status_code == 412
     assert (await api.viewer.get(url)).json()["os"] == "debian"
@@ -121,7 +129,14 @@ async def test_lifecycle_moves_only_along_allowed_transitions(api: Clients) -> N
     refused = await api.operator.patch(url, json={"lifecycle": "active"})
     assert refused.status_code == 409
     assert "allowed from planned: decommissioned, failed, provisioning" in refused.json()["detail"]
-    for step in ("provisioning", "active", "maintenance", "active", "decommissioning", "decommissioned"):
+    for step in (
+        "provisioning",
+        "active",
+        "maintenance",
+        "active",
+        "decommissioning",
+        "decommissioned",
+    ):
         response = await api.operator.patch(url, json={"lifecycle": step})
         assert response.status_code == 200, response.text
     final = await api.operator.patch(url, json={"lifecycle": "active"})
@@ -129,8 +144,11 @@ async def test_lifecycle_moves_only_along_allowed_transitions(api: Clients) -> N
     assert "none (it is final)" in final.json()["detail"]
 
     history = (await api.viewer.get(f"{url}/history", params={"limit": 100})).json()["items"]
-    moves = [(r["changes"]["before"]["lifecycle"], r["changes"]["after"]["lifecycle"])
-             for r in history if r["action"] == "server.update"]
+    moves = [
+        (r["changes"]["before"]["lifecycle"], r["changes"]["after"]["lifecycle"])
+        for r in history
+        if r["action"] == "server.update"
+    ]
     assert moves[0] == ("decommissioning", "decommissioned")
     assert len(moves) == 6
 
@@ -151,7 +169,9 @@ async def test_delete_hides_restore_brings_back_and_purge_is_for_admins(api: Cli
     assert (await api.operator.delete(url, params={"purge": "true"})).status_code == 403
     assert (await api.admin.delete(url, params={"purge": "true"})).status_code == 204
     assert (await api.viewer.get(url)).status_code == 404
-    purge_records = (await api.viewer.get("/api/v1/audit", params={"action": "server.purge"})).json()
+    purge_records = (
+        await api.viewer.get("/api/v1/audit", params={"action": "server.purge"})
+    ).json()
     assert purge_records["total"] == 1
 
 

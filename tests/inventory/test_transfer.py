@@ -17,18 +17,27 @@ db-1,,,us-1,role=db,,planned,
 
 async def _import(api: Clients, body: str, fmt: str = "csv", dry_run: bool = False):  # type: ignore[no-untyped-def]
     return await api.operator.post(
-        "/api/v1/servers/import", params={"format": fmt, "dry_run": str(dry_run).lower()},
-        content=body.encode(), headers={"Content-Type": "text/csv" if fmt == "csv" else "application/yaml"},
+        "/api/v1/servers/import",
+        params={"format": fmt, "dry_run": str(dry_run).lower()},
+        content=body.encode(),
+        headers={"Content-Type": "text/csv" if fmt == "csv" else "application/yaml"},
     )
 
 
 async def test_a_dry_run_reports_each_row_and_writes_nothing(api: Clients) -> None:
     await api.operator.post("/api/v1/groups", json={"name": "edge"})
-    await create_server(api.operator, "web-2", ip_address="192.0.2.11", region="eu-1", tags={"env": "prod"})
+    await create_server(
+        api.operator, "web-2", ip_address="192.0.2.11", region="eu-1", tags={"env": "prod"}
+    )
     await create_server(api.operator, "db-1", region="eu-1", lifecycle="planned")
     bad = CSV + "bad,,999.1.1.1,,,,,\n"
     report = (await _import(api, bad, dry_run=True)).json()
-    assert (report["created"], report["updated"], report["unchanged"], report["errors"]) == (1, 1, 1, 1)
+    assert (report["created"], report["updated"], report["unchanged"], report["errors"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
     rows = {r["name"]: r for r in report["rows"]}
     assert rows["web-1"]["action"] == "create"
     assert rows["web-2"]["action"] == "unchanged"
@@ -59,7 +68,9 @@ async def test_import_creates_and_updates_by_name_and_export_round_trips(api: Cl
     assert web1["groups"] == ["edge"]
     assert web1["attributes"] == {"rack": 1}
 
-    exported = await api.viewer.get("/api/v1/servers/export", params={"format": "csv", "q": "region:eu-1"})
+    exported = await api.viewer.get(
+        "/api/v1/servers/export", params={"format": "csv", "q": "region:eu-1"}
+    )
     assert exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [r["name"] for r in rows] == ["web-1", "web-2"]
@@ -69,13 +80,21 @@ async def test_import_creates_and_updates_by_name_and_export_round_trips(api: Cl
 
 
 async def test_yaml_import_and_export(api: Clients) -> None:
-    document = {"servers": [{"name": "y1", "tags": {"env": "dev"}, "ssh_port": 2200},
-                            {"name": "y2", "lifecycle": "planned"}]}
+    document = {
+        "servers": [
+            {"name": "y1", "tags": {"env": "dev"}, "ssh_port": 2200},
+            {"name": "y2", "lifecycle": "planned"},
+        ]
+    }
     response = await _import(api, yaml.safe_dump(document), fmt="yaml")
     assert response.status_code == 200, response.text
-    exported = yaml.safe_load((await api.viewer.get("/api/v1/servers/export", params={"format": "yaml"})).text)
+    exported = yaml.safe_load(
+        (await api.viewer.get("/api/v1/servers/export", params={"format": "yaml"})).text
+    )
     assert [(s["name"], s["ssh_port"], s["tags"]) for s in exported["servers"]] == [
-        ("y1", 2200, {"env": "dev"}), ("y2", 22, {})]
+        ("y1", 2200, {"env": "dev"}),
+        ("y2", 22, {}),
+    ]
 
 
 async def test_unparseable_files_are_422(api: Clients) -> None:

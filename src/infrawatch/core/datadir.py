@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from infrawatch.core.config import Settings
 
-SESSION_SECRET_FILE = "session.key"
+SESSION_SECRET_FILE = "session.key"  # noqa: S105 (a file name)
 MASTER_KEY_FILE = "master.key"
 
 

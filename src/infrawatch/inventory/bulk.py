@@ -60,11 +60,11 @@ def _params(model: type[BaseModel], raw: dict[str, Any]) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        errors = [
+        errors: list[dict[str, Any]] = [
             {"loc": ["body", "params", *e["loc"]], "msg": e["msg"], "type": e["type"]}
             for e in exc.errors()
         ]
-        raise InvalidInput(errors[0]["msg"], errors=errors) from exc
+        raise InvalidInput(str(errors[0]["msg"]), errors=errors) from exc
 
 
 async def _set_lifecycle(

@@ -114,10 +114,10 @@ async def update_group(
         raise Conflict(f"a group named {new_name!r} already exists")
     if "query" in changes and changes["query"] is not None:
         await _check_query(session, new_name, changes["query"])
-    if group.query is None and changes.get("query") is not None:
-        # Turning a static group dynamic would silently drop its members.
-        if (await repository.static_member_counts(session)).get(group.id):
-            raise Conflict("this static group has members; remove them before giving it a query")
+    # Turning a static group dynamic would silently drop its members.
+    turning_dynamic = group.query is None and changes.get("query") is not None
+    if turning_dynamic and (await repository.static_member_counts(session)).get(group.id):
+        raise Conflict("this static group has members; remove them before giving it a query")
     for name, value in changes.items():
         setattr(group, name, value)
     if _fields(group) != before:

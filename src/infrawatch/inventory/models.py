@@ -25,16 +25,16 @@ class Server(Base):
             sqlite_where=NOT_DELETED,
             postgresql_where=NOT_DELETED,
         ),
-        Index("ix_servers_name_id", "name", "id"),
-        Index("ix_servers_created_at_id", "created_at", "id"),
-        Index("ix_servers_updated_at_id", "updated_at", "id"),
-        Index("ix_servers_lifecycle", "lifecycle"),
-        Index("ix_servers_health", "health"),
-        Index("ix_servers_region", "region"),
-        Index("ix_servers_environment", "environment"),
+        # Lists filter on deleted_at IS NULL and page in (sort key, id)
+        # order: these serve both without sorting the table.
+        Index("ix_servers_live_name_id", "deleted_at", "name", "id"),
+        Index("ix_servers_live_created_at_id", "deleted_at", "created_at", "id"),
+        Index("ix_servers_live_updated_at_id", "deleted_at", "updated_at", "id"),
+        # No index on lifecycle, health, region...: a handful of values each,
+        # so walking the ordered index above beats a lookup plus a sort.
+        # Free text has trigram indexes of its own (see migration 0001).
         Index("ix_servers_hostname", "hostname"),
         Index("ix_servers_ip_address", "ip_address"),
-        Index("ix_servers_deleted_at", "deleted_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

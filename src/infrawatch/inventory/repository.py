@@ -436,5 +436,5 @@ async def delete_dependency(session: AsyncSession, dependency: ServerDependency)
 async def lock_dependency_graph(session: AsyncSession) -> None:
     """Serialize graph edits so two concurrent edges cannot close a cycle
     that neither saw. SQLite writers are serialized already."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(0x1F0_DE95)))

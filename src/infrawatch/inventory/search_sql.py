@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.inventory import search
@@ -20,15 +31,31 @@ class GroupQueryError(ValueError):
     pass
 
 
+# SQLite: an FTS5 trigram index over these columns (migration 0001) answers
+# substring searches without reading every row. It needs 3 characters.
+SQLITE_SEARCH_TABLE = "servers_search"
+TRIGRAM = 3
+
+
 def glob_to_like(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%")
 
 
-def _text_condition(column: Any, value: str) -> ColumnElement[bool]:
+def _like(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
+    # SQLite's LIKE already ignores ASCII case; lower() on both sides would
+    # only cost time. PostgreSQL needs ILIKE (and its trigram indexes serve it).
+    condition: ColumnElement[bool] = (
+        column.like(pattern, escape="\\")
+        if dialect == "sqlite"
+        else column.ilike(pattern, escape="\\")
+    )
+    return condition
+
+
+def _text_condition(column: Any, value: str, dialect: str) -> ColumnElement[bool]:
     if "*" in value:
-        condition: ColumnElement[bool] = column.ilike(glob_to_like(value), escape="\\")
-        return condition
+        return _like(column, glob_to_like(value), dialect)
     equal: ColumnElement[bool] = column == value
     return equal
 
@@ -41,24 +68,35 @@ def _negate(condition: ColumnElement[bool], nullable_column: Any = None) -> Colu
     return not_(condition)
 
 
-def _free_text(term: search.FreeText, *, null_safe: bool = False) -> ColumnElement[bool]:
+def _free_text(term: search.FreeText, dialect: str, *, null_safe: bool) -> ColumnElement[bool]:
+    if dialect == "sqlite" and not term.glob_names and len(term.text) >= TRIGRAM:
+        phrase = '"' + term.text.replace('"', '""') + '"'
+        matching = (
+            select(literal_column("rowid"))
+            .select_from(text(SQLITE_SEARCH_TABLE))
+            .where(literal_column(SQLITE_SEARCH_TABLE).op("MATCH")(phrase))
+        )
+        return literal_column("servers.rowid").in_(matching)
+
     # Negated, NULL columns must read as "" or NOT(...) would drop the row.
     def col(column: Any) -> Any:
         return func.coalesce(column, "") if null_safe and column.nullable else column
 
     if term.glob_names:
         pattern = glob_to_like(term.text)
-        return or_(*(col(c).ilike(pattern, escape="\\") for c in (Server.name, Server.hostname)))
+        return or_(*(_like(col(c), pattern, dialect) for c in (Server.name, Server.hostname)))
     pattern = f"%{glob_to_like(term.text)}%"
     columns = (Server.name, Server.hostname, Server.ip_address, Server.description)
-    return or_(*(col(c).ilike(pattern, escape="\\") for c in columns))
+    return or_(*(_like(col(c), pattern, dialect) for c in columns))
 
 
-def _tag(term: search.TagMatch) -> ColumnElement[bool]:
-    conditions = [ServerTag.server_id == Server.id, ServerTag.key == term.key]
+def _tag(term: search.TagMatch, dialect: str) -> ColumnElement[bool]:
+    # IN (subquery), not a correlated EXISTS: both engines then read the tag
+    # index once instead of probing it for every server.
+    tagged = select(ServerTag.server_id).where(ServerTag.key == term.key)
     if term.value is not None:
-        conditions.append(_text_condition(ServerTag.value, term.value))
-    return exists().where(*conditions)
+        tagged = tagged.where(_text_condition(ServerTag.value, term.value, dialect))
+    return Server.id.in_(tagged)
 
 
 def _comparison(term: search.Comparison) -> ColumnElement[bool]:
@@ -79,17 +117,15 @@ def _comparison(term: search.Comparison) -> ColumnElement[bool]:
 async def _group(
     session: AsyncSession, term: search.GroupMatch, trail: tuple[str, ...]
 ) -> ColumnElement[bool]:
-    query = select(Group.id, Group.name, Group.query)
-    if "*" in term.name:
-        query = query.where(Group.name.ilike(glob_to_like(term.name), escape="\\"))
-    else:
-        query = query.where(Group.name == term.name)
+    query = select(Group.id, Group.name, Group.query).where(
+        _text_condition(Group.name, term.name, session.get_bind().dialect.name)
+    )
     groups = (await session.execute(query)).all()
     static_ids = [g.id for g in groups if g.query is None]
     members: list[ColumnElement[bool]] = []
     if static_ids:
         members.append(
-            exists().where(ServerGroup.server_id == Server.id, ServerGroup.group_id.in_(static_ids))
+            Server.id.in_(select(ServerGroup.server_id).where(ServerGroup.group_id.in_(static_ids)))
         )
     for group in groups:
         if group.query is None:
@@ -107,6 +143,7 @@ async def _group(
 async def compile_terms(
     session: AsyncSession, terms: Sequence[search.Term], trail: tuple[str, ...] = ()
 ) -> ColumnElement[bool]:
+    dialect = session.get_bind().dialect.name
     conditions: list[ColumnElement[bool]] = []
     for term in terms:
         condition: ColumnElement[bool]
@@ -114,10 +151,10 @@ async def compile_terms(
         match term:
             case search.TextMatch(field=field, value=value):
                 column = getattr(Server, field)
-                condition = _text_condition(column, value)
+                condition = _text_condition(column, value, dialect)
                 nullable = column if column.nullable else None
             case search.TagMatch():
-                condition = _tag(term)
+                condition = _tag(term, dialect)
             case search.GroupMatch():
                 condition = await _group(session, term, trail)
             case search.Comparison():
@@ -125,7 +162,7 @@ async def compile_terms(
             case search.IdMatch(value=value):
                 condition = Server.id == value
             case search.FreeText():
-                condition = _free_text(term, null_safe=term.negated)
+                condition = _free_text(term, dialect, null_safe=term.negated)
         conditions.append(_negate(condition, nullable) if term.negated else condition)
     return and_(true(), *conditions)
 

@@ -129,7 +129,7 @@ async def present(session: AsyncSession, servers: Sequence[Server]) -> list[Serv
             groups=sorted({*groups.get(s.id, []), *dynamic.get(s.id, [])}),
             attributes=s.attributes or {},
             lifecycle=s.lifecycle,
-            health=s.health,  # type: ignore[arg-type]
+            health=s.health,
             health_changed_at=s.health_changed_at,
             created_at=s.created_at,
             updated_at=s.updated_at,
@@ -271,7 +271,11 @@ async def create_servers(
         session, [g for row in rows for g in row.get("groups") or []]
     )
     now = utcnow()
-    servers, tags, memberships, transitions, changes = [], [], [], [], []
+    servers: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    memberships: list[dict[str, Any]] = []
+    transitions: list[dict[str, Any]] = []
+    changes: list[audit.Change] = []
     for row in rows:
         server_id = uuid.uuid4()
         values = {name: row.get(name) for name in SCALAR_FIELDS}

@@ -140,8 +140,10 @@ async def plan(
     session: AsyncSession, rows: list[dict[str, Any] | RowError]
 ) -> tuple[list[ImportRowReport], list[dict[str, Any]], list[tuple[Any, dict[str, Any]]]]:
     """Decide every row without writing: (report, creates, updates)."""
-    names = [r.get("name") for r in rows if isinstance(r, dict) and isinstance(r.get("name"), str)]
-    existing = await repository.live_servers_by_name(session, [n.strip() for n in names])
+    names = [
+        r["name"].strip() for r in rows if isinstance(r, dict) and isinstance(r.get("name"), str)
+    ]
+    existing = await repository.live_servers_by_name(session, names)
     shown = {s.id: s for s in await service.present(session, list(existing.values()))}
     reports: list[ImportRowReport] = []
     creates: list[dict[str, Any]] = []

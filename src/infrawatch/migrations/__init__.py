@@ -40,3 +40,12 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
         )
+
+
+async def rebuild_search_index(engine: AsyncEngine) -> None:
+    """SQLite's search index points at row ids, which a VACUUM may renumber;
+    `infrawatch db upgrade` rebuilds it so a vacuumed database searches right."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("INSERT INTO servers_search(servers_search) VALUES ('rebuild')")

@@ -103,16 +103,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_servers")),
     )
     with op.batch_alter_table("servers", schema=None) as batch_op:
-        batch_op.create_index("ix_servers_created_at_id", ["created_at", "id"], unique=False)
-        batch_op.create_index("ix_servers_deleted_at", ["deleted_at"], unique=False)
-        batch_op.create_index("ix_servers_environment", ["environment"], unique=False)
-        batch_op.create_index("ix_servers_health", ["health"], unique=False)
+        batch_op.create_index("ix_servers_live_name_id", ["deleted_at", "name", "id"], unique=False)
+        batch_op.create_index(
+            "ix_servers_live_created_at_id", ["deleted_at", "created_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_servers_live_updated_at_id", ["deleted_at", "updated_at", "id"], unique=False
+        )
         batch_op.create_index("ix_servers_hostname", ["hostname"], unique=False)
         batch_op.create_index("ix_servers_ip_address", ["ip_address"], unique=False)
-        batch_op.create_index("ix_servers_lifecycle", ["lifecycle"], unique=False)
-        batch_op.create_index("ix_servers_name_id", ["name", "id"], unique=False)
-        batch_op.create_index("ix_servers_region", ["region"], unique=False)
-        batch_op.create_index("ix_servers_updated_at_id", ["updated_at", "id"], unique=False)
         batch_op.create_index(
             "uq_servers_live_name",
             ["name"],
@@ -273,9 +272,11 @@ def upgrade() -> None:
         )
 
     _create_audit_guard()
+    _create_search_index()
 
 
 def downgrade() -> None:
+    _drop_search_index()
     _drop_audit_guard()
     for table in (
         "server_tags",
@@ -326,3 +327,53 @@ def _drop_audit_guard() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_records_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_records_no_delete")
+
+
+# Free-text search over name, hostname, IP and description without reading
+# every row: trigram indexes on both engines. SQLite: an FTS5 table over the
+# servers table (external content, kept in step by triggers). PostgreSQL:
+# pg_trgm GIN indexes, which serve ILIKE '%text%' directly.
+SEARCHED = ("name", "hostname", "ip_address", "description")
+
+
+def _create_search_index() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        # pg_trgm is a trusted extension (PostgreSQL 13+): a database owner
+        # may create it. Without it, search still works, by scanning.
+        with bind.begin_nested() as savepoint:
+            try:
+                op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            except sa.exc.DBAPIError:
+                savepoint.rollback()
+                return
+        for column in SEARCHED:
+            op.execute(
+                f"CREATE INDEX ix_servers_{column}_trgm ON servers USING gin ({column} gin_trgm_ops)"
+            )
+        return
+    columns = ", ".join(SEARCHED)
+    new = ", ".join(f"new.{c}" for c in SEARCHED)
+    old = ", ".join(f"old.{c}" for c in SEARCHED)
+    op.execute(
+        f"CREATE VIRTUAL TABLE servers_search USING fts5({columns}, "
+        "content='servers', content_rowid='rowid', tokenize='trigram')"
+    )
+    op.execute(f"""CREATE TRIGGER servers_search_insert AFTER INSERT ON servers BEGIN
+        INSERT INTO servers_search(rowid, {columns}) VALUES (new.rowid, {new}); END""")
+    op.execute(f"""CREATE TRIGGER servers_search_delete AFTER DELETE ON servers BEGIN
+        INSERT INTO servers_search(servers_search, rowid, {columns}) VALUES ('delete', old.rowid, {old}); END""")
+    op.execute(f"""CREATE TRIGGER servers_search_update AFTER UPDATE OF {columns} ON servers BEGIN
+        INSERT INTO servers_search(servers_search, rowid, {columns}) VALUES ('delete', old.rowid, {old});
+        INSERT INTO servers_search(rowid, {columns}) VALUES (new.rowid, {new}); END""")
+    op.execute("INSERT INTO servers_search(servers_search) VALUES ('rebuild')")
+
+
+def _drop_search_index() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for column in SEARCHED:
+            op.execute(f"DROP INDEX IF EXISTS ix_servers_{column}_trgm")
+        return
+    for trigger in ("insert", "delete", "update"):
+        op.execute(f"DROP TRIGGER IF EXISTS servers_search_{trigger}")
+    op.execute("DROP TABLE IF EXISTS servers_search")

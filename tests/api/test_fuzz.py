@@ -1,0 +1,61 @@
+"""A bounded schemathesis run over the whole OpenAPI document against a real
+`infrawatch serve`: zero server errors, zero responses that break their own
+schema. INFRAWATCH_FUZZ_EXAMPLES raises the bound for a longer hunt."""
+
+from __future__ import annotations
+
+import os
+
+import hypothesis
+import hypothesis.errors
+import pytest
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from tests.live import admin_token, running_server
+
+EXAMPLES = int(os.environ.get("INFRAWATCH_FUZZ_EXAMPLES", "25"))
+
+
+@pytest.mark.fuzz
+def test_the_api_survives_generated_input(cli_env: dict[str, str]) -> None:
+    token = admin_token(cli_env)
+    headers = {"Authorization": f"Bearer {token}"}
+    with running_server(cli_env) as (base, _output):
+        schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+        failures: list[str] = []
+        operations = 0
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            operations += 1
+            for mode in (
+                schemathesis.GenerationMode.POSITIVE,
+                schemathesis.GenerationMode.NEGATIVE,
+            ):
+
+                @hypothesis.settings(
+                    max_examples=EXAMPLES,
+                    deadline=None,
+                    database=None,
+                    derandomize=True,
+                    suppress_health_check=list(hypothesis.HealthCheck),
+                )
+                @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+                def exercise(case: schemathesis.Case) -> None:
+                    case.call_and_validate(
+                        base_url=base,
+                        headers=headers,
+                        checks=[not_a_server_error, response_schema_conformance],
+                    )
+
+                try:
+                    exercise()
+                except hypothesis.errors.Unsatisfiable:
+                    continue  # an operation with no inputs has no invalid inputs either
+                except Exception as exc:  # collect every operation's failure, then report all
+                    failures.append(
+                        f"{operation.method.upper()} {operation.path} ({mode.value}): {str(exc)[:1500]}"
+                    )
+        assert operations > 30
+        assert not failures, "\n\n".join(failures)

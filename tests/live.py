@@ -1,0 +1,85 @@
+"""Running InfraWatch as a real process, for tests that need one."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def infrawatch(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infrawatch", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """Yields the base URL and, once the server has stopped, its output lines.
+    Output goes to a file: a pipe nobody drains would block the server."""
+    port = free_port()
+    log_path = Path(env["INFRAWATCH_DATA_DIR"]).parent / f"serve-{port}.log"
+    output: list[str] = []
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infrawatch", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"serve exited early:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("serve did not become ready within 60 s")
+            time.sleep(0.2)
+        yield base, output
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        output.extend(log_path.read_text().splitlines())
+
+
+def admin_token(env: dict[str, str]) -> str:
+    created = infrawatch(
+        env,
+        "users",
+        "create",
+        "admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )
+    assert created.returncode == 0, created.stderr
+    return infrawatch(env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]
