@@ -44,3 +44,14 @@ async def test_no_route_changes_the_audit_trail_and_the_database_refuses_too(
             async with db.unit_of_work() as session:
                 await session.execute(text(statement))
     assert (await api.viewer.get("/api/v1/audit")).json()["items"][0]["action"] == "server.create"
+
+
+async def test_a_client_chosen_request_id_is_echoed_and_ties_the_records(api: Clients) -> None:
+    response = await api.operator.post(
+        "/api/v1/servers", json={"name": "a"}, headers={"X-Request-ID": "deploy-42"}
+    )
+    assert response.headers["x-request-id"] == "deploy-42"
+    records = (await api.viewer.get("/api/v1/audit", params={"request_id": "deploy-42"})).json()
+    assert [r["action"] for r in records["items"]] == ["server.create"]
+    unsafe = await api.viewer.get("/api/v1/servers", headers={"X-Request-ID": "bad id\twith tab"})
+    assert unsafe.headers["x-request-id"] != "bad id\twith tab"

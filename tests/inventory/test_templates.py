@@ -31,7 +31,7 @@ async def test_instantiate_creates_the_servers_with_the_template_defaults(api: C
     )
     assert response.status_code == 201, response.text
     created = response.json()
-    assert sorted(s["name"] for s in created) == ["web-1", "web-2", "web-3", "web-4", "web-5"]
+    assert [s["name"] for s in created] == ["web-1", "web-2", "web-3", "web-4", "web-5"]
     assert all(
         s["tags"] == {"role": "web"}
         and s["groups"] == ["web"]

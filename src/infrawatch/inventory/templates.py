@@ -177,4 +177,6 @@ async def instantiate(
             {"count": len(ids), "first": names[0], "last": names[-1]},
         ),
     )
-    return await service.present(session, await repository.get_servers(session, ids))
+    position = {server_id: n for n, server_id in enumerate(ids)}
+    servers = sorted(await repository.get_servers(session, ids), key=lambda s: position[s.id])
+    return await service.present(session, servers)
