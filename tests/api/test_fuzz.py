@@ -54,9 +54,8 @@ def test_the_api_survives_generated_input(cli_env: dict[str, str]) -> None:
                 except hypothesis.errors.Unsatisfiable:
                     continue  # an operation with no inputs has no invalid inputs either
                 except Exception as exc:  # collect every operation's failure, then report all
-                    failures.append(
-                        f"{operation.method.upper()} {operation.path} ({mode.value}): {str(exc)[:1500]}"
-                    )
+                    where = f"{operation.method.upper()} {operation.path} ({mode.value})"
+                    failures.append(f"{where}: {str(exc)[:1500]}")
         assert operations > 30
     if failures:
         # The server's own account of each 500 is the useful half of a report.

@@ -47,6 +47,7 @@ Tags = Annotated[dict[TagKey, TagValue], Field(max_length=64)]
 GroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")]
 GroupNames = Annotated[list[GroupName], Field(max_length=100)]
 Label = Annotated[ShortText, StringConstraints(max_length=64)]
+Owner = Annotated[ShortText, StringConstraints(max_length=128)]
 
 # Fields a client may read but never write.
 READ_ONLY_FIELDS = {
@@ -80,7 +81,7 @@ class ServerFields(_RefusesReadOnly):
     region: Label | None = None
     os: Label | None = None
     environment: Label | None = None
-    owner: Annotated[ShortText, StringConstraints(max_length=128)] | None = None
+    owner: Owner | None = None
     description: LongText | None = None
     tags: Tags = Field(default_factory=dict)
     groups: GroupNames = Field(default_factory=list)
@@ -96,24 +97,29 @@ class ServerReplace(ServerCreate):
     """PUT: the whole writable representation; what is left out is reset."""
 
 
-class ServerUpdate(_RefusesReadOnly):
-    """PATCH: only the fields sent change. `tags` and `groups` replace."""
+class _OptionalServerFields(BaseModel):
+    """What a PATCH and a bulk `update` may both set; unset means unchanged."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
     hostname: Hostname | None = None
-    ip_address: IPAddress | None = None
     ssh_port: Port | None = None
     provider: Label | None = None
     region: Label | None = None
     os: Label | None = None
     environment: Label | None = None
-    owner: Annotated[ShortText, StringConstraints(max_length=128)] | None = None
+    owner: Owner | None = None
     description: LongText | None = None
+    attributes: JSONObject | None = None
+
+
+class ServerUpdate(_RefusesReadOnly, _OptionalServerFields):
+    """PATCH: only the fields sent change. `tags` and `groups` replace."""
+
+    name: Name | None = None
+    ip_address: IPAddress | None = None
     tags: Tags | None = None
     groups: GroupNames | None = None
-    attributes: JSONObject | None = None
     lifecycle: Lifecycle | None = None
 
     @field_validator("name", "ssh_port", "tags", "groups", "attributes", "lifecycle", mode="before")
@@ -317,18 +323,8 @@ class GroupParams(BaseModel):
     group: GroupName
 
 
-class UpdateParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    hostname: Hostname | None = None
-    ssh_port: Port | None = None
-    provider: Label | None = None
-    region: Label | None = None
-    os: Label | None = None
-    environment: Label | None = None
-    owner: Annotated[ShortText, StringConstraints(max_length=128)] | None = None
-    description: LongText | None = None
-    attributes: JSONObject | None = None
+class UpdateParams(_OptionalServerFields):
+    """Bulk `update`: fields that may be the same on many servers (not name, IP or tags)."""
 
 
 class EmptyParams(BaseModel):

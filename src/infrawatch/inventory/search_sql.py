@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
     false,
     func,
@@ -71,7 +72,7 @@ def _negate(condition: ColumnElement[bool], nullable_column: Any = None) -> Colu
 def _free_text(term: search.FreeText, dialect: str, *, null_safe: bool) -> ColumnElement[bool]:
     if dialect == "sqlite" and not term.glob_names and len(term.text) >= TRIGRAM:
         phrase = '"' + term.text.replace('"', '""') + '"'
-        matching = (
+        matching: Select[tuple[Any]] = (
             select(literal_column("rowid"))
             .select_from(text(SQLITE_SEARCH_TABLE))
             .where(literal_column(SQLITE_SEARCH_TABLE).op("MATCH")(phrase))

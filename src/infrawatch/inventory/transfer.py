@@ -28,16 +28,7 @@ Format = Literal["csv", "yaml", "json"]
 Progress = Callable[[int, int], None]
 
 COLUMNS = (
-    "name",
-    "hostname",
-    "ip_address",
-    "ssh_port",
-    "provider",
-    "region",
-    "os",
-    "environment",
-    "owner",
-    "description",
+    *(field for field in service.SCALAR_FIELDS if field != "attributes"),
     "lifecycle",
     "tags",
     "groups",
