@@ -46,14 +46,18 @@ def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-async def _create_postgres_database(name: str) -> str:
+async def _admin(statement: str) -> None:
     admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await conn.execute(text(statement))
     finally:
         await admin.dispose()
+
+
+async def _create_postgres_database(name: str) -> str:
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{name}"')
     base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
     return f"{base}/{name}"
 
@@ -68,7 +72,7 @@ class Backend:
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Backend:
+) -> AsyncIterator[Backend]:
     if request.param == "sqlite":
         folder = tmp_path_factory.mktemp("sqlite-template")
         template = folder / "template.db"
@@ -77,15 +81,20 @@ async def backend(
         async with engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         await engine.dispose()
-        return Backend("sqlite", "", template)
+        yield Backend("sqlite", "", template)
+        return
+    # One database per pytest process and worker, so two runs side by side
+    # never drop each other's database.
+    name = f"iw_test_{os.getpid()}_{worker_id()}"
     try:
-        url = await asyncio.wait_for(_create_postgres_database(f"iw_test_{worker_id()}"), 10)
+        url = await asyncio.wait_for(_create_postgres_database(name), 10)
     except Exception as exc:
         unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL} ({type(exc).__name__}: {exc})")
     engine = create_async_engine(url)
     await migrations.upgrade(engine)
     await engine.dispose()
-    return Backend("postgresql", url)
+    yield Backend("postgresql", url)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 TABLES = [t.name for t in reversed(Base.metadata.sorted_tables)]
