@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import tempfile
 import time
@@ -42,27 +43,30 @@ SEED_BATCH = 5000
 
 
 def seed_row(n: int) -> dict[str, Any]:
-    role = ROLES[n % len(ROLES)]
+    # Drawn at random (seeded, so runs repeat): a name that encodes the role
+    # must not also fix the environment, or every filter hits a worst case.
+    rng = random.Random(n)
+    role = rng.choice(ROLES)
     return {
         "name": f"{role}-{n:06}",
         "hostname": f"{role}-{n:06}.fleet.example",
         "ip_address": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}",
         "ssh_port": 22,
-        "region": REGIONS[n % len(REGIONS)],
-        "environment": ENVIRONMENTS[n % len(ENVIRONMENTS)],
-        "provider": "hetzner" if n % 2 else "aws",
+        "region": rng.choice(REGIONS),
+        "environment": rng.choice(ENVIRONMENTS),
+        "provider": rng.choice(["hetzner", "aws", "ovh"]),
         "os": "debian-12",
-        "owner": f"team-{n % 12}",
-        "description": f"{role} node {n} in rack {n % 40}",
+        "owner": f"team-{rng.randrange(12)}",
+        "description": f"{role} node {n} in rack {rng.randrange(40)}",
         "tags": {
-            "env": ENVIRONMENTS[n % 3],
+            "env": rng.choice(ENVIRONMENTS),
             "role": role,
             "batch": str(n % 10),
-            "rack": f"r{n % 40}",
+            "rack": f"r{rng.randrange(40)}",
         },
-        "groups": [f"pool-{n % 20}"],
-        "attributes": {"cpu": 4 + n % 4, "memory_gb": 16},
-        "lifecycle": "active" if n % 7 else "maintenance",
+        "groups": [f"pool-{rng.randrange(20)}"],
+        "attributes": {"cpu": rng.choice([2, 4, 8, 16]), "memory_gb": 16},
+        "lifecycle": "maintenance" if rng.random() < 0.1 else "active",
     }
 
 

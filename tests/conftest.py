@@ -97,7 +97,8 @@ async def backend(
     await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-TABLES = [t.name for t in reversed(Base.metadata.sorted_tables)]
+# inventory_generation keeps its one row: emptying it would freeze the number.
+TABLES = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "inventory_generation"]
 
 
 @pytest.fixture

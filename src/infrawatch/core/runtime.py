@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.config import Settings
+from infrawatch.core.counts import CountCache
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 
@@ -23,6 +24,7 @@ class Runtime:
     settings: Settings
     db: Database
     bus: EventBus
+    counts: CountCache = field(default_factory=CountCache)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -45,6 +47,13 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # always sees its own change.
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_count_cache(request: Request) -> CountCache:
+    return get_runtime(request).counts
+
+
+Counts = Annotated[CountCache, Depends(get_count_cache)]
 
 
 def request_id(request: Request) -> str:

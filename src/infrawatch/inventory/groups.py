@@ -11,6 +11,7 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import check_if_match
 from infrawatch.core.context import OperationContext
+from infrawatch.core.counts import CountCache
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.core.pagination import Page
 from infrawatch.inventory import repository, search, search_sql
@@ -139,11 +140,18 @@ async def delete_group(session: AsyncSession, ctx: OperationContext, group_id: u
 
 
 async def members(
-    session: AsyncSession, group_id: uuid.UUID, *, sort: str | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    group_id: uuid.UUID,
+    *,
+    sort: str | None,
+    cursor: str | None,
+    limit: int,
+    counts: CountCache | None = None,
 ) -> Page[ServerOut]:
     group = await _require(session, group_id)
     # A group is a saved search: its member list is the server list filtered by it.
     term = search.GroupMatch(group.name)
+    filters = ServerFilters(terms=[term])
     return await list_servers(
-        session, ServerFilters(terms=[term]), sort=sort, cursor=cursor, limit=limit
+        session, filters, sort=sort, cursor=cursor, limit=limit, counts=counts
     )

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infrawatch.core.clock import utcnow
@@ -135,6 +135,17 @@ class LifecycleTransition(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(64))
+
+
+class InventoryGeneration(Base):
+    """One row whose number database triggers raise on every change to
+    servers, tags, group memberships or groups (migration 0001). Cached list
+    totals are valid while it stands still; no write path can forget it."""
+
+    __tablename__ = "inventory_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
 
 
 class HealthTransition(Base):

@@ -24,6 +24,7 @@ from infrawatch.core.pagination import SortKey, after_cursor, order_by
 from infrawatch.inventory.models import (
     Group,
     HealthTransition,
+    InventoryGeneration,
     LifecycleTransition,
     Server,
     ServerDependency,
@@ -81,13 +82,25 @@ async def page_servers(
     keys: Sequence[SortKey],
     after: Sequence[Any] | None,
     limit: int,
-) -> tuple[list[Server], int]:
-    total = await session.scalar(select(func.count()).select_from(Server).where(condition))
+) -> list[Server]:
     query = select(Server).where(condition)
     if after is not None:
         query = query.where(after_cursor(keys, after))
     rows = await session.scalars(query.order_by(*order_by(keys)).limit(limit + 1))
-    return list(rows), int(total or 0)
+    return list(rows)
+
+
+def count_key(session: AsyncSession, condition: ColumnElement[bool]) -> str:
+    """The condition as SQL with its values: equal conditions, equal keys."""
+    compiled = condition.compile(session.get_bind(), compile_kwargs={"render_postcompile": True})
+    return f"servers:{compiled}:{sorted(compiled.params.items(), key=lambda kv: kv[0])!r}"
+
+
+async def inventory_generation(session: AsyncSession) -> int:
+    return int(
+        await session.scalar(select(InventoryGeneration.value).where(InventoryGeneration.id == 1))
+        or 0
+    )
 
 
 def sort_values(server: Server, keys: Sequence[SortKey]) -> list[Any]:

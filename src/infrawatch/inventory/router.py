@@ -13,7 +13,7 @@ from infrawatch.audit.schemas import AuditRecordOut
 from infrawatch.core.concurrency import etag
 from infrawatch.core.errors import InvalidInput
 from infrawatch.core.pagination import Page
-from infrawatch.core.runtime import DbSession, SettingsDep
+from infrawatch.core.runtime import Counts, DbSession, SettingsDep
 from infrawatch.inventory import bulk, dependencies, groups, search, service, templates, transfer
 from infrawatch.inventory.lifecycle import Health, Lifecycle
 from infrawatch.inventory.schemas import (
@@ -108,12 +108,15 @@ Filters = Annotated[service.ServerFilters, Depends(_filters)]
 @router.get("/servers", response_model=Page[ServerOut])
 async def list_servers(
     session: DbSession,
+    counts: Counts,
     filters: Filters,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Sort = None,
 ) -> Page[ServerOut]:
-    return await service.list_servers(session, filters, sort=sort, cursor=cursor, limit=limit)
+    return await service.list_servers(
+        session, filters, sort=sort, cursor=cursor, limit=limit, counts=counts
+    )
 
 
 @router.post("/servers", response_model=ServerOut, status_code=status.HTTP_201_CREATED)
@@ -335,11 +338,14 @@ async def delete_group(group_id: uuid.UUID, ctx: Context, session: DbSession) ->
 async def group_members(
     group_id: uuid.UUID,
     session: DbSession,
+    counts: Counts,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Sort = None,
 ) -> Page[ServerOut]:
-    return await groups.members(session, group_id, sort=sort, cursor=cursor, limit=limit)
+    return await groups.members(
+        session, group_id, sort=sort, cursor=cursor, limit=limit, counts=counts
+    )
 
 
 # --- templates ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import check_if_match
 from infrawatch.core.context import OperationContext, Role
+from infrawatch.core.counts import CountCache
 from infrawatch.core.db import stage_event
 from infrawatch.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infrawatch.core.events import Event
@@ -146,16 +147,30 @@ async def list_servers(
     sort: str | None,
     cursor: str | None,
     limit: int,
+    counts: CountCache | None = None,
 ) -> Page[ServerOut]:
     keys = parse_sort(sort, repository.SERVER_SORT_COLUMNS, default="name")
     after = decode_cursor(cursor, keys) if cursor else None
     condition = await filter_condition(session, filters)
-    rows, total = await repository.page_servers(session, condition, keys, after, limit)
+    rows = await repository.page_servers(session, condition, keys, after, limit)
+    total = await count_servers(session, condition, counts)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(keys, repository.sort_values(rows[-1], keys))
     return Page(items=await present(session, rows), total=total, next_cursor=next_cursor)
+
+
+async def count_servers(
+    session: AsyncSession, condition: ColumnElement[bool], counts: CountCache | None
+) -> int:
+    if counts is None:
+        return await repository.count_servers(session, condition)
+    return await counts.get(
+        repository.count_key(session, condition),
+        await repository.inventory_generation(session),
+        lambda: repository.count_servers(session, condition),
+    )
 
 
 async def require_server(

@@ -273,12 +273,15 @@ def upgrade() -> None:
 
     _create_audit_guard()
     _create_search_index()
+    _create_generation()
 
 
 def downgrade() -> None:
+    _drop_generation()
     _drop_search_index()
     _drop_audit_guard()
     for table in (
+        "inventory_generation",
         "server_tags",
         "server_groups",
         "server_dependencies",
@@ -377,3 +380,55 @@ def _drop_search_index() -> None:
     for trigger in ("insert", "delete", "update"):
         op.execute(f"DROP TRIGGER IF EXISTS servers_search_{trigger}")
     op.execute("DROP TABLE IF EXISTS servers_search")
+
+
+# Cached list totals stay valid while this number stands still; triggers raise
+# it on every change that can move a server into or out of a filter.
+GENERATION_SOURCES = ("servers", "server_tags", "server_groups", "groups")
+
+
+def _create_generation() -> None:
+    op.create_table(
+        "inventory_generation",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("value", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inventory_generation")),
+    )
+    op.execute("INSERT INTO inventory_generation (id, value) VALUES (1, 0)")
+    bump = "UPDATE inventory_generation SET value = value + 1 WHERE id = 1"
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"""
+            CREATE FUNCTION inventory_generation_bump() RETURNS trigger AS $$
+            BEGIN {bump}; RETURN NULL; END;
+            $$ LANGUAGE plpgsql
+        """)
+        for table in GENERATION_SOURCES:
+            # Once per statement: a bulk change of 10,000 rows bumps once.
+            op.execute(f"""
+                CREATE TRIGGER {table}_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+                ON {table} FOR EACH STATEMENT EXECUTE FUNCTION inventory_generation_bump()
+            """)
+        # "key = env AND value = prod" is far from independent; without these
+        # statistics the planner misjudges tag filters by an order of magnitude.
+        op.execute(
+            "CREATE STATISTICS server_tags_key_value (mcv, dependencies) ON key, value FROM server_tags"
+        )
+        return
+    for table in GENERATION_SOURCES:
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            op.execute(f"""
+                CREATE TRIGGER {table}_generation_{event.lower()} AFTER {event} ON {table}
+                BEGIN {bump}; END
+            """)
+
+
+def _drop_generation() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in GENERATION_SOURCES:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_generation ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS inventory_generation_bump()")
+        op.execute("DROP STATISTICS IF EXISTS server_tags_key_value")
+        return
+    for table in GENERATION_SOURCES:
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_generation_{event}")
