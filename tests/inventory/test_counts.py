@@ -35,8 +35,10 @@ async def test_every_kind_of_change_refreshes_the_total(api: Clients) -> None:
     await create_server(api.operator, "b", tags={"env": "prod"})
     assert await _total(api, q="tag:env=prod") == 2
 
-    await api.operator.post("/api/v1/servers/bulk", json={"q": "a", "action": "remove_tags",
-                                                          "params": {"keys": ["env"]}})
+    await api.operator.post(
+        "/api/v1/servers/bulk",
+        json={"q": "a", "action": "remove_tags", "params": {"keys": ["env"]}},
+    )
     assert await _total(api, q="tag:env=prod") == 1
 
     await api.operator.patch(f"/api/v1/servers/{a['id']}", json={"groups": ["edge"]})

@@ -137,3 +137,24 @@ async def test_a_bad_query_is_a_422_naming_q_and_the_position(api: Clients) -> N
     assert error["loc"] == ["query", "q"]
     assert error["ctx"]["position"] == 4
     assert "unknown field 'colour'" in error["msg"]
+
+
+async def test_name_globs_and_order_ignore_case(api: Clients) -> None:
+    for name in ("web-02", "WEB-03", "Web-01", "webby", "wea", "db-1"):
+        await create_server(api.operator, name)
+    assert await names(api.viewer, q="web-*") == ["Web-01", "web-02", "WEB-03"]
+    assert await names(api.viewer, q="name:WE*") == ["wea", "Web-01", "web-02", "WEB-03", "webby"]
+    assert await names(api.viewer, q="!web*") == ["db-1", "wea"]
+    page = (await api.viewer.get("/api/v1/servers", params={"limit": 2, "q": "we*"})).json()
+    rest = (
+        await api.viewer.get(
+            "/api/v1/servers", params={"limit": 10, "q": "we*", "cursor": page["next_cursor"]}
+        )
+    ).json()
+    assert [s["name"] for s in page["items"] + rest["items"]] == [
+        "wea",
+        "Web-01",
+        "web-02",
+        "WEB-03",
+        "webby",
+    ]

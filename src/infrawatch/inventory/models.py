@@ -26,8 +26,9 @@ class Server(Base):
             postgresql_where=NOT_DELETED,
         ),
         # Lists filter on deleted_at IS NULL and page in (sort key, id)
-        # order: these serve both without sorting the table.
-        Index("ix_servers_live_name_id", "deleted_at", "name", "id"),
+        # order: these serve both without sorting the table. The default
+        # order, lower(name), has an expression index per engine in the
+        # migration (ix_servers_live_lower_name_id).
         Index("ix_servers_live_created_at_id", "deleted_at", "created_at", "id"),
         Index("ix_servers_live_updated_at_id", "deleted_at", "updated_at", "id"),
         # No index on lifecycle, health, region...: a handful of values each,

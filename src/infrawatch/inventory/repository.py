@@ -48,22 +48,26 @@ def _nullable(column: Any) -> ColumnElement[Any]:
     return coalesced
 
 
-SERVER_SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
-    "id": Server.id,  # type: ignore[dict-item]
-    "name": Server.name,  # type: ignore[dict-item]
-    "created_at": Server.created_at,  # type: ignore[dict-item]
-    "updated_at": Server.updated_at,  # type: ignore[dict-item]
-    "lifecycle": Server.lifecycle,  # type: ignore[dict-item]
-    "health": Server.health,  # type: ignore[dict-item]
-    "ssh_port": Server.ssh_port,  # type: ignore[dict-item]
-    "hostname": _nullable(Server.hostname),
-    "ip_address": _nullable(Server.ip_address),
-    "provider": _nullable(Server.provider),
-    "region": _nullable(Server.region),
-    "os": _nullable(Server.os),
-    "environment": _nullable(Server.environment),
-    "owner": _nullable(Server.owner),
-}
+def name_key(dialect: str) -> ColumnElement[str]:
+    """Servers sort by name ignoring case. Byte order ("C") on PostgreSQL, so
+    a name prefix is one contiguous range whatever the database's locale."""
+    lowered: ColumnElement[str] = func.lower(Server.name)
+    return lowered.collate("C") if dialect == "postgresql" else lowered
+
+
+def server_sort_columns(dialect: str) -> dict[str, ColumnElement[Any]]:
+    columns: dict[str, Any] = {
+        "id": Server.id,
+        "name": name_key(dialect),
+        "created_at": Server.created_at,
+        "updated_at": Server.updated_at,
+        "lifecycle": Server.lifecycle,
+        "health": Server.health,
+        "ssh_port": Server.ssh_port,
+    }
+    for nullable in ("hostname", "ip_address", "provider", "region", "os", "environment", "owner"):
+        columns[nullable] = _nullable(getattr(Server, nullable))
+    return columns
 
 
 def live_or_all(include_deleted: bool) -> ColumnElement[bool]:
@@ -82,12 +86,14 @@ async def page_servers(
     keys: Sequence[SortKey],
     after: Sequence[Any] | None,
     limit: int,
-) -> list[Server]:
-    query = select(Server).where(condition)
+) -> list[tuple[Server, list[Any]]]:
+    """The page, each server with its sort-key values as the database
+    computed them (the next cursor is made of those, not of a Python guess)."""
+    query = select(Server, *(key.column for key in keys)).where(condition)
     if after is not None:
         query = query.where(after_cursor(keys, after))
-    rows = await session.scalars(query.order_by(*order_by(keys)).limit(limit + 1))
-    return list(rows)
+    rows = await session.execute(query.order_by(*order_by(keys)).limit(limit + 1))
+    return [(row[0], list(row[1:])) for row in rows]
 
 
 def count_key(session: AsyncSession, condition: ColumnElement[bool]) -> str:
@@ -101,14 +107,6 @@ async def inventory_generation(session: AsyncSession) -> int:
         await session.scalar(select(InventoryGeneration.value).where(InventoryGeneration.id == 1))
         or 0
     )
-
-
-def sort_values(server: Server, keys: Sequence[SortKey]) -> list[Any]:
-    values = []
-    for key in keys:
-        value = getattr(server, key.name)
-        values.append("" if value is None else value)
-    return values
 
 
 async def select_server_ids(

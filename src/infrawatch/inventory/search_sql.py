@@ -9,6 +9,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    exists,
     false,
     func,
     literal_column,
@@ -20,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.inventory import search
+from infrawatch.inventory import repository, search
 from infrawatch.inventory.models import Group, Server, ServerGroup, ServerTag
 
 # A dynamic group's query may name other groups; this bounds the nesting and
@@ -61,6 +62,19 @@ def _text_condition(column: Any, value: str, dialect: str) -> ColumnElement[bool
     return equal
 
 
+def _name_glob(value: str, dialect: str) -> ColumnElement[bool]:
+    """A name glob, plus the range its literal prefix spans on the
+    lower(name) index, so `web-*` reads the web- servers, not all of them.
+    Only for ASCII prefixes: both engines lower-case ASCII the same way."""
+    condition = _like(Server.name, glob_to_like(value), dialect)
+    prefix = value.split("*", 1)[0].lower()
+    if not prefix or not prefix.isascii():
+        return condition
+    key = repository.name_key(dialect)
+    beyond = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(key >= prefix, key < beyond, condition)
+
+
 def _negate(condition: ColumnElement[bool], nullable_column: Any = None) -> ColumnElement[bool]:
     # NOT (NULL LIKE 'x') is NULL, which would hide servers that simply have
     # no value; "region is not eu-*" should include servers with no region.
@@ -84,20 +98,19 @@ def _free_text(term: search.FreeText, dialect: str, *, null_safe: bool) -> Colum
         return func.coalesce(column, "") if null_safe and column.nullable else column
 
     if term.glob_names:
-        pattern = glob_to_like(term.text)
-        return or_(*(_like(col(c), pattern, dialect) for c in (Server.name, Server.hostname)))
+        return _name_glob(term.text, dialect)
     pattern = f"%{glob_to_like(term.text)}%"
     columns = (Server.name, Server.hostname, Server.ip_address, Server.description)
     return or_(*(_like(col(c), pattern, dialect) for c in columns))
 
 
 def _tag(term: search.TagMatch, dialect: str) -> ColumnElement[bool]:
-    # IN (subquery), not a correlated EXISTS: both engines then read the tag
-    # index once instead of probing it for every server.
-    tagged = select(ServerTag.server_id).where(ServerTag.key == term.key)
+    # A correlated EXISTS is one probe of (key, value, server_id) per server
+    # the page walks past; PostgreSQL turns it into a semi-join for counts.
+    conditions = [ServerTag.server_id == Server.id, ServerTag.key == term.key]
     if term.value is not None:
-        tagged = tagged.where(_text_condition(ServerTag.value, term.value, dialect))
-    return Server.id.in_(tagged)
+        conditions.append(_text_condition(ServerTag.value, term.value, dialect))
+    return exists().where(*conditions)
 
 
 def _comparison(term: search.Comparison) -> ColumnElement[bool]:
@@ -126,7 +139,7 @@ async def _group(
     members: list[ColumnElement[bool]] = []
     if static_ids:
         members.append(
-            Server.id.in_(select(ServerGroup.server_id).where(ServerGroup.group_id.in_(static_ids)))
+            exists().where(ServerGroup.server_id == Server.id, ServerGroup.group_id.in_(static_ids))
         )
     for group in groups:
         if group.query is None:
@@ -150,6 +163,8 @@ async def compile_terms(
         condition: ColumnElement[bool]
         nullable: Any = None
         match term:
+            case search.TextMatch(field="name", value=value) if "*" in value:
+                condition = _name_glob(value, dialect)
             case search.TextMatch(field=field, value=value):
                 column = getattr(Server, field)
                 condition = _text_condition(column, value, dialect)

@@ -149,7 +149,8 @@ async def list_servers(
     limit: int,
     counts: CountCache | None = None,
 ) -> Page[ServerOut]:
-    keys = parse_sort(sort, repository.SERVER_SORT_COLUMNS, default="name")
+    columns = repository.server_sort_columns(session.get_bind().dialect.name)
+    keys = parse_sort(sort, columns, default="name")
     after = decode_cursor(cursor, keys) if cursor else None
     condition = await filter_condition(session, filters)
     rows = await repository.page_servers(session, condition, keys, after, limit)
@@ -157,8 +158,9 @@ async def list_servers(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(keys, repository.sort_values(rows[-1], keys))
-    return Page(items=await present(session, rows), total=total, next_cursor=next_cursor)
+        next_cursor = encode_cursor(keys, rows[-1][1])
+    servers = [server for server, _ in rows]
+    return Page(items=await present(session, servers), total=total, next_cursor=next_cursor)
 
 
 async def count_servers(

@@ -103,7 +103,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_servers")),
     )
     with op.batch_alter_table("servers", schema=None) as batch_op:
-        batch_op.create_index("ix_servers_live_name_id", ["deleted_at", "name", "id"], unique=False)
         batch_op.create_index(
             "ix_servers_live_created_at_id", ["deleted_at", "created_at", "id"], unique=False
         )
@@ -272,6 +271,7 @@ def upgrade() -> None:
         )
 
     _create_audit_guard()
+    _create_name_order_index()
     _create_search_index()
     _create_generation()
 
@@ -432,3 +432,11 @@ def _drop_generation() -> None:
     for table in GENERATION_SOURCES:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_generation_{event}")
+
+
+def _create_name_order_index() -> None:
+    # Lists sort by lower(name) by default and name globs become ranges on
+    # it; on PostgreSQL in byte order ("C") so a prefix is one range whatever
+    # the locale. The expression must match the query's to the letter.
+    key = 'lower(name) COLLATE "C"' if op.get_bind().dialect.name == "postgresql" else "lower(name)"
+    op.execute(f"CREATE INDEX ix_servers_live_lower_name_id ON servers (deleted_at, {key}, id)")
