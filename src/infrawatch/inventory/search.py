@@ -4,8 +4,9 @@
     group:edge created:>2026-01-01 ssh_port:>=2200 "free text"
 
 Terms are AND-ed; `!` before a term or a value negates it; `*` globs (case
-does not matter); other values match exactly; a bare word matches name or
-hostname, quoted text is searched in name, hostname, IP and description.
+does not matter); other values match exactly. A bare word with * globs the
+name; other bare words and quoted text are searched for in name, hostname, IP
+and description.
 Errors say where (a 0-based character position) and why."""
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class IdMatch:
 @dataclass(frozen=True)
 class FreeText:
     text: str
-    glob_names: bool  # a bare word with * globs name and hostname
+    glob_names: bool  # a bare word with * globs the name
     negated: bool = False
 
 
