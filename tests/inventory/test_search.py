@@ -126,6 +126,8 @@ async def test_query_string_filters_match_like_the_search_language(api: Clients)
     assert sorted(await names(api.viewer, region="eu-*")) == ["web-01", "web-02"]
     assert await names(api.viewer, tag="env=prod", lifecycle="maintenance") == ["db-01"]
     assert await names(api.viewer, group="edge") == ["web-01"]
+    assert await names(api.viewer, ssh_port=2222) == ["web-02"]
+    assert await names(api.viewer, description="*CDN") == ["web-01"]
     bad = await api.viewer.get("/api/v1/servers", params={"tag": "bad key!"})
     assert bad.status_code == 422
 

@@ -66,6 +66,8 @@ def _filters(
     os: FieldFilter = None,
     environment: FieldFilter = None,
     owner: FieldFilter = None,
+    description: FieldFilter = None,
+    ssh_port: Annotated[int | None, Query(ge=1, le=65535)] = None,
     lifecycle: Lifecycle | None = None,
     health: Health | None = None,
     tag: Annotated[
@@ -83,10 +85,13 @@ def _filters(
         "os": os,
         "environment": environment,
         "owner": owner,
+        "description": description,
         "lifecycle": lifecycle.value if lifecycle else None,
         "health": health.value if health else None,
     }
     terms.extend(search.TextMatch(k, v) for k, v in text_filters.items() if v is not None)
+    if ssh_port is not None:
+        terms.append(search.Comparison("ssh_port", "=", ssh_port))
     for raw in tag or []:
         key, has_value, value = raw.partition("=")
         if not search.TAG_KEY.match(key) or "\x00" in value:
