@@ -46,7 +46,10 @@ async def _targets(session: AsyncSession, request: BulkRequest, limit: int) -> l
             )
     else:
         filters = service.ServerFilters(q=request.q, include_deleted=want_deleted)
-        condition = await service.filter_condition(session, filters, loc=("body", "q"))
+        # Every match is wanted, not a page: the counting form reads each set once.
+        condition = await service.filter_condition(
+            session, filters, loc=("body", "q"), counting=True
+        )
         ids = await repository.select_server_ids(session, condition, limit + 1)
         if len(ids) > limit:
             raise InvalidInput(

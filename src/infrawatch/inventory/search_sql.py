@@ -9,7 +9,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    exists,
     false,
     func,
     literal_column,
@@ -104,13 +103,25 @@ def _free_text(term: search.FreeText, dialect: str, *, null_safe: bool) -> Colum
     return or_(*(_like(col(c), pattern, dialect) for c in columns))
 
 
-def _tag(term: search.TagMatch, dialect: str) -> ColumnElement[bool]:
-    # A correlated EXISTS is one probe of (key, value, server_id) per server
-    # the page walks past; PostgreSQL turns it into a semi-join for counts.
-    conditions = [ServerTag.server_id == Server.id, ServerTag.key == term.key]
+def _tag(term: search.TagMatch, dialect: str, counting: bool) -> ColumnElement[bool]:
+    conditions = [ServerTag.key == term.key]
     if term.value is not None:
         conditions.append(_text_condition(ServerTag.value, term.value, dialect))
-    return exists().where(*conditions)
+    return _member(
+        Server.id, select(ServerTag.server_id).where(*conditions), ServerTag.server_id, counting
+    )
+
+
+def _member(
+    server_id: Any, matching: Select[Any], matching_id: Any, counting: bool
+) -> ColumnElement[bool]:
+    """A page walks a few hundred servers in order: a correlated EXISTS probes
+    the index once for each. A count visits all of them: IN (subquery) reads
+    the matching set once. (PostgreSQL plans both as semi-joins.)"""
+    condition: ColumnElement[bool] = (
+        server_id.in_(matching) if counting else matching.where(matching_id == server_id).exists()
+    )
+    return condition
 
 
 def _comparison(term: search.Comparison) -> ColumnElement[bool]:
@@ -129,7 +140,7 @@ def _comparison(term: search.Comparison) -> ColumnElement[bool]:
 
 
 async def _group(
-    session: AsyncSession, term: search.GroupMatch, trail: tuple[str, ...]
+    session: AsyncSession, term: search.GroupMatch, trail: tuple[str, ...], counting: bool
 ) -> ColumnElement[bool]:
     query = select(Group.id, Group.name, Group.query).where(
         _text_condition(Group.name, term.name, session.get_bind().dialect.name)
@@ -138,9 +149,8 @@ async def _group(
     static_ids = [g.id for g in groups if g.query is None]
     members: list[ColumnElement[bool]] = []
     if static_ids:
-        members.append(
-            exists().where(ServerGroup.server_id == Server.id, ServerGroup.group_id.in_(static_ids))
-        )
+        in_groups = select(ServerGroup.server_id).where(ServerGroup.group_id.in_(static_ids))
+        members.append(_member(Server.id, in_groups, ServerGroup.server_id, counting))
     for group in groups:
         if group.query is None:
             continue
@@ -150,12 +160,18 @@ async def _group(
             )
         if len(trail) >= MAX_GROUP_NESTING:
             raise GroupQueryError(f"groups nest deeper than {MAX_GROUP_NESTING} levels")
-        members.append(await compile_query(session, group.query, (*trail, group.name)))
+        members.append(
+            await compile_query(session, group.query, (*trail, group.name), counting=counting)
+        )
     return or_(*members) if members else false()
 
 
 async def compile_terms(
-    session: AsyncSession, terms: Sequence[search.Term], trail: tuple[str, ...] = ()
+    session: AsyncSession,
+    terms: Sequence[search.Term],
+    trail: tuple[str, ...] = (),
+    *,
+    counting: bool = False,
 ) -> ColumnElement[bool]:
     dialect = session.get_bind().dialect.name
     conditions: list[ColumnElement[bool]] = []
@@ -170,9 +186,9 @@ async def compile_terms(
                 condition = _text_condition(column, value, dialect)
                 nullable = column if column.nullable else None
             case search.TagMatch():
-                condition = _tag(term, dialect)
+                condition = _tag(term, dialect, counting)
             case search.GroupMatch():
-                condition = await _group(session, term, trail)
+                condition = await _group(session, term, trail, counting)
             case search.Comparison():
                 condition = _comparison(term)
             case search.IdMatch(value=value):
@@ -184,6 +200,6 @@ async def compile_terms(
 
 
 async def compile_query(
-    session: AsyncSession, query: str, trail: tuple[str, ...] = ()
+    session: AsyncSession, query: str, trail: tuple[str, ...] = (), *, counting: bool = False
 ) -> ColumnElement[bool]:
-    return await compile_terms(session, search.parse(query), trail)
+    return await compile_terms(session, search.parse(query), trail, counting=counting)

@@ -58,12 +58,16 @@ class ServerFilters:
 
 
 async def compile_search(
-    session: AsyncSession, q: str | None, loc: tuple[str | int, ...] = ("query", "q")
+    session: AsyncSession,
+    q: str | None,
+    loc: tuple[str | int, ...] = ("query", "q"),
+    *,
+    counting: bool = False,
 ) -> ColumnElement[bool] | None:
     if not q or not q.strip():
         return None
     try:
-        return await search_sql.compile_query(session, q)
+        return await search_sql.compile_query(session, q, counting=counting)
     except search.SearchError as exc:
         raise InvalidInput(
             str(exc),
@@ -76,15 +80,23 @@ async def compile_search(
 
 
 async def filter_condition(
-    session: AsyncSession, filters: ServerFilters, loc: tuple[str | int, ...] = ("query", "q")
+    session: AsyncSession,
+    filters: ServerFilters,
+    loc: tuple[str | int, ...] = ("query", "q"),
+    *,
+    counting: bool = False,
 ) -> ColumnElement[bool]:
+    """`counting` shapes the same filter for a count over every server rather
+    than for a page that walks a few hundred in order."""
     conditions = [repository.live_or_all(filters.include_deleted)]
-    searched = await compile_search(session, filters.q, loc)
+    searched = await compile_search(session, filters.q, loc, counting=counting)
     if searched is not None:
         conditions.append(searched)
     if filters.terms:
         try:
-            conditions.append(await search_sql.compile_terms(session, filters.terms))
+            conditions.append(
+                await search_sql.compile_terms(session, filters.terms, counting=counting)
+            )
         except search_sql.GroupQueryError as exc:
             raise InvalidInput(str(exc), loc=("query", "group")) from exc
     return and_(*conditions)
@@ -154,7 +166,9 @@ async def list_servers(
     after = decode_cursor(cursor, keys) if cursor else None
     condition = await filter_condition(session, filters)
     rows = await repository.page_servers(session, condition, keys, after, limit)
-    total = await count_servers(session, condition, counts)
+    total = await count_servers(
+        session, await filter_condition(session, filters, counting=True), counts
+    )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
