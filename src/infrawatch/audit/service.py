@@ -29,6 +29,8 @@ class Change:
 
 
 def jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float):  # most values: nothing to do
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
@@ -18,7 +19,6 @@ from infrawatch.core.errors import Conflict, InvalidInput
 from infrawatch.core.events import Event
 from infrawatch.inventory import repository, service
 from infrawatch.inventory.lifecycle import check_transition
-from infrawatch.inventory.models import Server
 from infrawatch.inventory.schemas import (
     BulkRequest,
     BulkResult,
@@ -30,13 +30,15 @@ from infrawatch.inventory.schemas import (
     UpdateParams,
 )
 
-Changes = list[tuple[Server, dict[str, Any], dict[str, Any]]]  # server, before, after
+# A bulk action decides on plain rows (repository.server_rows), not ORM objects.
+ServerRow = Row[Any]
+Changes = list[tuple[ServerRow, dict[str, Any], dict[str, Any]]]  # server, before, after
 
 
-async def _targets(session: AsyncSession, request: BulkRequest, limit: int) -> list[Server]:
+async def _targets(session: AsyncSession, request: BulkRequest, limit: int) -> list[ServerRow]:
     want_deleted = request.action == "restore"
     if request.ids is not None:
-        servers = await repository.get_servers(session, sorted(set(request.ids)))
+        servers = await repository.server_rows(session, sorted(set(request.ids)))
         missing = set(request.ids) - {s.id for s in servers}
         if missing:
             raise InvalidInput(
@@ -55,7 +57,7 @@ async def _targets(session: AsyncSession, request: BulkRequest, limit: int) -> l
             raise InvalidInput(
                 f"the query matches more than {limit} servers; narrow it", loc=("body", "q")
             )
-        servers = await repository.get_servers(session, ids)
+        servers = await repository.server_rows(session, ids)
     return [s for s in servers if (s.deleted_at is not None) == want_deleted]
 
 
@@ -71,7 +73,7 @@ def _params(model: type[BaseModel], raw: dict[str, Any]) -> Any:
 
 
 async def _set_lifecycle(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     target = _params(SetLifecycleParams, raw).lifecycle.value
     refused = []
@@ -94,10 +96,10 @@ async def _set_lifecycle(
 
 
 async def _add_tags(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     new_tags: dict[str, str] = _params(TagsParams, raw).tags
-    current = await repository.tags_of(session, [s.id for s in servers])
+    current = await repository.tags_of(session, [s.id for s in servers], list(new_tags))
     changes: Changes = []
     for server in servers:
         have = current.get(server.id, {})
@@ -116,10 +118,10 @@ async def _add_tags(
 
 
 async def _remove_tags(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     keys = _params(RemoveTagsParams, raw).keys
-    current = await repository.tags_of(session, [s.id for s in servers])
+    current = await repository.tags_of(session, [s.id for s in servers], keys)
     changes: Changes = []
     for server in servers:
         present = {k: v for k, v in current.get(server.id, {}).items() if k in keys}
@@ -140,7 +142,7 @@ async def _static_group(session: AsyncSession, raw: dict[str, Any]) -> tuple[str
 
 
 async def _add_group(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     name, group_id = await _static_group(session, raw)
     members = await repository.static_member_ids(session, group_id, [s.id for s in servers])
@@ -153,7 +155,7 @@ async def _add_group(
 
 
 async def _remove_group(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     name, group_id = await _static_group(session, raw)
     members = await repository.static_member_ids(session, group_id, [s.id for s in servers])
@@ -164,7 +166,7 @@ async def _remove_group(
 
 
 async def _update(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     values = _params(UpdateParams, raw).model_dump(exclude_unset=True)
     if not values:
@@ -189,7 +191,7 @@ async def _update(
 
 
 async def _delete(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     _params(EmptyParams, raw)
     now = utcnow()
@@ -198,7 +200,7 @@ async def _delete(
 
 
 async def _restore(
-    session: AsyncSession, ctx: OperationContext, servers: Sequence[Server], raw: dict[str, Any]
+    session: AsyncSession, ctx: OperationContext, servers: Sequence[ServerRow], raw: dict[str, Any]
 ) -> Changes:
     _params(EmptyParams, raw)
     names = [s.name for s in servers]
@@ -213,7 +215,7 @@ async def _restore(
 
 
 Action = Callable[
-    [AsyncSession, OperationContext, Sequence[Server], dict[str, Any]], Awaitable[Changes]
+    [AsyncSession, OperationContext, Sequence[ServerRow], dict[str, Any]], Awaitable[Changes]
 ]
 ACTIONS: dict[str, Action] = {
     "set_lifecycle": _set_lifecycle,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     delete,
     func,
     insert,
@@ -134,6 +135,15 @@ async def get_servers(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[S
     return found
 
 
+async def server_rows(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+    """Plain rows (attribute access, no ORM identity map): what a bulk
+    action over 10,000 servers needs to decide, at a fraction of the cost."""
+    found: list[Row[Any]] = []
+    for part in chunks(list(ids)):
+        found.extend(await session.execute(select(Server.__table__).where(Server.id.in_(part))))
+    return found
+
+
 async def live_servers_by_name(session: AsyncSession, names: Sequence[str]) -> dict[str, Server]:
     found: dict[str, Server] = {}
     for part in chunks(list(names)):
@@ -151,14 +161,15 @@ async def purge_server(session: AsyncSession, server: Server) -> None:
 
 
 async def tags_of(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
+    session: AsyncSession, ids: Sequence[uuid.UUID], keys: Sequence[str] | None = None
 ) -> dict[uuid.UUID, dict[str, str]]:
     tags: dict[uuid.UUID, dict[str, str]] = defaultdict(dict)
     for part in chunks(list(ids)):
         query = select(ServerTag.server_id, ServerTag.key, ServerTag.value)
-        for server_id, key, value in await session.execute(
-            query.where(ServerTag.server_id.in_(part))
-        ):
+        query = query.where(ServerTag.server_id.in_(part))
+        if keys is not None:
+            query = query.where(ServerTag.key.in_(keys))
+        for server_id, key, value in await session.execute(query):
             tags[server_id][key] = value
     return tags
 
