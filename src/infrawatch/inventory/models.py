@@ -29,6 +29,7 @@ class Server(Base):
         # order: these serve both without sorting the table. The default
         # order, lower(name), has an expression index per engine in the
         # migration (ix_servers_live_lower_name_id).
+        Index("ix_servers_name", "name"),
         Index("ix_servers_live_created_at_id", "deleted_at", "created_at", "id"),
         Index("ix_servers_live_updated_at_id", "deleted_at", "updated_at", "id"),
         # No index on lifecycle, health, region...: a handful of values each,

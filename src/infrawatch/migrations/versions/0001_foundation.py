@@ -111,6 +111,7 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_servers_hostname", ["hostname"], unique=False)
         batch_op.create_index("ix_servers_ip_address", ["ip_address"], unique=False)
+        batch_op.create_index("ix_servers_name", ["name"], unique=False)
         batch_op.create_index(
             "uq_servers_live_name",
             ["name"],
