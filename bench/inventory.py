@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import random
 import statistics
 import tempfile
@@ -50,7 +51,8 @@ def seed_row(n: int) -> dict[str, Any]:
     return {
         "name": f"{role}-{n:06}",
         "hostname": f"{role}-{n:06}.fleet.example",
-        "ip_address": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}",
+        # 198.18.0.0/15 is set aside for benchmarks; nothing here connects to it.
+        "ip_address": str(ipaddress.ip_address("198.18.0.0") + n),
         "ssh_port": 22,
         "region": rng.choice(REGIONS),
         "environment": rng.choice(ENVIRONMENTS),

@@ -12,7 +12,7 @@ from tests.inventory.helpers import create_server, names
 def test_the_parser_reads_every_kind_of_term() -> None:
     terms = search.parse(
         "web-* lifecycle:active health:!healthy tag:env=prod tag:role region:eu-* "
-        'group:edge created:>2026-01-01 ssh_port:>=2200 "free text" !ip:10.* env:prod'
+        'group:edge created:>2026-01-01 ssh_port:>=2200 "free text" !ip:198.51.* env:prod'
     )
     assert terms == [
         search.FreeText("web-*", glob_names=True),
@@ -25,7 +25,7 @@ def test_the_parser_reads_every_kind_of_term() -> None:
         search.Comparison("created_at", ">=", datetime(2026, 1, 2, tzinfo=UTC)),
         search.Comparison("ssh_port", ">=", 2200),
         search.FreeText("free text", glob_names=False),
-        search.TextMatch("ip_address", "10.*", negated=True),
+        search.TextMatch("ip_address", "198.51.*", negated=True),
         search.TextMatch("environment", "prod"),
     ]
 
@@ -81,7 +81,7 @@ async def fleet(api: Clients) -> None:
         "db-01",
         region="us-east",
         tags={"env": "prod", "role": "db"},
-        ip_address="10.0.0.5",
+        ip_address="198.51.100.5",
         lifecycle="maintenance",
     )
     await create_server(api.operator, "cache-01", tags={"role": "cache"})
@@ -107,8 +107,8 @@ async def fleet(api: Clients) -> None:
         ("ssh_port:>22", ["web-02"]),
         ('"behind the cdn"', ["web-01"]),
         ('"example.test"', ["web-02"]),
-        ("10.0.0", ["db-01"]),
-        ("ip:10.0.*", ["db-01"]),
+        ("198.51.100", ["db-01"]),
+        ("ip:198.51.*", ["db-01"]),
         ("web-* tag:env=prod region:eu-*", ["web-01"]),
         ("created:>2020-01-01 tag:role=db", ["db-01"]),
         ("created:<2020-01-01", []),
