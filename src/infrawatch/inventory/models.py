@@ -148,6 +148,10 @@ class InventoryGeneration(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+    # PostgreSQL: the transaction that raised it last, so a transaction raises
+    # it once, not once per statement (each UPDATE of one row in one
+    # transaction adds a row version the next must walk past).
+    bumped_by: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
 
 
 class HealthTransition(Base):
