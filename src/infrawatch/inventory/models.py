@@ -25,13 +25,27 @@ class Server(Base):
             sqlite_where=NOT_DELETED,
             postgresql_where=NOT_DELETED,
         ),
-        # Lists filter on deleted_at IS NULL and page in (sort key, id)
-        # order: these serve both without sorting the table. The default
-        # order, lower(name), has an expression index per engine in the
-        # migration (ix_servers_live_lower_name_id).
+        # Lists of live servers page in (sort key, id) order: partial
+        # indexes over live rows serve both the filter and the order. (An
+        # index led by deleted_at would not: PostgreSQL does not take
+        # "IS NULL" as fixing the first column, so it sorts the table.)
+        # The default order, lower(name), has an expression index per engine
+        # in the migration (ix_servers_live_lower_name_id).
         Index("ix_servers_name", "name"),
-        Index("ix_servers_live_created_at_id", "deleted_at", "created_at", "id"),
-        Index("ix_servers_live_updated_at_id", "deleted_at", "updated_at", "id"),
+        Index(
+            "ix_servers_live_created_at_id",
+            "created_at",
+            "id",
+            sqlite_where=NOT_DELETED,
+            postgresql_where=NOT_DELETED,
+        ),
+        Index(
+            "ix_servers_live_updated_at_id",
+            "updated_at",
+            "id",
+            sqlite_where=NOT_DELETED,
+            postgresql_where=NOT_DELETED,
+        ),
         # No index on lifecycle, health, region...: a handful of values each,
         # so walking the ordered index above beats a lookup plus a sort.
         # Free text has trigram indexes of its own (see migration 0001).

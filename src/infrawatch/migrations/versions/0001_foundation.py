@@ -104,10 +104,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("servers", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_servers_live_created_at_id", ["deleted_at", "created_at", "id"], unique=False
+            "ix_servers_live_created_at_id",
+            ["created_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
         )
         batch_op.create_index(
-            "ix_servers_live_updated_at_id", ["deleted_at", "updated_at", "id"], unique=False
+            "ix_servers_live_updated_at_id",
+            ["updated_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
         )
         batch_op.create_index("ix_servers_hostname", ["hostname"], unique=False)
         batch_op.create_index("ix_servers_ip_address", ["ip_address"], unique=False)
@@ -447,4 +455,6 @@ def _create_name_order_index() -> None:
     # it; on PostgreSQL in byte order ("C") so a prefix is one range whatever
     # the locale. The expression must match the query's to the letter.
     key = 'lower(name) COLLATE "C"' if op.get_bind().dialect.name == "postgresql" else "lower(name)"
-    op.execute(f"CREATE INDEX ix_servers_live_lower_name_id ON servers (deleted_at, {key}, id)")
+    op.execute(
+        f"CREATE INDEX ix_servers_live_lower_name_id ON servers ({key}, id) WHERE deleted_at IS NULL"
+    )
