@@ -67,7 +67,7 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
-    """Run InfraWatch: API, console and background work in one process."""
+    """Run InfraWatch in one process: the HTTP API, on SQLite unless told otherwise."""
     import uvicorn
 
     settings = Settings(host=host, port=port)
