@@ -460,7 +460,7 @@ def _create_name_order_index() -> None:
         f"CREATE INDEX ix_servers_live_lower_name_id ON servers ({key}, id) WHERE deleted_at IS NULL"
     )
     bind = op.get_bind()
-    if bind.dialect.name == "postgresql" and bind.dialect.server_version_info >= (14,):
+    if bind.dialect.name == "postgresql" and (bind.dialect.server_version_info or (0,)) >= (14,):
         # The planner ignores statistics of a partial index's expression;
         # without these it guesses a name range at 0.5 % of rows and sorts
         # thousands of rows instead of reading 50 in order.
