@@ -69,7 +69,17 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # asyncpg prepares every statement, and after five runs PostgreSQL may
+    # settle on a generic plan that cannot see the values: a search for a
+    # rare name and one for half the fleet then share one (bad) plan.
+    # Planning each execution costs a millisecond and keeps plans right.
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
