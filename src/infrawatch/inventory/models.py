@@ -30,18 +30,15 @@ class Server(Base):
         # index led by deleted_at would not: PostgreSQL does not take
         # "IS NULL" as fixing the first column, so it sorts the table.)
         # The default order, lower(name), has an expression index per engine
-        # in the migration (ix_servers_live_lower_name_id).
+        # in the migration (ix_servers_live_lower_name_id). No index on
+        # updated_at or health on purpose: changing an indexed column makes
+        # PostgreSQL rewrite every index entry of the row (trigram GINs
+        # included); unindexed, a bulk change or a health flip is a cheap
+        # in-page (HOT) update. Sorting by updated_at sorts instead.
         Index("ix_servers_name", "name"),
         Index(
             "ix_servers_live_created_at_id",
             "created_at",
-            "id",
-            sqlite_where=NOT_DELETED,
-            postgresql_where=NOT_DELETED,
-        ),
-        Index(
-            "ix_servers_live_updated_at_id",
-            "updated_at",
             "id",
             sqlite_where=NOT_DELETED,
             postgresql_where=NOT_DELETED,
