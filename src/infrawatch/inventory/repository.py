@@ -354,13 +354,6 @@ async def count_servers(session: AsyncSession, condition: ColumnElement[bool]) -
     return int(await session.scalar(select(func.count()).select_from(Server).where(condition)) or 0)
 
 
-def static_membership(group_id: uuid.UUID) -> ColumnElement[bool]:
-    condition: ColumnElement[bool] = Server.id.in_(
-        select(ServerGroup.server_id).where(ServerGroup.group_id == group_id)
-    )
-    return condition
-
-
 async def delete_group(session: AsyncSession, group: Group) -> None:
     await session.delete(group)
 
