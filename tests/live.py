@@ -70,16 +70,22 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
         output.extend(log_path.read_text().splitlines())
 
 
-def admin_token(env: dict[str, str]) -> str:
-    created = infrawatch(
+def create_user(
+    env: dict[str, str], username: str, password: str = "a long enough password"
+) -> subprocess.CompletedProcess[str]:
+    return infrawatch(
         env,
         "users",
         "create",
-        "admin",
+        username,
         "--role",
         "admin",
         "--password-stdin",
-        stdin="a long enough password\n",
+        stdin=password + "\n",
     )
+
+
+def admin_token(env: dict[str, str]) -> str:
+    created = create_user(env, "admin")
     assert created.returncode == 0, created.stderr
     return infrawatch(env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]

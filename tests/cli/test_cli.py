@@ -6,25 +6,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.live import admin_token, infrawatch, running_server
+from tests.live import admin_token, create_user, infrawatch, running_server
 
 
 def test_users_and_tokens_are_created_from_the_command_line(cli_env: dict[str, str]) -> None:
-    created = infrawatch(
-        cli_env,
-        "users",
-        "create",
-        "root",
-        "--role",
-        "admin",
-        "--password-stdin",
-        stdin="a long enough password\n",
-    )
+    created = create_user(cli_env, "root")
     assert created.returncode == 0, created.stderr
     assert "created admin root" in created.stdout
-    again = infrawatch(
-        cli_env, "users", "create", "root", "--role", "admin", "--password-stdin", stdin="x" * 9
-    )
+    again = create_user(cli_env, "root", password="x" * 9)
     assert again.returncode == 1
     assert "already exists" in again.stderr
 

@@ -83,6 +83,9 @@ async def test_bad_bulk_requests_are_422_and_change_nothing(api: Clients) -> Non
     bad_params = await _bulk(api, q="a", action="add_tags", params={"tags": {"bad key": "v"}})
     assert bad_params.status_code == 422
     assert bad_params.json()["detail"][0]["loc"][:3] == ["body", "params", "tags"]
+    null_port = await _bulk(api, q="a", action="update", params={"ssh_port": None})
+    assert null_port.status_code == 422
+    assert null_port.json()["detail"][0]["loc"] == ["body", "params", "ssh_port"]
     unknown = await _bulk(api, ids=["00000000-0000-0000-0000-000000000001"], action="delete")
     assert unknown.status_code == 422
     dynamic = await api.operator.post("/api/v1/groups", json={"name": "dyn", "query": "tag:x"})

@@ -63,9 +63,9 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Log
 
 
 @me_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(auth: AuthDep, ctx: Context, session: DbSession, response: Response) -> Response:
+async def logout(auth: AuthDep, ctx: Context, session: DbSession) -> Response:
     await service.logout(session, ctx, auth)
-    response.status_code = status.HTTP_204_NO_CONTENT
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)
     return response

@@ -93,13 +93,3 @@ def authorize(
             raise Forbidden(f"this needs the {write.value} role or higher")
 
     return check
-
-
-def require_role(role: Role) -> Callable[[Actor], Awaitable[None]]:
-    """For a single route that needs more than its router's policy."""
-
-    async def check(actor: Annotated[Actor, Depends(current_actor)]) -> None:
-        if not actor.role.allows(role):
-            raise Forbidden(f"this needs the {role.value} role or higher")
-
-    return check

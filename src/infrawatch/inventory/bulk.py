@@ -171,10 +171,6 @@ async def _update(
     values = _params(UpdateParams, raw).model_dump(exclude_unset=True)
     if not values:
         raise InvalidInput("give at least one field to update", loc=("body", "params"))
-    if values.get("ssh_port", 0) is None:
-        raise InvalidInput("ssh_port may not be null", loc=("body", "params", "ssh_port"))
-    if "attributes" in values and values["attributes"] is None:
-        values["attributes"] = {}
     changes: Changes = []
     for server in servers:
         differing = [k for k, v in values.items() if getattr(server, k) != v]

@@ -97,6 +97,12 @@ class ServerReplace(ServerCreate):
     """PUT: the whole writable representation; what is left out is reset."""
 
 
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may be left out but not set to null")
+    return value
+
+
 class _OptionalServerFields(BaseModel):
     """What a PATCH and a bulk `update` may both set; unset means unchanged."""
 
@@ -112,6 +118,11 @@ class _OptionalServerFields(BaseModel):
     description: LongText | None = None
     attributes: JSONObject | None = None
 
+    @field_validator("ssh_port", "attributes", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        return _refuse_null(value)
+
 
 class ServerUpdate(_RefusesReadOnly, _OptionalServerFields):
     """PATCH: only the fields sent change. `tags` and `groups` replace."""
@@ -122,12 +133,10 @@ class ServerUpdate(_RefusesReadOnly, _OptionalServerFields):
     groups: GroupNames | None = None
     lifecycle: Lifecycle | None = None
 
-    @field_validator("name", "ssh_port", "tags", "groups", "attributes", "lifecycle", mode="before")
+    @field_validator("name", "tags", "groups", "lifecycle", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+        return _refuse_null(value)
 
 
 class ServerOut(BaseModel):
