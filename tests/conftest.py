@@ -106,13 +106,17 @@ async def settings(backend: Backend, tmp_path: Path) -> Settings:
     if backend.template is not None:
         db_file = tmp_path / "infrawatch.db"
         shutil.copyfile(backend.template, db_file)
-        return Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{db_file}")
+        return Settings(
+            data_dir=tmp_path,
+            database_url=f"sqlite+aiosqlite:///{db_file}",
+            engine_enabled=False,  # engine tests start their own
+        )
     engine = create_async_engine(backend.url)
     async with engine.begin() as conn:
         # TRUNCATE fires no row triggers, so the append-only audit guard stays.
         await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     await engine.dispose()
-    return Settings(data_dir=tmp_path, database_url=backend.url)
+    return Settings(data_dir=tmp_path, database_url=backend.url, engine_enabled=False)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import uuid
@@ -17,10 +19,12 @@ from infrawatch.api.errors import install_error_handlers
 from infrawatch.api.health import router as health_router
 from infrawatch.api.router import api_router
 from infrawatch.core.config import Settings
+from infrawatch.core.crypto import Keyring
 from infrawatch.core.datadir import prepare_data_dir
 from infrawatch.core.db import Database
 from infrawatch.core.events import create_event_bus
 from infrawatch.core.runtime import Runtime
+from infrawatch.monitoring.engine import Engine, EngineOptions
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -54,7 +58,25 @@ def build_runtime(settings: Settings) -> Runtime:
     settings = prepare_data_dir(settings)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     bus = create_event_bus(redis_url)
-    return Runtime(settings=settings, db=Database(settings.effective_database_url, bus), bus=bus)
+    assert settings.master_key is not None  # prepare_data_dir made one if none was given
+    return Runtime(
+        settings=settings,
+        db=Database(settings.effective_database_url, bus),
+        bus=bus,
+        keyring=Keyring.from_secret(settings.master_key.get_secret_value()),
+    )
+
+
+def build_engine(runtime: Runtime) -> Engine:
+    settings = runtime.settings
+    options = EngineOptions(
+        location=settings.engine_location,
+        max_concurrency=settings.engine_max_concurrency,
+        per_host_concurrency=settings.engine_per_host_concurrency,
+        lease_seconds=settings.engine_lease_seconds,
+        raw_retention_hours=settings.results_retention_hours,
+    )
+    return Engine(runtime.db, runtime.bus, options)
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
@@ -65,9 +87,16 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         if run_migrations:
             await migrations.upgrade(runtime.db.engine)
         await runtime.bus.start()
+        engine_task = None
+        if settings.engine_enabled:
+            engine_task = asyncio.create_task(build_engine(runtime).run(), name="monitoring-engine")
         try:
             yield
         finally:
+            if engine_task is not None:
+                engine_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await engine_task
             await runtime.bus.stop()
             await runtime.db.dispose()
 

@@ -7,12 +7,32 @@ from fastapi import APIRouter
 from infrawatch.accounts.router import admin_router, auth_router, me_router
 from infrawatch.audit.router import router as audit_router
 from infrawatch.inventory.router import router as inventory_router
+from infrawatch.monitoring.router import push_router
+from infrawatch.monitoring.router import router as monitoring_router
 
-PUBLIC_API_PATHS = frozenset({"/api/v1/auth/login"})
+# No bearer token: the login itself, and push URLs whose token is the credential.
+PUBLIC_API_PATHS = frozenset(
+    {
+        "/api/v1/auth/login",
+        "/api/v1/push/{token}",
+        "/api/v1/push/{token}/start",
+        "/api/v1/push/{token}/fail",
+        "/api/v1/push/{token}/{exit_code}",
+    }
+)
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
-    for part in (auth_router, me_router, admin_router, audit_router, inventory_router):
+    parts = (
+        auth_router,
+        me_router,
+        admin_router,
+        audit_router,
+        inventory_router,
+        monitoring_router,
+        push_router,
+    )
+    for part in parts:
         router.include_router(part)
     return router

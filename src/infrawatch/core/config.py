@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     bulk_max_servers: int = 10_000
     import_max_rows: int = 50_000
 
+    # The monitoring engine. `serve` runs one unless told not to (then only
+    # `infrawatch worker` processes check).
+    engine_enabled: bool = True
+    engine_location: str = "default"
+    engine_max_concurrency: int = 2000
+    engine_per_host_concurrency: int = 100
+    engine_lease_seconds: float = 30.0
+    results_retention_hours: float = 48.0
+
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:

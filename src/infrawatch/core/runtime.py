@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.config import Settings
 from infrawatch.core.counts import CountCache
+from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 
@@ -24,6 +25,7 @@ class Runtime:
     settings: Settings
     db: Database
     bus: EventBus
+    keyring: Keyring
     counts: CountCache = field(default_factory=CountCache)
 
 
@@ -54,6 +56,13 @@ def get_count_cache(request: Request) -> CountCache:
 
 
 Counts = Annotated[CountCache, Depends(get_count_cache)]
+
+
+def get_keyring(request: Request) -> Keyring:
+    return get_runtime(request).keyring
+
+
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
 def request_id(request: Request) -> str:

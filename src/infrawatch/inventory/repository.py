@@ -460,3 +460,27 @@ async def lock_dependency_graph(session: AsyncSession) -> None:
     that neither saw. SQLite writers are serialized already."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(0x1F0_DE95)))
+
+
+async def set_health(
+    session: AsyncSession, server_id: uuid.UUID, health: str, at: datetime
+) -> str | None:
+    """The health it had, if it changed; None if unchanged or no such server.
+    Does not touch updated_at or version: health is not an edit."""
+    server = await session.get(Server, server_id)
+    if server is None or server.health == health:
+        return None
+    before = server.health
+    server.health = health
+    server.health_changed_at = at
+    return before
+
+
+def add_health_transition(
+    session: AsyncSession, server_id: uuid.UUID, before: str, after: str, at: datetime, reason: str
+) -> None:
+    session.add(
+        HealthTransition(
+            server_id=server_id, from_state=before, to_state=after, at=at, reason=reason
+        )
+    )

@@ -20,7 +20,7 @@ from infrawatch.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infrawatch.core.events import Event
 from infrawatch.core.pagination import Page, decode_cursor, encode_cursor, parse_sort
 from infrawatch.inventory import repository, search, search_sql
-from infrawatch.inventory.lifecycle import check_transition
+from infrawatch.inventory.lifecycle import Health, check_transition
 from infrawatch.inventory.models import Server
 from infrawatch.inventory.schemas import ServerOut
 
@@ -468,3 +468,23 @@ async def history(
 async def health_history(session: AsyncSession, server_id: uuid.UUID, limit: int) -> list[Any]:
     await require_server(session, server_id)
     return await repository.health_history(session, server_id, limit)
+
+
+async def set_health(
+    session: AsyncSession, server_id: uuid.UUID, health: Health, reason: str
+) -> bool:
+    """Only the monitoring engine calls this: health is derived, never set
+    through the API. Records the transition and announces it."""
+    at = utcnow()
+    before = await repository.set_health(session, server_id, health.value, at)
+    if before is None:
+        return False
+    repository.add_health_transition(session, server_id, before, health.value, at, reason)
+    stage_event(
+        session,
+        Event(
+            "inventory.server.health",
+            {"id": str(server_id), "from": before, "to": health.value, "reason": reason},
+        ),
+    )
+    return True

@@ -6,6 +6,7 @@ from infrawatch.accounts import models as _accounts  # noqa: F401  (registers ta
 from infrawatch.audit import models as _audit  # noqa: F401
 from infrawatch.core.db import Base
 from infrawatch.inventory import models as _inventory  # noqa: F401
+from infrawatch.monitoring import models as _monitoring  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -1,0 +1,105 @@
+"""One check of one monitor: the probe of its type, then its conditions and
+its latency threshold. Shared by the engine and "check now"."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from infrawatch.monitoring import conditions
+from infrawatch.monitoring.probes import ProbeResult
+from infrawatch.monitoring.probes.dns import probe_dns
+from infrawatch.monitoring.probes.http import probe_http
+from infrawatch.monitoring.probes.net import probe_ssh, probe_tcp, probe_tls
+from infrawatch.monitoring.probes.ping import probe_ping
+from infrawatch.monitoring.state import Outcome
+
+# Push monitors are judged from what their pings wrote, which needs the
+# database: the caller supplies the reader.
+PushReader = Callable[[uuid.UUID], Awaitable[ProbeResult | None]]
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """What the engine needs of a monitor, parsed once."""
+
+    id: uuid.UUID
+    name: str
+    type: str
+    target: str
+    interval_seconds: int
+    timeout_seconds: float
+    retry_interval_seconds: int
+    failure_threshold: int
+    success_threshold: int
+    degraded_threshold_ms: int | None
+    conditions: tuple[conditions.Condition, ...]
+    settings: dict[str, Any]
+    server_id: uuid.UUID | None
+    critical: bool
+    shard: int
+    version: int
+    host: str  # for the per-host concurrency cap
+
+
+@dataclass
+class CheckOutcome:
+    outcome: Outcome
+    result: ProbeResult
+    checked_at: datetime
+
+
+async def run_check(
+    spec: MonitorSpec,
+    http: aiohttp.ClientSession,
+    read_push: PushReader,
+    checked_at: datetime,
+) -> CheckOutcome | None:
+    """None when there is nothing to judge yet (a push monitor waiting for
+    its first ping)."""
+    result = await _probe(spec, http, read_push)
+    if result is None:
+        return None
+    if result.ok:
+        for condition in spec.conditions:
+            holds, seen = condition.evaluate(result.facts)
+            if not holds:
+                result.fail(f"condition failed: {seen}")
+                break
+    outcome: Outcome = "down"
+    if result.ok:
+        slow = spec.degraded_threshold_ms is not None and (
+            result.latency_ms > spec.degraded_threshold_ms
+        )
+        outcome = "degraded" if slow else "up"
+        if slow:
+            result.error = f"slower than {spec.degraded_threshold_ms} ms"
+    return CheckOutcome(outcome, result, checked_at)
+
+
+async def _probe(
+    spec: MonitorSpec, http: aiohttp.ClientSession, read_push: PushReader
+) -> ProbeResult | None:
+    try:
+        if spec.type == "http":
+            return await probe_http(http, spec.target, spec.settings, spec.timeout_seconds)
+        if spec.type == "tcp":
+            return await probe_tcp(spec.target, spec.settings, spec.timeout_seconds)
+        if spec.type == "ping":
+            return await probe_ping(spec.target, spec.settings, spec.timeout_seconds)
+        if spec.type == "dns":
+            return await probe_dns(spec.target, spec.settings, spec.timeout_seconds)
+        if spec.type == "tls":
+            return await probe_tls(spec.target, spec.settings, spec.timeout_seconds)
+        if spec.type == "ssh":
+            return await probe_ssh(spec.target, spec.settings, spec.timeout_seconds)
+        if spec.type == "push":
+            return await read_push(spec.id)
+    except ValueError as exc:  # a target that stopped parsing: the check fails, the engine lives
+        return ProbeResult(ok=False, latency_ms=0.0, error=f"invalid target: {exc}")
+    raise AssertionError(f"no probe for monitor type {spec.type!r}")

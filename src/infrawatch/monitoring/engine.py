@@ -1,0 +1,356 @@
+"""The monitoring engine: one scheduler (a heap of due times) for every
+monitor of the shards this process leases. Each check is a task bounded by a
+global and a per-host cap; results go to the batched writer, so a slow
+target, a slow database or a slow notification delays no other check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import uuid
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from infrawatch.core.clock import utcnow
+from infrawatch.core.db import Database
+from infrawatch.core.events import EventBus
+from infrawatch.monitoring import repository
+from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
+from infrawatch.monitoring.leases import ShardLeaser
+from infrawatch.monitoring.models import Monitor, MonitorResult
+from infrawatch.monitoring.probes import ProbeResult
+from infrawatch.monitoring.probes.http import make_session
+from infrawatch.monitoring.push import judge_push, push_state
+from infrawatch.monitoring.retention import run_retention
+from infrawatch.monitoring.specs import spec_from_row
+from infrawatch.monitoring.state import Position, advance, is_retrying
+from infrawatch.monitoring.stats import EngineStats
+from infrawatch.monitoring.writer import ResultWriter
+
+log = logging.getLogger(__name__)
+# Certificate expiry alerts fire when days left cross one of these.
+CERT_LADDER_DAYS = (60, 30, 21, 14, 7, 3, 1, 0)
+
+
+@dataclass
+class EngineOptions:
+    location: str = "default"
+    max_concurrency: int = 2000
+    per_host_concurrency: int = 100
+    lease_seconds: float = 30.0
+    reconcile_seconds: float = 10.0
+    flush_seconds: float = 1.0
+    raw_retention_hours: float = 48.0
+    push_check_seconds: int = 10
+
+
+@dataclass
+class Tracked:
+    spec: MonitorSpec
+    position: Position
+    due: float = 0.0
+    seq: int = 0  # heap entries with another seq are stale
+    running: bool = False
+    cert_days: float | None = None
+    cert_expires_at: datetime | None = None
+    checked_at: datetime | None = None
+    last_latency_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, db: Database, bus: EventBus, options: EngineOptions | None = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.options = options or EngineOptions()
+        self.worker_id = f"{self.options.location}-{uuid.uuid4().hex[:12]}"
+        self.writer = ResultWriter(db, self.options.flush_seconds)
+        self.leaser = ShardLeaser(
+            db, self.worker_id, self.options.location, self.options.lease_seconds
+        )
+        self.stats = EngineStats()
+        self.tracked: dict[uuid.UUID, Tracked] = {}
+        self._heap: list[tuple[float, int, uuid.UUID]] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._reconcile_now = asyncio.Event()
+        self._global = asyncio.Semaphore(self.options.max_concurrency)
+        self._per_host: dict[str, asyncio.Semaphore] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: Any = None
+        self.ready = asyncio.Event()  # set once the first shards are loaded
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def run(self) -> None:
+        self._http = make_session()
+        subscription = self.bus.subscribe("monitoring.*", maxsize=10_000)
+        loops = [
+            self.writer.run(),
+            self._lease_loop(),
+            self._reconcile_loop(),
+            self._schedule_loop(),
+            self._listen(subscription),
+            self._retention_loop(),
+        ]
+        workers = [asyncio.create_task(c) for c in loops]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            subscription.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*workers, *self._tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.writer.flush(), 10)
+            with contextlib.suppress(Exception):
+                await self.leaser.release_all()
+            await self._http.close()
+
+    # --- which monitors are ours -------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        while True:
+            changed = await self.leaser.tick()
+            if changed:
+                self._reconcile_now.set()
+            await asyncio.sleep(self.options.lease_seconds / 3)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reconcile_now.wait(), self.options.reconcile_seconds)
+            self._reconcile_now.clear()
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("could not reload monitors; keeping the current set")
+
+    async def reconcile(self) -> None:
+        shards = sorted(self.leaser.owned)
+        async with self.db.unit_of_work(write=False) as session:
+            versions = await repository.versions_in_shards(session, shards) if shards else {}
+            wanted = [
+                mid
+                for mid, version in versions.items()
+                if mid not in self.tracked or self.tracked[mid].spec.version != version
+            ]
+            rows = await repository.monitors_by_ids(session, wanted)
+            fresh = [mid for mid in wanted if mid not in self.tracked]
+            latest = await repository.latest_results(session, fresh)
+        for mid in [m for m in self.tracked if m not in versions]:
+            self.tracked.pop(mid)
+        for row in rows:
+            self._track(row, latest.get(row.id))
+        self.ready.set()
+        self._wake.set()
+
+    def _track(self, row: Monitor, last: MonitorResult | None) -> None:
+        spec = spec_from_row(row)
+        current = self.tracked.get(row.id)
+        if current is not None:
+            current.spec = spec  # keeps its place in the state machine and schedule
+            if current.cert_expires_at != row.cert_expires_at:
+                current.cert_expires_at = row.cert_expires_at
+            return
+        position = Position(row.status if row.status in ("up", "degraded", "down") else "pending")
+        if last is not None:
+            position = Position(last.state, last.outcome, last.streak)
+        tracked = Tracked(spec=spec, position=position, cert_expires_at=row.cert_expires_at)
+        if last is not None and row.cert_expires_at is not None:
+            tracked.cert_days = (row.cert_expires_at - last.checked_at).total_seconds() / 86400
+        tracked.checked_at = last.checked_at if last else None
+        self.tracked[row.id] = tracked
+        # Spread first checks over one interval by a stable hash of the id:
+        # no thundering herd at start, and the same phase after a restart.
+        interval = self._interval(spec)
+        phase = zlib.crc32(row.id.bytes) % max(1, int(interval * 1000)) / 1000
+        self._schedule(tracked, asyncio.get_running_loop().time() + phase)
+
+    # --- scheduling ------------------------------------------------------------------
+
+    def _interval(self, spec: MonitorSpec) -> float:
+        if spec.type == "push":
+            return float(min(spec.interval_seconds, self.options.push_check_seconds))
+        return float(spec.interval_seconds)
+
+    def _schedule(self, tracked: Tracked, due: float) -> None:
+        tracked.due = due
+        tracked.seq = next(self._seq)
+        heapq.heappush(self._heap, (due, tracked.seq, tracked.spec.id))
+        if self._heap[0][1] == tracked.seq:
+            self._wake.set()
+
+    def check_soon(self, monitor_id: uuid.UUID) -> None:
+        tracked = self.tracked.get(monitor_id)
+        if tracked is not None and not tracked.running:
+            self._schedule(tracked, asyncio.get_running_loop().time())
+
+    async def _schedule_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            heap = self._heap
+            while heap and heap[0][0] <= now:
+                due, seq, monitor_id = heapq.heappop(heap)
+                tracked = self.tracked.get(monitor_id)
+                if tracked is None or tracked.seq != seq or tracked.running:
+                    continue
+                tracked.running = True
+                task = asyncio.create_task(self._check(tracked, due))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self.stats.queue_depth = len(self._tasks)
+            delay = min(1.0, heap[0][0] - now) if heap else 1.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(delay, 0.0))
+
+    async def _check(self, tracked: Tracked, due: float) -> None:
+        loop = asyncio.get_running_loop()
+        spec = tracked.spec
+        host_cap = self._per_host.get(spec.host)
+        if host_cap is None:
+            host_cap = self._per_host[spec.host] = asyncio.Semaphore(
+                self.options.per_host_concurrency
+            )
+        try:
+            # The host's cap first: a slow host then queues only its own checks.
+            async with host_cap, self._global:
+                self.stats.started(loop.time() - due)
+                outcome = await run_check(spec, self._http, self._read_push, utcnow())
+            if outcome is not None:
+                self._record(tracked, outcome)
+        except Exception:
+            log.exception("check of monitor %s crashed", spec.id)
+            self.stats.crashed += 1
+        finally:
+            tracked.running = False
+            if self.tracked.get(spec.id) is tracked:
+                self._schedule_next(tracked, due, loop.time())
+
+    def _schedule_next(self, tracked: Tracked, due: float, now: float) -> None:
+        spec = tracked.spec
+        step = (
+            spec.retry_interval_seconds if is_retrying(tracked.position) else self._interval(spec)
+        )
+        following = due + step
+        if following < now:
+            # Behind (a check outlived its interval): go on from now rather
+            # than firing a burst of catch-up checks.
+            following = now + step * 0.01
+        self._schedule(tracked, following)
+
+    # --- what a result does ----------------------------------------------------------
+
+    def _record(self, tracked: Tracked, check: CheckOutcome) -> None:
+        spec = tracked.spec
+        result = check.result
+        before = tracked.position
+        after = advance(before, check.outcome, spec.failure_threshold, spec.success_threshold)
+        tracked.position = after
+        tracked.checked_at = check.checked_at
+        tracked.last_latency_ms = result.latency_ms
+        self.writer.add_result(
+            {
+                "monitor_id": spec.id,
+                "checked_at": check.checked_at,
+                "outcome": check.outcome,
+                "state": after.state,
+                "streak": after.streak,
+                "latency_ms": result.latency_ms,
+                "status_code": result.status_code,
+                "error": result.error,
+                # Details of failures only: they explain; successes would
+                # only grow the table.
+                "details": result.details if check.outcome != "up" and result.details else None,
+            }
+        )
+        if after.state != before.state:
+            self._transition(
+                spec, "state", before.state, after.state, check.checked_at, result.error
+            )
+        if result.cert_expires_at is not None:
+            self._note_certificate(tracked, result.cert_expires_at, check.checked_at)
+        self.stats.finished(check.outcome)
+
+    def _transition(
+        self,
+        spec: MonitorSpec,
+        kind: str,
+        before: str,
+        after: str,
+        at: datetime,
+        reason: str | None,
+    ) -> None:
+        self.writer.add_transition(
+            {
+                "monitor_id": spec.id,
+                "server_id": spec.server_id,
+                "from_state": before,
+                "to_state": after,
+                "at": at,
+                "reason": reason,
+                "kind": kind,
+            }
+        )
+
+    def _note_certificate(self, tracked: Tracked, expires: datetime, at: datetime) -> None:
+        days = (expires - at).total_seconds() / 86400
+        if tracked.cert_expires_at != expires:
+            tracked.cert_expires_at = expires
+            self.writer.note_certificate(tracked.spec.id, expires)
+        previous, tracked.cert_days = tracked.cert_days, days
+        crossed = [
+            d for d in CERT_LADDER_DAYS if days <= d < (previous if previous is not None else 1e9)
+        ]
+        if crossed and (previous is not None or days <= CERT_LADDER_DAYS[2]):
+            self._transition(
+                tracked.spec,
+                "certificate",
+                str(int(previous)) if previous is not None else "new",
+                str(int(days)),
+                at,
+                f"certificate expires in {days:.1f} days ({expires.isoformat()})",
+            )
+
+    async def _read_push(self, monitor_id: uuid.UUID) -> ProbeResult | None:
+        async with self.db.unit_of_work(write=False) as session:
+            row = await repository.get(session, monitor_id)
+            if row is None:
+                return None
+            return judge_push(push_state(row), utcnow())
+
+    # --- news from elsewhere -----------------------------------------------------------
+
+    async def _listen(self, subscription: Any) -> None:
+        async for item in subscription:
+            if item.topic == "monitoring.monitor.changed":
+                self._reconcile_now.set()
+            elif item.topic == "monitoring.push":
+                with contextlib.suppress(ValueError, KeyError):
+                    self.check_soon(uuid.UUID(item.payload["id"]))
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            if 0 in self.leaser.owned:  # one process does it for everyone
+                try:
+                    await run_retention(self.db, self.options.raw_retention_hours)
+                except Exception:
+                    log.exception("retention pass failed; will try again")
+
+
+def tracked_by_state(tracked: Iterable[Tracked]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in tracked:
+        counts[t.position.state] = counts.get(t.position.state, 0) + 1
+    return counts

@@ -1,0 +1,74 @@
+"""Shard leases: each engine process holds a fair share of the shards,
+renews its leases, and takes over those whose holder stopped renewing. A
+conditional UPDATE and its row count decide races, on both engines."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+
+from infrawatch.core.clock import utcnow
+from infrawatch.core.db import Database
+from infrawatch.monitoring import repository
+from infrawatch.monitoring.models import SHARD_COUNT
+
+log = logging.getLogger(__name__)
+
+
+class ShardLeaser:
+    def __init__(self, db: Database, worker_id: str, location: str, lease_seconds: float) -> None:
+        self.db = db
+        self.worker_id = worker_id
+        self.location = location
+        self.lease = timedelta(seconds=lease_seconds)
+        self.owned: set[int] = set()
+        self._confirmed_until = utcnow()
+
+    async def tick(self) -> bool:
+        """Renew, rebalance; True if the set of owned shards changed."""
+        before = set(self.owned)
+        try:
+            await self._tick()
+        except Exception:
+            log.exception("could not renew shard leases")
+            if utcnow() > self._confirmed_until:
+                # Our leases may have passed to someone else: stop checking
+                # rather than check twice.
+                self.owned = set()
+        return self.owned != before
+
+    async def _tick(self) -> None:
+        now = utcnow()
+        until = now + self.lease
+        async with self.db.unit_of_work() as session:
+            await repository.heartbeat_worker(session, self.worker_id, self.location, now)
+            await repository.forget_workers(session, now - self.lease * 20)
+            await repository.ensure_lease_rows(session, SHARD_COUNT)
+            live = await repository.live_workers(session, now - self.lease)
+            held = await repository.renew_leases(session, self.worker_id, sorted(self.owned), until)
+            fair = math.ceil(SHARD_COUNT / max(1, len(live)))
+            if len(held) > fair:
+                extra = sorted(held)[fair:]
+                await repository.release_leases(session, self.worker_id, extra)
+                held -= set(extra)
+            else:
+                for lease in await repository.leases(session):
+                    if len(held) >= fair:
+                        break
+                    free = lease.owner is None or (
+                        lease.expires_at is not None and lease.expires_at < now
+                    )
+                    if lease.shard in held or not free:
+                        continue
+                    if await repository.take_lease(
+                        session, lease.shard, self.worker_id, now, until
+                    ):
+                        held.add(lease.shard)
+        self.owned = held
+        self._confirmed_until = until
+
+    async def release_all(self) -> None:
+        async with self.db.unit_of_work() as session:
+            await repository.release_leases(session, self.worker_id, sorted(self.owned))
+        self.owned = set()

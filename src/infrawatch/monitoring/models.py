@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from infrawatch.core.clock import utcnow
+from infrawatch.core.db import Base, JSONDocument, UTCDateTime, new_id
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+SHARD_COUNT = 64  # fixed: monitors hash into shards, workers lease shards
+
+
+class Monitor(Base):
+    """Configuration plus the state the engine settled on. Only transitions
+    write `status` here; the per-check figures live in monitor_results."""
+
+    __tablename__ = "monitors"
+    __table_args__ = (
+        Index("ix_monitors_shard", "shard"),
+        Index("ix_monitors_server", "server_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    type: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(2048))
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[float] = mapped_column(Float)
+    retry_interval_seconds: Mapped[int] = mapped_column(Integer)
+    failure_threshold: Mapped[int] = mapped_column(SmallInteger)
+    success_threshold: Mapped[int] = mapped_column(SmallInteger)
+    degraded_threshold_ms: Mapped[int | None] = mapped_column(Integer)
+    conditions: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    server_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("servers.id", ondelete="SET NULL")
+    )
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by alerting while a maintenance window covers the monitor.
+    in_maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    # Push monitors: the token is the credential in the URL. Looked up by
+    # hash, shown from the ciphertext; never stored in clear.
+    push_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    push_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    push_last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    push_last_kind: Mapped[str | None] = mapped_column(String(8))  # success, start, fail
+    push_last_exit_code: Mapped[int | None] = mapped_column(Integer)
+    push_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cert_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MonitorResult(Base):
+    """One check. Each row also carries the state machine's position after
+    it (state, and how many checks in a row had this outcome), so a
+    restarted engine resumes from the last row."""
+
+    __tablename__ = "monitor_results"
+    __table_args__ = (
+        Index("ix_monitor_results_monitor_checked", "monitor_id", "checked_at"),
+        Index("ix_monitor_results_checked_at", "checked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    monitor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(8))  # up, degraded, down
+    state: Mapped[str] = mapped_column(String(16))
+    streak: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Only for failed or noteworthy checks: phase timings, redirect hops.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+
+class MonitorTransition(Base):
+    """Every state change, kept forever. Alerting claims rows whose
+    `alerted_at` is empty, so a crash between the two loses nothing."""
+
+    __tablename__ = "monitor_transitions"
+    __table_args__ = (
+        Index("ix_monitor_transitions_monitor", "monitor_id", "id"),
+        Index(
+            "ix_monitor_transitions_unalerted",
+            "id",
+            sqlite_where=text("alerted_at IS NULL"),
+            postgresql_where=text("alerted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    monitor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    server_id: Mapped[uuid.UUID | None] = mapped_column()
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="state")  # state, certificate
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MonitorRollup(Base):
+    """Counts and latency per monitor per 5 min, hour and day, kept up to
+    date by upserts in the same transaction as the results they count."""
+
+    __tablename__ = "monitor_rollups"
+
+    monitor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
+    )
+    granularity: Mapped[int] = mapped_column(Integer, primary_key=True)  # seconds
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    up: Mapped[int] = mapped_column(Integer)
+    down: Mapped[int] = mapped_column(Integer)
+    degraded: Mapped[int] = mapped_column(Integer)
+    latency_sum: Mapped[float] = mapped_column(Float)
+    latency_min: Mapped[float] = mapped_column(Float)
+    latency_max: Mapped[float] = mapped_column(Float)
+    # Fixed latency buckets (rollups.LATENCY_BOUNDS_MS), a count each: enough
+    # for p50/p95 within a bucket's width, and additive in an upsert.
+    h0: Mapped[int] = mapped_column(Integer, default=0)
+    h1: Mapped[int] = mapped_column(Integer, default=0)
+    h2: Mapped[int] = mapped_column(Integer, default=0)
+    h3: Mapped[int] = mapped_column(Integer, default=0)
+    h4: Mapped[int] = mapped_column(Integer, default=0)
+    h5: Mapped[int] = mapped_column(Integer, default=0)
+    h6: Mapped[int] = mapped_column(Integer, default=0)
+    h7: Mapped[int] = mapped_column(Integer, default=0)
+    h8: Mapped[int] = mapped_column(Integer, default=0)
+    h9: Mapped[int] = mapped_column(Integer, default=0)
+    h10: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ShardLease(Base):
+    """Which engine process checks which shard of monitors, until when."""
+
+    __tablename__ = "engine_shard_leases"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EngineWorker(Base):
+    __tablename__ = "engine_workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,365 @@
+"""Every query of the monitoring domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.core.pagination import SortKey, after_cursor, order_by
+from infrawatch.monitoring.models import (
+    EngineWorker,
+    Monitor,
+    MonitorResult,
+    MonitorRollup,
+    MonitorTransition,
+    ShardLease,
+)
+from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS
+
+# --- monitors -------------------------------------------------------------------
+
+
+def add(session: AsyncSession, monitor: Monitor) -> None:
+    session.add(monitor)
+
+
+async def get(session: AsyncSession, monitor_id: uuid.UUID) -> Monitor | None:
+    return await session.get(Monitor, monitor_id)
+
+
+async def by_name(session: AsyncSession, name: str) -> Monitor | None:
+    return (await session.scalars(select(Monitor).where(Monitor.name == name))).first()
+
+
+async def by_push_token_hash(session: AsyncSession, token_hash: str) -> Monitor | None:
+    query = select(Monitor).where(Monitor.push_token_hash == token_hash)
+    return (await session.scalars(query)).first()
+
+
+async def delete_monitor(session: AsyncSession, monitor: Monitor) -> None:
+    await session.delete(monitor)
+
+
+def filter_conditions(filters: dict[str, Any]) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.get("type"):
+        conditions.append(Monitor.type == filters["type"])
+    if filters.get("server_id"):
+        conditions.append(Monitor.server_id == filters["server_id"])
+    status = filters.get("status")
+    if status == "paused":
+        conditions.append(Monitor.paused.is_(True))
+    elif status == "maintenance":
+        conditions += [Monitor.paused.is_(False), Monitor.in_maintenance.is_(True)]
+    elif status:
+        conditions += [
+            Monitor.status == status,
+            Monitor.paused.is_(False),
+            Monitor.in_maintenance.is_(False),
+        ]
+    if filters.get("name"):
+        pattern = filters["name"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(Monitor.name.ilike(pattern.replace("*", "%"), escape="\\"))
+    if filters.get("critical") is not None:
+        conditions.append(Monitor.critical.is_(filters["critical"]))
+    return conditions
+
+
+async def page_monitors_keyed(
+    session: AsyncSession,
+    conditions: list[Any],
+    keys: Sequence[SortKey],
+    after: Sequence[Any] | None,
+    limit: int,
+) -> list[tuple[Monitor, list[Any]]]:
+    query = select(Monitor, *(key.column for key in keys)).where(*conditions)
+    if after is not None:
+        query = query.where(after_cursor(keys, after))
+    rows = await session.execute(query.order_by(*order_by(keys)).limit(limit + 1))
+    return [(row[0], list(row[1:])) for row in rows]
+
+
+async def count_monitors(session: AsyncSession, conditions: list[Any]) -> int:
+    return int(
+        await session.scalar(select(func.count()).select_from(Monitor).where(*conditions)) or 0
+    )
+
+
+async def last_checked(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """The newest result per monitor: one index probe each (backward scan)."""
+    if not ids:
+        return {}
+    newest = (
+        select(func.max(MonitorResult.checked_at))
+        .where(MonitorResult.monitor_id == Monitor.id)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(Monitor.id, newest).where(Monitor.id.in_(ids)))
+    return {row[0]: row[1] for row in rows if row[1] is not None}
+
+
+async def statuses_of_servers(
+    session: AsyncSession, server_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[str, bool]]]:
+    rows = await session.execute(
+        select(Monitor.server_id, Monitor.status, Monitor.critical).where(
+            Monitor.server_id.in_(server_ids), Monitor.paused.is_(False)
+        )
+    )
+    found: dict[uuid.UUID, list[tuple[str, bool]]] = {sid: [] for sid in server_ids}
+    for server_id, status, critical in rows:
+        if server_id is not None:
+            found[server_id].append((status, critical))
+    return found
+
+
+# --- what the engine reads --------------------------------------------------------
+
+
+async def monitors_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Monitor]:
+    found: list[Monitor] = []
+    for start in range(0, len(ids), 1000):
+        query = select(Monitor).where(Monitor.id.in_(ids[start : start + 1000]))
+        found.extend(await session.scalars(query))
+    return found
+
+
+async def versions_in_shards(session: AsyncSession, shards: Sequence[int]) -> dict[uuid.UUID, int]:
+    rows = await session.execute(
+        select(Monitor.id, Monitor.version).where(
+            Monitor.shard.in_(shards), Monitor.paused.is_(False)
+        )
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def latest_results(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, MonitorResult]:
+    """The last result of each monitor: where its state machine stands."""
+    found: dict[uuid.UUID, MonitorResult] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        newest = (
+            select(MonitorResult.id)
+            .where(MonitorResult.monitor_id == Monitor.id)
+            .order_by(MonitorResult.checked_at.desc(), MonitorResult.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        last_ids = select(newest).where(Monitor.id.in_(chunk))
+        query = select(MonitorResult).where(MonitorResult.id.in_(last_ids))
+        for result in await session.scalars(query):
+            found[result.monitor_id] = result
+    return found
+
+
+# --- the engine's batched write -----------------------------------------------------
+
+
+async def insert_results(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(MonitorResult), rows)
+
+
+async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = MonitorRollup.__table__
+    stmt = dialect.insert(table)
+    excluded = stmt.excluded
+    additive = ("count", "up", "down", "degraded", "latency_sum", *HISTOGRAM_COLUMNS)
+    changes: dict[str, Any] = {name: table.c[name] + excluded[name] for name in additive}
+    # CASE, not min()/least(): one spelling that both engines understand.
+    changes["latency_min"] = case(
+        (excluded.latency_min < table.c.latency_min, excluded.latency_min),
+        else_=table.c.latency_min,
+    )
+    changes["latency_max"] = case(
+        (excluded.latency_max > table.c.latency_max, excluded.latency_max),
+        else_=table.c.latency_max,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["monitor_id", "granularity", "bucket_start"], set_=changes
+    )
+    await session.execute(stmt, rows)
+
+
+async def insert_transitions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(MonitorTransition), rows)
+
+
+async def set_statuses(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
+    for change in changes:
+        await session.execute(
+            update(Monitor)
+            .where(Monitor.id == change["id"])
+            .values(status=change["status"], status_changed_at=change["at"])
+        )
+
+
+async def set_cert_expiry(session: AsyncSession, changes: dict[uuid.UUID, datetime]) -> None:
+    for monitor_id, expires in changes.items():
+        await session.execute(
+            update(Monitor).where(Monitor.id == monitor_id).values(cert_expires_at=expires)
+        )
+
+
+async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await session.scalars(select(Monitor.id).where(Monitor.id.in_(ids)))
+    return set(rows)
+
+
+# --- reading history ------------------------------------------------------------------
+
+
+async def results_page(
+    session: AsyncSession, monitor_id: uuid.UUID, before_id: int | None, limit: int
+) -> list[MonitorResult]:
+    query = select(MonitorResult).where(MonitorResult.monitor_id == monitor_id)
+    if before_id is not None:
+        query = query.where(MonitorResult.id < before_id)
+    return list(await session.scalars(query.order_by(MonitorResult.id.desc()).limit(limit)))
+
+
+async def count_results(session: AsyncSession, monitor_id: uuid.UUID) -> int:
+    query = select(func.count()).where(MonitorResult.monitor_id == monitor_id)
+    return int(await session.scalar(query) or 0)
+
+
+async def rollups(
+    session: AsyncSession, monitor_id: uuid.UUID, granularity: int, since: datetime
+) -> list[MonitorRollup]:
+    query = select(MonitorRollup).where(
+        MonitorRollup.monitor_id == monitor_id,
+        MonitorRollup.granularity == granularity,
+        MonitorRollup.bucket_start >= since,
+    )
+    return list(await session.scalars(query.order_by(MonitorRollup.bucket_start)))
+
+
+async def transitions(
+    session: AsyncSession, monitor_id: uuid.UUID, limit: int
+) -> list[MonitorTransition]:
+    query = select(MonitorTransition).where(MonitorTransition.monitor_id == monitor_id)
+    return list(await session.scalars(query.order_by(MonitorTransition.id.desc()).limit(limit)))
+
+
+# --- retention ----------------------------------------------------------------------
+
+
+async def delete_results_before(session: AsyncSession, cutoff: datetime, batch: int) -> int:
+    oldest = (
+        select(MonitorResult.id)
+        .where(MonitorResult.checked_at < cutoff)
+        .order_by(MonitorResult.checked_at)
+        .limit(batch)
+    )
+    result = await session.execute(delete(MonitorResult).where(MonitorResult.id.in_(oldest)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def delete_rollups_before(
+    session: AsyncSession, granularity: int, cutoff: datetime, batch: int
+) -> int:
+    doomed = (
+        select(MonitorRollup.monitor_id, MonitorRollup.bucket_start)
+        .where(MonitorRollup.granularity == granularity, MonitorRollup.bucket_start < cutoff)
+        .limit(batch)
+        .subquery()
+    )
+    result = await session.execute(
+        delete(MonitorRollup).where(
+            MonitorRollup.granularity == granularity,
+            MonitorRollup.bucket_start < cutoff,
+            MonitorRollup.monitor_id.in_(select(doomed.c.monitor_id)),
+            MonitorRollup.bucket_start.in_(select(doomed.c.bucket_start)),
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- shard leases ---------------------------------------------------------------------
+
+
+async def heartbeat_worker(
+    session: AsyncSession, worker_id: str, location: str, now: datetime
+) -> None:
+    updated = await session.execute(
+        update(EngineWorker).where(EngineWorker.id == worker_id).values(heartbeat_at=now)
+    )
+    if not updated.rowcount:  # type: ignore[attr-defined]
+        session.add(EngineWorker(id=worker_id, location=location, started_at=now, heartbeat_at=now))
+
+
+async def live_workers(session: AsyncSession, since: datetime) -> list[str]:
+    query = select(EngineWorker.id).where(EngineWorker.heartbeat_at >= since)
+    return list(await session.scalars(query.order_by(EngineWorker.id)))
+
+
+async def forget_workers(session: AsyncSession, before: datetime) -> None:
+    await session.execute(delete(EngineWorker).where(EngineWorker.heartbeat_at < before))
+
+
+async def leases(session: AsyncSession) -> list[ShardLease]:
+    return list(await session.scalars(select(ShardLease).order_by(ShardLease.shard)))
+
+
+async def ensure_lease_rows(session: AsyncSession, shard_count: int) -> None:
+    existing = set(await session.scalars(select(ShardLease.shard)))
+    missing = [{"shard": s} for s in range(shard_count) if s not in existing]
+    if missing:
+        await session.execute(insert(ShardLease), missing)
+
+
+async def take_lease(
+    session: AsyncSession, shard: int, owner: str, now: datetime, until: datetime
+) -> bool:
+    """A conditional UPDATE and its row count: if another worker got there
+    first, nothing is updated and we know it."""
+    result = await session.execute(
+        update(ShardLease)
+        .where(
+            ShardLease.shard == shard,
+            or_(
+                ShardLease.owner.is_(None),
+                ShardLease.owner == owner,
+                ShardLease.expires_at < now,
+            ),
+        )
+        .values(owner=owner, expires_at=until)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def renew_leases(
+    session: AsyncSession, owner: str, shards: Sequence[int], until: datetime
+) -> set[int]:
+    if not shards:
+        return set()
+    await session.execute(
+        update(ShardLease)
+        .where(ShardLease.owner == owner, ShardLease.shard.in_(shards))
+        .values(expires_at=until)
+    )
+    held = select(ShardLease.shard).where(ShardLease.owner == owner)
+    return set(await session.scalars(held))
+
+
+async def release_leases(session: AsyncSession, owner: str, shards: Sequence[int]) -> None:
+    if shards:
+        await session.execute(
+            update(ShardLease)
+            .where(ShardLease.owner == owner, ShardLease.shard.in_(shards))
+            .values(owner=None, expires_at=None)
+        )

@@ -1,0 +1,130 @@
+"""Rollups: per monitor, per 5 minutes, hour and day, counts and latency
+with a fixed-bucket histogram. Added up in memory per write batch and
+upserted in the same transaction as the results they count."""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+LATENCY_BOUNDS_MS = (25, 50, 100, 200, 300, 500, 1000, 2000, 5000, 10000)  # + overflow
+HISTOGRAM_COLUMNS = tuple(f"h{i}" for i in range(len(LATENCY_BOUNDS_MS) + 1))
+GRANULARITIES = (300, 3600, 86400)
+# How long each granularity is kept: the 5-minute buckets serve 24 h, the
+# hourly ones 7 and 30 days, the daily ones everything longer.
+RETENTION = {300: timedelta(days=8), 3600: timedelta(days=95), 86400: None}
+# Which granularity answers which uptime window.
+WINDOWS = {
+    "24h": (timedelta(hours=24), 300),
+    "7d": (timedelta(days=7), 3600),
+    "30d": (timedelta(days=30), 3600),
+    "90d": (timedelta(days=90), 86400),
+}
+
+
+def bucket_start(at: datetime, granularity: int) -> datetime:
+    seconds = int(at.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % granularity, tz=at.tzinfo)
+
+
+@dataclass
+class Bucket:
+    count: int = 0
+    up: int = 0
+    down: int = 0
+    degraded: int = 0
+    latency_sum: float = 0.0
+    latency_min: float = float("inf")
+    latency_max: float = 0.0
+    histogram: list[int] = field(default_factory=lambda: [0] * len(HISTOGRAM_COLUMNS))
+
+    def add(self, outcome: str, latency_ms: float) -> None:
+        self.count += 1
+        if outcome == "up":
+            self.up += 1
+        elif outcome == "down":
+            self.down += 1
+        else:
+            self.degraded += 1
+        self.latency_sum += latency_ms
+        self.latency_min = min(self.latency_min, latency_ms)
+        self.latency_max = max(self.latency_max, latency_ms)
+        self.histogram[bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)] += 1
+
+    def merge_row(self, row: Any) -> None:
+        self.count += row.count
+        self.up += row.up
+        self.down += row.down
+        self.degraded += row.degraded
+        self.latency_sum += row.latency_sum
+        self.latency_min = min(self.latency_min, row.latency_min)
+        self.latency_max = max(self.latency_max, row.latency_max)
+        for i, column in enumerate(HISTOGRAM_COLUMNS):
+            self.histogram[i] += getattr(row, column)
+
+
+def aggregate(
+    results: Iterable[tuple[uuid.UUID, datetime, str, float]],
+) -> list[dict[str, Any]]:
+    """(monitor_id, checked_at, outcome, latency) -> one upsert row per
+    monitor, granularity and bucket."""
+    buckets: dict[tuple[uuid.UUID, int, datetime], Bucket] = {}
+    for monitor_id, at, outcome, latency in results:
+        for granularity in GRANULARITIES:
+            key = (monitor_id, granularity, bucket_start(at, granularity))
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = Bucket()
+            bucket.add(outcome, latency)
+    rows = []
+    for (monitor_id, granularity, start), b in buckets.items():
+        row: dict[str, Any] = {
+            "monitor_id": monitor_id,
+            "granularity": granularity,
+            "bucket_start": start,
+            "count": b.count,
+            "up": b.up,
+            "down": b.down,
+            "degraded": b.degraded,
+            "latency_sum": b.latency_sum,
+            "latency_min": b.latency_min,
+            "latency_max": b.latency_max,
+        }
+        row.update(zip(HISTOGRAM_COLUMNS, b.histogram, strict=True))
+        rows.append(row)
+    return rows
+
+
+def percentile(histogram: Sequence[int], fraction: float, maximum: float) -> float | None:
+    """Linear interpolation inside the bucket the rank falls in."""
+    total = sum(histogram)
+    if total == 0:
+        return None
+    rank = fraction * total
+    seen = 0
+    for index, count in enumerate(histogram):
+        if count and seen + count >= rank:
+            low = LATENCY_BOUNDS_MS[index - 1] if index > 0 else 0.0
+            high = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else maximum
+            high = min(high, maximum)
+            return round(low + (high - low) * (rank - seen) / count, 3)
+        seen += count
+    return maximum
+
+
+def summarize(bucket: Bucket) -> dict[str, Any]:
+    known = bucket.up + bucket.down + bucket.degraded
+    return {
+        "uptime_percent": round(100 * (bucket.up + bucket.degraded) / known, 4) if known else None,
+        "checks": bucket.count,
+        "up": bucket.up,
+        "down": bucket.down,
+        "degraded": bucket.degraded,
+        "latency_avg_ms": round(bucket.latency_sum / bucket.count, 3) if bucket.count else None,
+        "latency_p50_ms": percentile(bucket.histogram, 0.5, bucket.latency_max),
+        "latency_p95_ms": percentile(bucket.histogram, 0.95, bucket.latency_max),
+    }

@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from yarl import URL
+
+from infrawatch.core.errors import InvalidInput
+from infrawatch.core.validation import Name, ShortText
+from infrawatch.monitoring import conditions
+from infrawatch.monitoring.probes import split_host_port
+from infrawatch.monitoring.probes.dns import RECORD_TYPES
+
+MonitorType = Literal["http", "tcp", "ping", "dns", "tls", "push", "ssh"]
+MonitorStatus = Literal["pending", "up", "degraded", "down", "paused", "maintenance"]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")]
+HeaderValue = Annotated[
+    str, StringConstraints(max_length=4096, pattern=r"^[^\x00-\x08\x0a-\x1f]*$")
+]
+StatusRange = Annotated[str, StringConstraints(pattern=r"^[1-5]\d\d(-[1-5]\d\d)?$")]
+Condition = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpSettings(_Settings):
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: Annotated[dict[HeaderName, HeaderValue], Field(max_length=50)] = Field(
+        default_factory=dict
+    )
+    body: Annotated[str, StringConstraints(max_length=65536)] | None = None
+    accepted_status_codes: Annotated[list[StatusRange], Field(min_length=1, max_length=20)] = Field(
+        default_factory=lambda: ["200-399"]
+    )
+    keyword: ShortText | None = None
+    keyword_absent: ShortText | None = None
+    json_path: ShortText | None = None
+    json_expected: ShortText | None = None
+    follow_redirects: bool = True
+    max_redirects: Annotated[int, Field(ge=0, le=30)] = 10
+    verify_tls: bool = True
+
+
+class TcpSettings(_Settings):
+    expect_banner: ShortText | None = None
+
+
+class PingSettings(_Settings):
+    count: Annotated[int, Field(ge=1, le=10)] = 3
+    interval_seconds: Annotated[float, Field(ge=0.05, le=1)] = 0.2
+
+
+class DnsSettings(_Settings):
+    record_type: Literal[RECORD_TYPES] = "A"  # type: ignore[valid-type]
+    resolver: Annotated[str, StringConstraints(max_length=64)] | None = None
+    expected: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
+    expected_rcode: Literal["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] = "NOERROR"
+    protocol: Literal["udp", "tcp"] = "udp"
+
+
+class TlsSettings(_Settings):
+    server_name: ShortText | None = None
+    verify_chain: bool = True
+
+
+class SshSettings(_Settings):
+    expected_fingerprint: ShortText | None = None
+
+
+class PushSettings(_Settings):
+    period_seconds: Annotated[int, Field(ge=10, le=31 * 86400)] = 300
+    grace_seconds: Annotated[int, Field(ge=0, le=31 * 86400)] = 60
+
+
+SETTINGS_MODELS: dict[str, type[_Settings]] = {
+    "http": HttpSettings,
+    "tcp": TcpSettings,
+    "ping": PingSettings,
+    "dns": DnsSettings,
+    "tls": TlsSettings,
+    "ssh": SshSettings,
+    "push": PushSettings,
+}
+
+
+class MonitorFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    target: Annotated[str, StringConstraints(max_length=2048)] = ""
+    interval_seconds: Annotated[int, Field(ge=1, le=86400)] = 30
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] | None = None
+    retry_interval_seconds: Annotated[int, Field(ge=1, le=86400)] | None = None
+    failure_threshold: Annotated[int, Field(ge=1, le=100)] = 3
+    success_threshold: Annotated[int, Field(ge=1, le=100)] = 1
+    degraded_threshold_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
+    conditions: Annotated[list[Condition], Field(max_length=20)] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    server_id: uuid.UUID | None = None
+    critical: bool = False
+    paused: bool = False
+
+
+class MonitorCreate(MonitorFields):
+    type: MonitorType
+
+
+class MonitorUpdate(BaseModel):
+    """PATCH: only what is sent changes; the type is fixed at creation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    target: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    interval_seconds: Annotated[int, Field(ge=1, le=86400)] | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] | None = None
+    retry_interval_seconds: Annotated[int, Field(ge=1, le=86400)] | None = None
+    failure_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
+    success_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
+    degraded_threshold_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
+    conditions: Annotated[list[Condition], Field(max_length=20)] | None = None
+    settings: dict[str, Any] | None = None
+    server_id: uuid.UUID | None = None
+    critical: bool | None = None
+    paused: bool | None = None
+
+
+class MonitorOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    type: MonitorType
+    target: str
+    interval_seconds: int
+    timeout_seconds: float
+    retry_interval_seconds: int
+    failure_threshold: int
+    success_threshold: int
+    degraded_threshold_ms: int | None
+    conditions: list[str]
+    settings: dict[str, Any]
+    push_url: str | None = None
+    server_id: uuid.UUID | None
+    critical: bool
+    paused: bool
+    status: MonitorStatus
+    status_changed_at: datetime | None
+    last_checked_at: datetime | None
+    cert_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CheckResultOut(BaseModel):
+    monitor_id: uuid.UUID
+    checked_at: datetime
+    ok: bool
+    outcome: Literal["up", "degraded", "down"]
+    latency_ms: float
+    status_code: int | None
+    error: str | None
+    details: dict[str, Any] | None
+
+
+class StoredResultOut(BaseModel):
+    id: int
+    checked_at: datetime
+    ok: bool
+    outcome: str
+    state: str
+    latency_ms: float
+    status_code: int | None
+    error: str | None
+    details: dict[str, Any] | None
+
+
+class UptimeWindow(BaseModel):
+    uptime_percent: float | None
+    checks: int
+    up: int
+    down: int
+    degraded: int
+    latency_avg_ms: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+class TransitionOut(BaseModel):
+    id: int
+    from_state: str
+    to_state: str
+    at: datetime
+    reason: str | None
+    kind: str
+
+
+# --- validation that needs more than one field ---------------------------------
+
+
+def validate_monitor(
+    monitor_type: str, target: str, settings: dict[str, Any], conds: list[str]
+) -> tuple[str, dict[str, Any]]:
+    """Normalized (target, settings), or a 422 naming the field."""
+    model = SETTINGS_MODELS[monitor_type]
+    clean = {k: v for k, v in settings.items() if not (monitor_type == "push" and k == "token")}
+    try:
+        parsed = model.model_validate(clean).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "invalid settings",
+            errors=[
+                {"loc": ["body", "settings", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False)
+            ],
+        ) from None
+    for index, text in enumerate(conds):
+        try:
+            conditions.parse(text, monitor_type)
+        except conditions.ConditionError as exc:
+            raise InvalidInput(str(exc), loc=("body", "conditions", index)) from None
+    return _validate_target(monitor_type, target.strip()), parsed
+
+
+def _validate_target(monitor_type: str, target: str) -> str:
+    def refuse(message: str) -> InvalidInput:
+        return InvalidInput(message, loc=("body", "target"))
+
+    if monitor_type == "push":
+        return ""
+    if not target or any(c.isspace() or ord(c) < 32 for c in target):
+        raise refuse(f"a {monitor_type} monitor needs a target without spaces")
+    if monitor_type == "http":
+        try:
+            url = URL(target)
+        except ValueError as exc:
+            raise refuse(f"not a URL: {exc}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise refuse("an http monitor needs an absolute http:// or https:// URL")
+        return target
+    try:
+        host, port = split_host_port(target, 0)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    if monitor_type == "tcp" and not port:
+        raise refuse("a tcp monitor needs host:port")
+    if monitor_type in ("ping", "dns") and port:
+        raise refuse(f"a {monitor_type} target is a host name, without a port")
+    if not _is_host(host):
+        raise refuse(f"{host!r} is neither a host name nor an IP address")
+    return target
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(
+        0 < len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()
+        for label in labels
+    )

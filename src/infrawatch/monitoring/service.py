@@ -1,0 +1,427 @@
+"""Monitors: create, change, pause, delete; history and uptime; push pings."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.audit import service as audit
+from infrawatch.core.clock import utcnow
+from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.context import OperationContext
+from infrawatch.core.crypto import Keyring, SecretRef
+from infrawatch.core.db import stage_event
+from infrawatch.core.errors import Conflict, InvalidInput, NotFound
+from infrawatch.core.events import Event
+from infrawatch.core.pagination import Page, decode_cursor, encode_cursor, parse_sort
+from infrawatch.inventory import service as inventory
+from infrawatch.monitoring import repository
+from infrawatch.monitoring.health import refresh_server_health
+from infrawatch.monitoring.models import SHARD_COUNT, Monitor
+from infrawatch.monitoring.rollups import WINDOWS, Bucket, summarize
+from infrawatch.monitoring.schemas import (
+    MonitorCreate,
+    MonitorOut,
+    MonitorUpdate,
+    StoredResultOut,
+    TransitionOut,
+    UptimeWindow,
+    validate_monitor,
+)
+
+CONFIG_FIELDS = (
+    "name",
+    "type",
+    "target",
+    "interval_seconds",
+    "timeout_seconds",
+    "retry_interval_seconds",
+    "failure_threshold",
+    "success_threshold",
+    "degraded_threshold_ms",
+    "conditions",
+    "settings",
+    "server_id",
+    "critical",
+    "paused",
+)
+NOT_NULL = (
+    "name",
+    "target",
+    "interval_seconds",
+    "failure_threshold",
+    "success_threshold",
+    "conditions",
+    "settings",
+    "critical",
+    "paused",
+)
+PUSH_PATH = "/api/v1/push/"
+
+
+@dataclass(frozen=True)
+class Presenter:
+    """What turning a row into a response needs from outside the database."""
+
+    keyring: Keyring
+    base_url: str  # e.g. http://127.0.0.1:8000, for push URLs
+
+    def push_token(self, monitor: Monitor) -> str | None:
+        if monitor.push_token_encrypted is None:
+            return None
+        ref = SecretRef("monitors", "push_token_encrypted", str(monitor.id))
+        return self.keyring.decrypt(monitor.push_token_encrypted, ref)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def display_status(monitor: Monitor) -> str:
+    if monitor.paused:
+        return "paused"
+    if monitor.in_maintenance:
+        return "maintenance"
+    return monitor.status
+
+
+def present(
+    monitor: Monitor, presenter: Presenter, last_checked: dict[uuid.UUID, Any]
+) -> MonitorOut:
+    settings = dict(monitor.settings or {})
+    push_url = None
+    token = presenter.push_token(monitor)
+    if token is not None:
+        settings["token"] = token
+        push_url = presenter.base_url.rstrip("/") + PUSH_PATH + token
+    return MonitorOut(
+        id=monitor.id,
+        name=monitor.name,
+        type=monitor.type,
+        target=monitor.target,
+        interval_seconds=monitor.interval_seconds,
+        timeout_seconds=monitor.timeout_seconds,
+        retry_interval_seconds=monitor.retry_interval_seconds,
+        failure_threshold=monitor.failure_threshold,
+        success_threshold=monitor.success_threshold,
+        degraded_threshold_ms=monitor.degraded_threshold_ms,
+        conditions=list(monitor.conditions or []),
+        settings=settings,
+        push_url=push_url,
+        server_id=monitor.server_id,
+        critical=monitor.critical,
+        paused=monitor.paused,
+        status=display_status(monitor),
+        status_changed_at=monitor.status_changed_at,
+        last_checked_at=last_checked.get(monitor.id),
+        cert_expires_at=monitor.cert_expires_at,
+        created_at=monitor.created_at,
+        updated_at=monitor.updated_at,
+    )
+
+
+async def present_one(session: AsyncSession, monitor: Monitor, presenter: Presenter) -> MonitorOut:
+    return present(monitor, presenter, await repository.last_checked(session, [monitor.id]))
+
+
+def _fields(monitor: Monitor) -> dict[str, Any]:
+    return {name: getattr(monitor, name) for name in CONFIG_FIELDS}
+
+
+async def require(session: AsyncSession, monitor_id: uuid.UUID) -> Monitor:
+    monitor = await repository.get(session, monitor_id)
+    if monitor is None:
+        raise NotFound("no such monitor")
+    return monitor
+
+
+async def _check_server(session: AsyncSession, server_id: uuid.UUID | None) -> None:
+    if server_id is not None:
+        try:
+            await inventory.require_server(session, server_id, live=True)
+        except NotFound:
+            raise InvalidInput("no such server", loc=("body", "server_id")) from None
+
+
+def _timing(interval: int, timeout: float | None, retry: int | None) -> tuple[float, int]:
+    timeout = timeout if timeout is not None else float(min(10, interval))
+    if timeout > interval:
+        raise InvalidInput(
+            f"timeout_seconds ({timeout:g}) must not exceed interval_seconds ({interval})",
+            loc=("body", "timeout_seconds"),
+        )
+    return timeout, retry if retry is not None else min(interval, 20)
+
+
+def _announce(session: AsyncSession, monitor: Monitor, action: str) -> None:
+    # The engines reload this monitor (in this process at once, in others
+    # through Redis or, without it, at their next reconcile).
+    stage_event(
+        session,
+        Event("monitoring.monitor.changed", {"id": str(monitor.id), "action": action}),
+    )
+
+
+async def create_monitor(
+    session: AsyncSession,
+    ctx: OperationContext,
+    data: MonitorCreate,
+    presenter: Presenter,
+) -> tuple[MonitorOut, int]:
+    target, settings = validate_monitor(data.type, data.target, data.settings, data.conditions)
+    timeout, retry = _timing(
+        data.interval_seconds, data.timeout_seconds, data.retry_interval_seconds
+    )
+    if await repository.by_name(session, data.name) is not None:
+        raise Conflict(f"a monitor named {data.name!r} already exists")
+    await _check_server(session, data.server_id)
+    now = utcnow()
+    monitor = Monitor(
+        id=uuid.uuid4(),
+        name=data.name,
+        type=data.type,
+        target=target,
+        interval_seconds=data.interval_seconds,
+        timeout_seconds=timeout,
+        retry_interval_seconds=retry,
+        failure_threshold=data.failure_threshold,
+        success_threshold=data.success_threshold,
+        degraded_threshold_ms=data.degraded_threshold_ms,
+        conditions=list(data.conditions),
+        settings=settings,
+        server_id=data.server_id,
+        critical=data.critical,
+        paused=data.paused,
+        in_maintenance=False,
+        status="pending",
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    monitor.shard = zlib.crc32(monitor.id.bytes) % SHARD_COUNT
+    if data.type == "push":
+        _issue_push_token(monitor, presenter.keyring)
+    repository.add(session, monitor)
+    await session.flush()
+    await audit.record(
+        session, ctx, audit.Change("monitor.create", "monitor", monitor.id, None, _fields(monitor))
+    )
+    _announce(session, monitor, "create")
+    return await present_one(session, monitor, presenter), monitor.version
+
+
+def _issue_push_token(monitor: Monitor, keyring: Keyring) -> None:
+    token = secrets.token_urlsafe(24)
+    monitor.push_token_hash = hash_token(token)
+    monitor.push_token_encrypted = keyring.encrypt(
+        token, SecretRef("monitors", "push_token_encrypted", str(monitor.id))
+    )
+
+
+async def update_monitor(
+    session: AsyncSession,
+    ctx: OperationContext,
+    monitor_id: uuid.UUID,
+    data: MonitorUpdate,
+    if_match: str | None,
+    presenter: Presenter,
+) -> tuple[MonitorOut, int]:
+    monitor = await require(session, monitor_id)
+    check_if_match(if_match, monitor.version)
+    changes = data.model_dump(exclude_unset=True)
+    for name in NOT_NULL:
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null", loc=("body", name))
+    before = _fields(monitor)
+    merged = {**before, **changes}
+    target, settings = validate_monitor(
+        monitor.type, merged["target"], merged["settings"], merged["conditions"]
+    )
+    timeout, retry = _timing(
+        merged["interval_seconds"], merged["timeout_seconds"], merged["retry_interval_seconds"]
+    )
+    if merged["name"] != monitor.name and await repository.by_name(session, merged["name"]):
+        raise Conflict(f"a monitor named {merged['name']!r} already exists")
+    if "server_id" in changes:
+        await _check_server(session, changes["server_id"])
+    old_server = monitor.server_id
+    for name, value in merged.items():
+        setattr(monitor, name, value)
+    monitor.target, monitor.settings = target, settings
+    monitor.timeout_seconds, monitor.retry_interval_seconds = timeout, retry
+    after = _fields(monitor)
+    if after != before:
+        monitor.version += 1
+        monitor.updated_at = utcnow()
+        await session.flush()
+        await audit.record(
+            session, ctx, audit.Change("monitor.update", "monitor", monitor.id, before, after)
+        )
+        await refresh_server_health(
+            session, [s for s in (old_server, monitor.server_id) if s is not None]
+        )
+        _announce(session, monitor, "update")
+    return await present_one(session, monitor, presenter), monitor.version
+
+
+async def set_paused(
+    session: AsyncSession,
+    ctx: OperationContext,
+    monitor_id: uuid.UUID,
+    paused: bool,
+    presenter: Presenter,
+) -> tuple[MonitorOut, int]:
+    return await update_monitor(
+        session, ctx, monitor_id, MonitorUpdate(paused=paused), None, presenter
+    )
+
+
+async def delete_monitor(
+    session: AsyncSession, ctx: OperationContext, monitor_id: uuid.UUID
+) -> None:
+    monitor = await require(session, monitor_id)
+    server_id = monitor.server_id
+    await audit.record(
+        session, ctx, audit.Change("monitor.delete", "monitor", monitor.id, _fields(monitor), None)
+    )
+    _announce(session, monitor, "delete")
+    await repository.delete_monitor(session, monitor)
+    await session.flush()
+    if server_id is not None:
+        await refresh_server_health(session, [server_id])
+
+
+async def list_monitors(
+    session: AsyncSession,
+    presenter: Presenter,
+    *,
+    filters: dict[str, Any],
+    sort: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[MonitorOut]:
+    columns: dict[str, Any] = {
+        "name": Monitor.name,
+        "created_at": Monitor.created_at,
+        "type": Monitor.type,
+        "status": Monitor.status,
+        "id": Monitor.id,
+    }
+    keys = parse_sort(sort, columns, default="name")
+    after = decode_cursor(cursor, keys) if cursor else None
+    conditions = repository.filter_conditions(filters)
+    rows = await repository.page_monitors_keyed(session, conditions, keys, after, limit)
+    total = await repository.count_monitors(session, conditions)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(keys, rows[-1][1])
+    monitors = [m for m, _ in rows]
+    checked = await repository.last_checked(session, [m.id for m in monitors])
+    return Page(
+        items=[present(m, presenter, checked) for m in monitors],
+        total=total,
+        next_cursor=next_cursor,
+    )
+
+
+# --- history -------------------------------------------------------------------------
+
+
+async def results(
+    session: AsyncSession, monitor_id: uuid.UUID, cursor: str | None, limit: int
+) -> Page[StoredResultOut]:
+    await require(session, monitor_id)
+    before_id = None
+    if cursor:
+        if not cursor.isdigit() or len(cursor) > 19:
+            raise InvalidInput("the cursor is not one this server issued", loc=("query", "cursor"))
+        before_id = int(cursor)
+    rows = await repository.results_page(session, monitor_id, before_id, limit + 1)
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(
+        items=[
+            StoredResultOut(
+                id=r.id,
+                checked_at=r.checked_at,
+                ok=r.outcome != "down",
+                outcome=r.outcome,
+                state=r.state,
+                latency_ms=r.latency_ms,
+                status_code=r.status_code,
+                error=r.error,
+                details=r.details,
+            )
+            for r in rows[:limit]
+        ],
+        total=await repository.count_results(session, monitor_id),
+        next_cursor=next_cursor,
+    )
+
+
+async def uptime(session: AsyncSession, monitor_id: uuid.UUID) -> dict[str, UptimeWindow]:
+    await require(session, monitor_id)
+    now = utcnow()
+    windows: dict[str, UptimeWindow] = {}
+    for label, (span, granularity) in WINDOWS.items():
+        bucket = Bucket()
+        for row in await repository.rollups(session, monitor_id, granularity, now - span):
+            bucket.merge_row(row)
+        windows[label] = UptimeWindow(**summarize(bucket))
+    return windows
+
+
+async def daily_uptime(
+    session: AsyncSession, monitor_id: uuid.UUID, days: int
+) -> list[dict[str, Any]]:
+    """One entry per day (oldest first), for uptime bars."""
+    since = utcnow() - timedelta(days=days)
+    out = []
+    for row in await repository.rollups(session, monitor_id, 86400, since):
+        bucket = Bucket()
+        bucket.merge_row(row)
+        out.append({"date": row.bucket_start.date().isoformat(), **summarize(bucket)})
+    return out
+
+
+async def transitions(
+    session: AsyncSession, monitor_id: uuid.UUID, limit: int
+) -> list[TransitionOut]:
+    await require(session, monitor_id)
+    return [
+        TransitionOut(
+            id=t.id,
+            from_state=t.from_state,
+            to_state=t.to_state,
+            at=t.at,
+            reason=t.reason,
+            kind=t.kind,
+        )
+        for t in await repository.transitions(session, monitor_id, limit)
+    ]
+
+
+# --- push ------------------------------------------------------------------------------
+
+
+async def record_push(session: AsyncSession, token: str, kind: str, exit_code: int | None) -> None:
+    """kind: success, start or fail. Unknown tokens are a 404 that says no
+    more than that."""
+    monitor = await repository.by_push_token_hash(session, hash_token(token))
+    if monitor is None or monitor.type != "push":
+        raise NotFound("no push monitor has this token")
+    now = utcnow()
+    if kind == "start":
+        monitor.push_started_at = now
+    else:
+        monitor.push_last_at = now
+        monitor.push_last_kind = kind
+        monitor.push_last_exit_code = exit_code
+    stage_event(session, Event("monitoring.push", {"id": str(monitor.id), "kind": kind}))
