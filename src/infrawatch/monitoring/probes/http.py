@@ -9,6 +9,7 @@ import contextvars
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +19,25 @@ from aiohttp.abc import ResolveResult
 from yarl import URL
 
 from infrawatch.monitoring.conditions import ConditionError, parse_path, resolve_path
-from infrawatch.monitoring.probes import ProbeResult, Stopwatch
+from infrawatch.monitoring.probes import ProbeResult, Stopwatch, describe_os_error
 from infrawatch.monitoring.probes.certs import certificate_facts, client_context, peer_der
 
 MAX_BODY_BYTES = 1024 * 1024
-# Phase marks of the check running in this task. The connector below runs
-# inside the caller's task, so it can write them without aiohttp's tracing
-# machinery (which costs several callbacks per request).
-_phases: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
-    "http_probe_phases", default=None
+
+
+@dataclass
+class _Trace:
+    marks: dict[str, float] = field(default_factory=dict)
+    peer_der: bytes | None = None
+    peer_ip: str | None = None
+
+
+# What the connection of the check running in this task saw. The connector
+# below runs inside the caller's task, so it can write here without aiohttp's
+# tracing machinery (several callbacks per request), and it sees the TLS
+# session before aiohttp releases a connection whose body was small.
+_trace: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar(
+    "http_probe_trace", default=None
 )
 
 
@@ -57,8 +68,14 @@ class TimedConnector(aiohttp.TCPConnector):
                 )
                 _mark("connect")
                 connection = await self._loop.create_connection(*args, **kwargs, sock=sock)
-                if kwargs.get("ssl"):
-                    _mark("tls")
+                trace = _trace.get()
+                if trace is not None:
+                    transport = connection[0]
+                    peer = transport.get_extra_info("peername")
+                    trace.peer_ip = str(peer[0]) if peer else None
+                    if kwargs.get("ssl"):
+                        trace.marks.setdefault("tls", time.perf_counter())
+                        trace.peer_der = peer_der(transport.get_extra_info("ssl_object"))
                 return connection
         except aiohttp.client_exceptions.cert_errors as exc:
             raise aiohttp.ClientConnectorCertificateError(req.connection_key, exc) from exc
@@ -71,9 +88,9 @@ class TimedConnector(aiohttp.TCPConnector):
 
 
 def _mark(phase: str) -> None:
-    marks = _phases.get()
-    if marks is not None and phase not in marks:
-        marks[phase] = time.perf_counter()
+    trace = _trace.get()
+    if trace is not None:
+        trace.marks.setdefault(phase, time.perf_counter())
 
 
 def make_session(limit: int = 0) -> aiohttp.ClientSession:
@@ -112,7 +129,7 @@ async def probe_http(
     except aiohttp.ClientConnectorDNSError as exc:
         result.fail(f"DNS failure: {exc.os_error}")
     except aiohttp.ClientConnectorError as exc:
-        result.fail(f"connection failed: {exc.os_error.strerror or exc.os_error}")
+        result.fail(describe_os_error(exc.os_error))
     except (aiohttp.ClientError, ValueError) as exc:
         result.fail(f"{type(exc).__name__}: {exc}")
     result.latency_ms = watch.ms()
@@ -162,8 +179,9 @@ async def _one_request(
     result: ProbeResult,
 ) -> tuple[int, str | None]:
     verify = settings.get("verify_tls", True)
-    marks: dict[str, float] = {}
-    _phases.set(marks)
+    trace = _Trace()
+    _trace.set(trace)
+    marks = trace.marks
     started = time.perf_counter()
     async with session.request(
         method,
@@ -174,28 +192,19 @@ async def _one_request(
         ssl=client_context(bool(verify)) if url.scheme == "https" else False,
     ) as response:
         marks["first_byte"] = time.perf_counter()
-        if url.scheme == "https" and response.connection and response.connection.transport:
-            _read_certificate(response.connection.transport, result)
+        if trace.peer_der is not None:
+            _read_certificate(trace.peer_der, result)
         body = await response.content.read(MAX_BODY_BYTES)
         marks["total"] = time.perf_counter()
         result.status_code = response.status
         result.facts["STATUS"] = response.status
-        result.facts["IP"] = _peer_ip(response)
+        result.facts["IP"] = trace.peer_ip
         result.facts["BODY"] = body.decode(response.charset or "utf-8", errors="replace")
         result.details["timings_ms"] = _timings(started, marks)
         return response.status, response.headers.get("Location")
 
 
-def _peer_ip(response: aiohttp.ClientResponse) -> str | None:
-    transport = response.connection.transport if response.connection else None
-    peer = transport.get_extra_info("peername") if transport else None
-    return str(peer[0]) if peer else None
-
-
-def _read_certificate(transport: asyncio.BaseTransport, result: ProbeResult) -> None:
-    der = peer_der(transport.get_extra_info("ssl_object"))
-    if der is None:
-        return
+def _read_certificate(der: bytes, result: ProbeResult) -> None:
     facts = certificate_facts(der)
     result.details["certificate"] = facts
     result.facts["CERTIFICATE_EXPIRATION"] = facts["expires_in_ms"]

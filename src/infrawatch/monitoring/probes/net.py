@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import ssl
 from datetime import datetime
@@ -11,24 +10,10 @@ from typing import Any
 
 import asyncssh
 
-from infrawatch.monitoring.probes import ProbeResult, Stopwatch, split_host_port
+from infrawatch.monitoring.probes import ProbeResult, Stopwatch, describe_os_error, split_host_port
 from infrawatch.monitoring.probes.certs import certificate_facts, describe_certificate, peer_der
 
 BANNER_BYTES = 1024
-
-
-def describe_os_error(exc: OSError) -> str:
-    """A named reason a person can act on: refused, unreachable, DNS failure."""
-    if isinstance(exc, socket.gaierror):
-        return f"DNS failure: {exc.strerror}"
-    names = {
-        errno.ECONNREFUSED: "connection refused",
-        errno.EHOSTUNREACH: "host unreachable",
-        errno.ENETUNREACH: "network unreachable",
-        errno.ECONNRESET: "connection reset",
-        errno.ETIMEDOUT: "timed out",
-    }
-    return names.get(exc.errno or 0, exc.strerror or str(exc))
 
 
 async def probe_tcp(target: str, settings: dict[str, Any], timeout: float) -> ProbeResult:
