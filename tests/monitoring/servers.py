@@ -51,11 +51,14 @@ def target_app() -> web.Application:
 
 @contextlib.asynccontextmanager
 async def serve_http(
-    app: web.Application, ssl_context: ssl.SSLContext | None = None, port: int = 0
+    app: web.Application,
+    ssl_context: ssl.SSLContext | None = None,
+    port: int = 0,
+    host: str = "127.0.0.1",
 ) -> AsyncIterator[tuple[web.AppRunner, int]]:
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     bound = runner.addresses[0][1]
     try:

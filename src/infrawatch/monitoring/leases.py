@@ -69,6 +69,9 @@ class ShardLeaser:
         self._confirmed_until = until
 
     async def release_all(self) -> None:
+        """A clean stop: hand the shards back and leave the roll of live
+        workers, so the others take over now rather than after the lease."""
         async with self.db.unit_of_work() as session:
             await repository.release_leases(session, self.worker_id, sorted(self.owned))
+            await repository.forget_worker(session, self.worker_id)
         self.owned = set()

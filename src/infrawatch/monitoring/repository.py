@@ -311,6 +311,10 @@ async def forget_workers(session: AsyncSession, before: datetime) -> None:
     await session.execute(delete(EngineWorker).where(EngineWorker.heartbeat_at < before))
 
 
+async def forget_worker(session: AsyncSession, worker_id: str) -> None:
+    await session.execute(delete(EngineWorker).where(EngineWorker.id == worker_id))
+
+
 async def leases(session: AsyncSession) -> list[ShardLease]:
     return list(await session.scalars(select(ShardLease).order_by(ShardLease.shard)))
 

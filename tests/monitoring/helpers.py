@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from infrawatch.core.db import Database
+from infrawatch.core.events import EventBus
+from infrawatch.monitoring.engine import Engine, EngineOptions
+
+
+class Switchable:
+    """A target whose answer the test decides: 200, 500, or slow."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.delay = 0.0
+        self.hits = 0
+
+    def app(self) -> web.Application:
+        async def handle(_: web.Request) -> web.Response:
+            self.hits += 1
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return web.Response(status=self.status, text="state")
+
+        app = web.Application()
+        app.router.add_get("/", handle)
+        return app
+
+
+@contextlib.asynccontextmanager
+async def running_engine(db: Database, bus: EventBus, **options: Any) -> AsyncIterator[Engine]:
+    engine = Engine(db, bus, EngineOptions(flush_seconds=0.1, reconcile_seconds=0.5, **options))
+    task = asyncio.create_task(engine.run())
+    try:
+        await asyncio.wait_for(engine.ready.wait(), 15)
+        yield engine
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], timeout: float = 15.0, interval: float = 0.1
+) -> Any:
+    """Poll until probe() returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")

@@ -1,0 +1,265 @@
+"""The engine against real targets and both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from infrawatch.core.clock import utcnow
+from infrawatch.core.db import Database
+from infrawatch.monitoring.models import Monitor, MonitorResult, MonitorRollup, MonitorTransition
+from infrawatch.monitoring.retention import run_retention
+from tests.conftest import Clients
+from tests.monitoring.helpers import Switchable, eventually, running_engine
+from tests.monitoring.servers import serve_http
+
+
+@pytest.fixture
+async def switch() -> AsyncIterator[tuple[Switchable, str]]:
+    target = Switchable()
+    async with serve_http(target.app()) as (_, port):
+        yield target, f"http://127.0.0.1:{port}/"
+
+
+async def _server(api: Clients, name: str = "web-1") -> str:
+    response = await api.operator.post(
+        "/api/v1/servers", json={"name": name, "lifecycle": "active"}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _monitor(api: Clients, url: str, **fields: Any) -> str:
+    body = {
+        "name": f"m-{uuid.uuid4().hex[:8]}",
+        "type": "http",
+        "target": url,
+        "interval_seconds": 1,
+    }
+    response = await api.operator.post("/api/v1/monitors", json={**body, **fields})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _status(api: Clients, monitor_id: str) -> str:
+    return str((await api.viewer.get(f"/api/v1/monitors/{monitor_id}")).json()["status"])
+
+
+async def _transitions(db: Database, monitor_id: str) -> list[tuple[str, str]]:
+    async with db.unit_of_work(write=False) as session:
+        rows = await session.execute(
+            select(MonitorTransition.from_state, MonitorTransition.to_state)
+            .where(MonitorTransition.monitor_id == uuid.UUID(monitor_id))
+            .order_by(MonitorTransition.id)
+        )
+        return [(a, b) for a, b in rows]
+
+
+async def test_a_failing_target_goes_down_after_the_threshold_and_the_server_follows(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    target, url = switch
+    server_id = await _server(api)
+    monitor_id = await _monitor(api, url, server_id=server_id, failure_threshold=2, critical=True)
+    events = app.state.runtime.bus.subscribe("inventory.server.health")
+    async with running_engine(db, app.state.runtime.bus):
+        await eventually(lambda: _is(api, monitor_id, "up"))
+        health = (await api.viewer.get(f"/api/v1/servers/{server_id}")).json()["health"]
+        assert health == "healthy"
+        target.status = 500
+        await eventually(lambda: _is(api, monitor_id, "down"))
+        server = (await api.viewer.get(f"/api/v1/servers/{server_id}")).json()
+        assert server["health"] == "down"
+    assert await _transitions(db, monitor_id) == [("pending", "up"), ("up", "down")]
+    history = (await api.viewer.get(f"/api/v1/servers/{server_id}/health-history")).json()
+    assert [h["to_state"] for h in history][:2] == ["down", "healthy"]
+    published = _drain(events)
+    assert [e.payload["to"] for e in published] == ["healthy", "down"]
+
+
+def _drain(subscription: Any) -> list[Any]:
+    items = []
+    while not subscription.queue.empty():
+        items.append(subscription.queue.get_nowait())
+    return items
+
+
+async def _is(api: Clients, monitor_id: str, status: str) -> bool:
+    return await _status(api, monitor_id) == status
+
+
+async def test_a_flapping_target_raises_no_transition(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    target, url = switch
+    monitor_id = await _monitor(api, url, failure_threshold=3)
+    async with running_engine(db, app.state.runtime.bus) as engine:
+        await eventually(lambda: _is(api, monitor_id, "up"))
+        for _ in range(6):  # fail, succeed, fail ...: never three failures in a row
+            before = target.hits
+            target.status = 500 if target.status == 200 else 200
+            await eventually(lambda b=before: asyncio.sleep(0, result=target.hits > b))
+        assert engine.stats.outcomes["down"] >= 2
+    assert await _transitions(db, monitor_id) == [("pending", "up")]
+
+
+async def test_one_slow_host_does_not_delay_checks_of_others(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    slow, slow_url = switch
+    slow.delay = 3.0
+    fast = Switchable()
+    # Another loopback address is another host to the per-host cap.
+    async with serve_http(fast.app(), host="127.0.0.2") as (_, port):
+        for _ in range(3):
+            await _monitor(api, slow_url, timeout_seconds=1)
+        fast_id = await _monitor(api, f"http://127.0.0.2:{port}/")
+        async with running_engine(db, app.state.runtime.bus, per_host_concurrency=1) as engine:
+            await eventually(lambda: _is(api, fast_id, "up"))
+            await asyncio.sleep(3)
+            # Interval 1 s: the fast monitor kept its rhythm behind the slow host.
+            assert fast.hits >= 3
+            assert engine.stats.lateness_max < 5
+
+
+async def test_a_restarted_engine_resumes_without_repeating_a_transition(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    target, url = switch
+    target.status = 500
+    monitor_id = await _monitor(api, url, failure_threshold=2)
+    bus = app.state.runtime.bus
+    async with running_engine(db, bus):
+        await eventually(lambda: _is(api, monitor_id, "down"))
+    async with running_engine(db, bus) as engine:
+        checks = engine.stats.checks
+        await eventually(lambda: asyncio.sleep(0, result=engine.stats.checks >= checks + 3))
+        assert engine.tracked[uuid.UUID(monitor_id)].position.state == "down"
+        target.status = 200
+        await eventually(lambda: _is(api, monitor_id, "up"))
+    assert await _transitions(db, monitor_id) == [("pending", "down"), ("down", "up")]
+
+
+async def test_two_engines_share_the_shards_and_one_takes_over_when_the_other_dies(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    _, url = switch
+    ids = [await _monitor(api, url, interval_seconds=2) for _ in range(12)]
+    bus = app.state.runtime.bus
+    async with running_engine(db, bus, lease_seconds=3) as first:
+        async with running_engine(db, bus, lease_seconds=3) as second:
+            await eventually(
+                lambda: asyncio.sleep(
+                    0, result=len(first.leaser.owned) == len(second.leaser.owned) == 32
+                )
+            )
+            assert not first.leaser.owned & second.leaser.owned
+            await asyncio.sleep(1.5)  # both reconcile to their halves
+            together = set(first.tracked) | set(second.tracked)
+            assert not set(first.tracked) & set(second.tracked)
+            assert together == {uuid.UUID(i) for i in ids}
+        # The second stopped: the first takes every shard within a lease period.
+        await eventually(lambda: asyncio.sleep(0, result=len(first.leaser.owned) == 64), 15)
+        await eventually(lambda: asyncio.sleep(0, result=len(first.tracked) == 12), 15)
+
+
+async def test_rollups_count_every_result_and_feed_uptime(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    target, url = switch
+    monitor_id = await _monitor(api, url, failure_threshold=1)
+    async with running_engine(db, app.state.runtime.bus):
+        await eventually(lambda: _is(api, monitor_id, "up"))
+        await asyncio.sleep(2)
+        target.status = 500
+        await eventually(lambda: _is(api, monitor_id, "down"))
+        await asyncio.sleep(1.5)
+    async with db.unit_of_work(write=False) as session:
+        mid = uuid.UUID(monitor_id)
+        results = await session.scalar(select(func.count()).where(MonitorResult.monitor_id == mid))
+        down = await session.scalar(
+            select(func.count()).where(
+                MonitorResult.monitor_id == mid, MonitorResult.outcome == "down"
+            )
+        )
+        per_granularity = dict(
+            (
+                await session.execute(
+                    select(MonitorRollup.granularity, func.sum(MonitorRollup.count))
+                    .where(MonitorRollup.monitor_id == mid)
+                    .group_by(MonitorRollup.granularity)
+                )
+            ).all()
+        )
+    assert per_granularity == {300: results, 3600: results, 86400: results}
+    uptime = (await api.viewer.get(f"/api/v1/monitors/{monitor_id}/uptime")).json()
+    assert set(uptime) == {"24h", "7d", "30d", "90d"}
+    day = uptime["24h"]
+    assert day["checks"] == results and day["down"] == down
+    assert day["uptime_percent"] == pytest.approx(100 * (results - down) / results, abs=0.01)
+    assert day["latency_p50_ms"] is not None and day["latency_p95_ms"] >= day["latency_p50_ms"]
+    page = (await api.viewer.get(f"/api/v1/monitors/{monitor_id}/results?limit=2")).json()
+    assert page["total"] == results and len(page["items"]) == 2 and page["next_cursor"]
+    assert page["items"][0]["outcome"] == "down" and page["items"][0]["details"]["timings_ms"]
+
+
+async def test_retention_removes_old_raw_results_but_keeps_transitions(
+    api: Clients, db: Database, switch: tuple[Switchable, str]
+) -> None:
+    _, url = switch
+    monitor_id = uuid.UUID(await _monitor(api, url))
+    old = utcnow() - timedelta(hours=72)
+    async with db.unit_of_work() as session:
+        session.add_all(
+            MonitorResult(
+                monitor_id=monitor_id,
+                checked_at=old + timedelta(seconds=i),
+                outcome="up",
+                state="up",
+                streak=i + 1,
+                latency_ms=1.0,
+            )
+            for i in range(30)
+        )
+        session.add(
+            MonitorResult(
+                monitor_id=monitor_id,
+                checked_at=utcnow(),
+                outcome="up",
+                state="up",
+                streak=31,
+                latency_ms=1.0,
+            )
+        )
+        session.add(
+            MonitorTransition(
+                monitor_id=monitor_id, from_state="pending", to_state="up", at=old, kind="state"
+            )
+        )
+    assert await run_retention(db, 48) == 30
+    async with db.unit_of_work(write=False) as session:
+        assert await session.scalar(select(func.count()).select_from(MonitorResult)) == 1
+        assert await session.scalar(select(func.count()).select_from(MonitorTransition)) == 1
+
+
+async def test_a_deleted_monitor_stops_being_checked(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    target, url = switch
+    monitor_id = await _monitor(api, url)
+    async with running_engine(db, app.state.runtime.bus) as engine:
+        await eventually(lambda: _is(api, monitor_id, "up"))
+        assert (await api.operator.delete(f"/api/v1/monitors/{monitor_id}")).status_code == 204
+        await eventually(lambda: asyncio.sleep(0, result=not engine.tracked))
+        hits = target.hits
+        await asyncio.sleep(1.5)
+        assert target.hits <= hits + 1  # at most one check that was already under way
+    async with db.unit_of_work(write=False) as session:
+        count = await session.scalar(text("SELECT count(*) FROM monitor_results"))
+    assert count == 0
