@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
-from infrawatch.monitoring.models import Monitor, MonitorResult, MonitorRollup, MonitorTransition
+from infrawatch.monitoring.models import MonitorResult, MonitorRollup, MonitorTransition
 from infrawatch.monitoring.retention import run_retention
 from tests.conftest import Clients
 from tests.monitoring.helpers import Switchable, eventually, running_engine

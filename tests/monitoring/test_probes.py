@@ -215,8 +215,13 @@ async def test_dns_without_an_answer_times_out_with_a_message() -> None:
     assert not result.ok and "no answer" in (result.error or "")
 
 
-def _ping_allowed() -> bool:
+def _ping_group_range() -> tuple[int, int]:
     low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    return low, high
+
+
+def _ping_allowed() -> bool:
+    low, high = _ping_group_range()
     return os.geteuid() == 0 or low <= os.getegid() <= high
 
 
@@ -234,8 +239,8 @@ async def test_ping_forbidden_by_the_kernel_names_the_sysctl(tmp_path: Path) -> 
     """Run the probe as an unprivileged user outside ping_group_range."""
     if os.geteuid() != 0:
         pytest.skip("needs root to drop to another user")  # CI runs as root
-    range_text = Path("/proc/sys/net/ipv4/ping_group_range").read_text().split()
-    if int(range_text[0]) <= 65534 <= int(range_text[1]):
+    low, high = _ping_group_range()
+    if low <= 65534 <= high:
         pytest.skip("the kernel allows unprivileged ping for nogroup here")
     script = (
         "import asyncio\n"
