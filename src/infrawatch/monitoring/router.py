@@ -213,22 +213,26 @@ async def _push(
     return {"status": "ok"}
 
 
-@push_router.api_route("/push/{token}", methods=["GET", "POST"])
+@push_router.get("/push/{token}")
+@push_router.post("/push/{token}")
 async def push_success(token: Token, session: DbSession) -> dict[str, str]:
     return await _push(session, token, "success")
 
 
-@push_router.api_route("/push/{token}/start", methods=["GET", "POST"])
+@push_router.get("/push/{token}/start")
+@push_router.post("/push/{token}/start")
 async def push_start(token: Token, session: DbSession) -> dict[str, str]:
     return await _push(session, token, "start")
 
 
-@push_router.api_route("/push/{token}/fail", methods=["GET", "POST"])
+@push_router.get("/push/{token}/fail")
+@push_router.post("/push/{token}/fail")
 async def push_fail(token: Token, session: DbSession) -> dict[str, str]:
     return await _push(session, token, "fail")
 
 
-@push_router.api_route("/push/{token}/{exit_code}", methods=["GET", "POST"])
+@push_router.get("/push/{token}/{exit_code}")
+@push_router.post("/push/{token}/{exit_code}")
 async def push_exit_code(
     token: Token, exit_code: Annotated[int, Path(ge=0, le=255)], session: DbSession
 ) -> dict[str, str]:
