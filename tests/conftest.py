@@ -109,14 +109,17 @@ async def settings(backend: Backend, tmp_path: Path) -> Settings:
         return Settings(
             data_dir=tmp_path,
             database_url=f"sqlite+aiosqlite:///{db_file}",
-            engine_enabled=False,  # engine tests start their own
+            engine_enabled=False,  # engine and alerting tests start their own
+            alerting_enabled=False,
         )
     engine = create_async_engine(backend.url)
     async with engine.begin() as conn:
         # TRUNCATE fires no row triggers, so the append-only audit guard stays.
         await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     await engine.dispose()
-    return Settings(data_dir=tmp_path, database_url=backend.url, engine_enabled=False)
+    return Settings(
+        data_dir=tmp_path, database_url=backend.url, engine_enabled=False, alerting_enabled=False
+    )
 
 
 @pytest.fixture

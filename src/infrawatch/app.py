@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import uuid
@@ -15,6 +14,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infrawatch import __version__, migrations
+from infrawatch.alerting.runner import Alerting
 from infrawatch.api.errors import install_error_handlers
 from infrawatch.api.health import router as health_router
 from infrawatch.api.router import api_router
@@ -79,6 +79,20 @@ def build_engine(runtime: Runtime) -> Engine:
     return Engine(runtime.db, runtime.bus, options)
 
 
+def start_background_work(runtime: Runtime) -> list[asyncio.Task[None]]:
+    """The engine and alerting, in `serve` (embedded) and in `worker`."""
+    settings = runtime.settings
+    tasks = []
+    if settings.engine_enabled:
+        tasks.append(asyncio.create_task(build_engine(runtime).run(), name="monitoring-engine"))
+    if settings.alerting_enabled:
+        alerting = Alerting(
+            runtime.db, runtime.bus, runtime.keyring, settle_seconds=settings.alert_settle_seconds
+        )
+        tasks.append(asyncio.create_task(alerting.run(), name="alerting"))
+    return tasks
+
+
 def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     runtime = build_runtime(settings)
 
@@ -87,16 +101,13 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         if run_migrations:
             await migrations.upgrade(runtime.db.engine)
         await runtime.bus.start()
-        engine_task = None
-        if settings.engine_enabled:
-            engine_task = asyncio.create_task(build_engine(runtime).run(), name="monitoring-engine")
+        background = start_background_work(runtime)
         try:
             yield
         finally:
-            if engine_task is not None:
-                engine_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await engine_task
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await runtime.bus.stop()
             await runtime.db.dispose()
 

@@ -38,7 +38,10 @@ async def test_a_monitor_is_created_with_defaults_and_read_back(api: Clients) ->
         ({"settings": {"unknown": 1}}, ["body", "settings", "unknown"]),
         ({"interval_seconds": 0}, ["body", "interval_seconds"]),
         ({"interval_seconds": 5, "timeout_seconds": 10}, ["body", "timeout_seconds"]),
-        ({"type": "dns", "target": "example.test", "settings": {"record_type": "ZZ"}}, ["body", "settings", "record_type"]),
+        (
+            {"type": "dns", "target": "example.test", "settings": {"record_type": "ZZ"}},
+            ["body", "settings", "record_type"],
+        ),
         ({"server_id": "00000000-0000-0000-0000-000000000001"}, ["body", "server_id"]),
     ],
 )
@@ -59,7 +62,9 @@ async def test_names_are_unique(api: Clients) -> None:
 
 async def test_viewers_read_but_cannot_change_monitors(api: Clients) -> None:
     monitor = await _create(api)
-    assert (await api.viewer.post("/api/v1/monitors", json={**HTTP, "name": "x"})).status_code == 403
+    assert (
+        await api.viewer.post("/api/v1/monitors", json={**HTTP, "name": "x"})
+    ).status_code == 403
     assert (await api.viewer.post(f"/api/v1/monitors/{monitor['id']}/pause")).status_code == 403
     assert (await api.viewer.get(f"/api/v1/monitors/{monitor['id']}/uptime")).status_code == 200
 
@@ -67,7 +72,9 @@ async def test_viewers_read_but_cannot_change_monitors(api: Clients) -> None:
 async def test_update_pause_resume_and_delete_are_audited(api: Clients) -> None:
     monitor = await _create(api)
     path = f"/api/v1/monitors/{monitor['id']}"
-    stale = await api.operator.patch(path, json={"interval_seconds": 60}, headers={"If-Match": '"999"'})
+    stale = await api.operator.patch(
+        path, json={"interval_seconds": 60}, headers={"If-Match": '"999"'}
+    )
     assert stale.status_code == 412
     changed = await api.operator.patch(path, json={"interval_seconds": 60, "critical": True})
     assert changed.status_code == 200 and changed.json()["critical"] is True

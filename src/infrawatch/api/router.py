@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from infrawatch.accounts.router import admin_router, auth_router, me_router
+from infrawatch.alerting.router import router as alerting_router
 from infrawatch.audit.router import router as audit_router
 from infrawatch.inventory.router import router as inventory_router
 from infrawatch.monitoring.router import push_router
@@ -32,6 +33,7 @@ def api_router() -> APIRouter:
         inventory_router,
         monitoring_router,
         push_router,
+        alerting_router,
     )
     for part in parts:
         router.include_router(part)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     engine_per_host_concurrency: int = 100
     engine_lease_seconds: float = 30.0
     results_retention_hours: float = 48.0
+    # Alerting runs beside the engine. A down event for a server with
+    # upstream dependencies waits this long, so an upstream outage detected
+    # in the same moment is seen first and the downstream alerts are held.
+    alerting_enabled: bool = True
+    alert_settle_seconds: float = 5.0
 
     @model_validator(mode="before")
     @classmethod

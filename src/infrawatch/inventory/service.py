@@ -488,3 +488,7 @@ async def set_health(
         ),
     )
     return True
+
+
+async def servers_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[ServerOut]:
+    return await present(session, await repository.get_servers(session, ids))

@@ -3,6 +3,7 @@ from __future__ import annotations
 from alembic import context
 
 from infrawatch.accounts import models as _accounts  # noqa: F401  (registers tables)
+from infrawatch.alerting import models as _alerting  # noqa: F401
 from infrawatch.audit import models as _audit  # noqa: F401
 from infrawatch.core.db import Base
 from infrawatch.inventory import models as _inventory  # noqa: F401
@@ -21,6 +22,11 @@ context.configure(
     target_metadata=target_metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    # SQLite's FTS5 tables (migration 0001) are not models: autogenerate
+    # must not offer to drop them.
+    include_name=lambda name, kind, _parent: (
+        not (kind == "table" and str(name).startswith("servers_search"))
+    ),
 )
 with context.begin_transaction():
     context.run_migrations()

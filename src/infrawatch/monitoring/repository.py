@@ -367,3 +367,66 @@ async def release_leases(session: AsyncSession, owner: str, shards: Sequence[int
             .where(ShardLease.owner == owner, ShardLease.shard.in_(shards))
             .values(owner=None, expires_at=None)
         )
+
+
+# --- what alerting reads ----------------------------------------------------------------
+
+
+async def claim_unalerted(session: AsyncSession, older_than: datetime, limit: int) -> list[Any]:
+    """Transitions alerting has not handled yet, oldest first. On PostgreSQL
+    rows another process holds are skipped, so several can share the work."""
+    query = (
+        select(MonitorTransition, Monitor)
+        .join(Monitor, Monitor.id == MonitorTransition.monitor_id)
+        .where(MonitorTransition.alerted_at.is_(None), MonitorTransition.at <= older_than)
+        .order_by(MonitorTransition.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=MonitorTransition)
+    return list((await session.execute(query)).all())
+
+
+async def orphan_unalerted(session: AsyncSession) -> None:
+    """Transitions of deleted monitors: nothing to alert any more."""
+    await session.execute(
+        update(MonitorTransition)
+        .where(
+            MonitorTransition.alerted_at.is_(None),
+            ~select(Monitor.id).where(Monitor.id == MonitorTransition.monitor_id).exists(),
+        )
+        .values(alerted_at=func.now())
+    )
+
+
+async def mark_alerted(session: AsyncSession, ids: Sequence[int], at: datetime) -> None:
+    if ids:
+        await session.execute(
+            update(MonitorTransition).where(MonitorTransition.id.in_(ids)).values(alerted_at=at)
+        )
+
+
+async def monitors_of_servers(
+    session: AsyncSession, server_ids: Sequence[uuid.UUID]
+) -> list[Monitor]:
+    if not server_ids:
+        return []
+    return list(await session.scalars(select(Monitor).where(Monitor.server_id.in_(server_ids))))
+
+
+async def all_monitor_targets(session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+    rows = await session.execute(select(Monitor.id, Monitor.server_id))
+    return [(row[0], row[1]) for row in rows]
+
+
+async def set_in_maintenance(session: AsyncSession, ids: Sequence[uuid.UUID], value: bool) -> None:
+    for start in range(0, len(ids), 500):
+        await session.execute(
+            update(Monitor)
+            .where(Monitor.id.in_(ids[start : start + 500]), Monitor.in_maintenance.is_(not value))
+            .values(in_maintenance=value)
+        )
+
+
+async def in_maintenance_ids(session: AsyncSession) -> set[uuid.UUID]:
+    return set(await session.scalars(select(Monitor.id).where(Monitor.in_maintenance.is_(True))))

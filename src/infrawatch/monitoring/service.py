@@ -7,7 +7,7 @@ import secrets
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -425,3 +425,115 @@ async def record_push(session: AsyncSession, token: str, kind: str, exit_code: i
         monitor.push_last_kind = kind
         monitor.push_last_exit_code = exit_code
     stage_event(session, Event("monitoring.push", {"id": str(monitor.id), "kind": kind}))
+
+
+# --- for alerting ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransitionBrief:
+    id: int
+    monitor_id: uuid.UUID
+    monitor_name: str
+    monitor_type: str
+    target: str
+    server_id: uuid.UUID | None
+    kind: str
+    from_state: str
+    to_state: str
+    at: datetime
+    reason: str | None
+    in_maintenance: bool
+    current_status: str
+
+
+async def claim_unalerted_transitions(
+    session: AsyncSession, settle_seconds: float, limit: int = 200
+) -> list[TransitionBrief]:
+    await repository.orphan_unalerted(session)
+    cutoff = utcnow() - timedelta(seconds=settle_seconds)
+    return [
+        TransitionBrief(
+            id=t.id,
+            monitor_id=m.id,
+            monitor_name=m.name,
+            monitor_type=m.type,
+            target=m.target,
+            server_id=m.server_id,
+            kind=t.kind,
+            from_state=t.from_state,
+            to_state=t.to_state,
+            at=t.at,
+            reason=t.reason,
+            in_maintenance=m.in_maintenance,
+            current_status=m.status,
+        )
+        for t, m in await repository.claim_unalerted(session, cutoff, limit)
+    ]
+
+
+async def mark_alerted(session: AsyncSession, ids: list[int]) -> None:
+    await repository.mark_alerted(session, ids, utcnow())
+
+
+async def failing_monitors_on(
+    session: AsyncSession, server_ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Monitors of these servers that are down right now."""
+    monitors = await repository.monitors_of_servers(session, server_ids)
+    return [m.id for m in monitors if m.status == "down" and not m.paused]
+
+
+async def monitor_server_pairs(session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+    return await repository.all_monitor_targets(session)
+
+
+async def apply_maintenance(session: AsyncSession, covered: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Flag exactly these monitors as in maintenance; returns those whose
+    flag changed."""
+    current = await repository.in_maintenance_ids(session)
+    entering, leaving = covered - current, current - covered
+    await repository.set_in_maintenance(session, sorted(entering), True)
+    await repository.set_in_maintenance(session, sorted(leaving), False)
+    for monitor_id in entering | leaving:
+        stage_event(
+            session,
+            Event(
+                "monitoring.monitor.maintenance",
+                {"id": str(monitor_id), "in_maintenance": monitor_id in entering},
+            ),
+        )
+    return entering | leaving
+
+
+async def failing_monitor_servers(
+    session: AsyncSession, server_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of these servers with a monitor down right now."""
+    monitors = await repository.monitors_of_servers(session, server_ids)
+    return {m.server_id for m in monitors if m.server_id and m.status == "down" and not m.paused}
+
+
+async def monitor_briefs(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, TransitionBrief]:
+    """Where monitors stand now, shaped like a transition to their state."""
+    now = utcnow()
+    return {
+        m.id: TransitionBrief(
+            id=0,
+            monitor_id=m.id,
+            monitor_name=m.name,
+            monitor_type=m.type,
+            target=m.target,
+            server_id=m.server_id,
+            kind="state",
+            from_state=m.status,
+            to_state=m.status,
+            at=now,
+            reason=f"still {m.status}",
+            in_maintenance=m.in_maintenance,
+            current_status=m.status,
+        )
+        for m in await repository.monitors_by_ids(session, ids)
+    }

@@ -1,0 +1,199 @@
+"""Every query of the alerting domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.alerting.models import (
+    AlertRule,
+    Incident,
+    IncidentEvent,
+    MaintenanceWindow,
+    NotificationChannel,
+    OutboxMessage,
+)
+
+T = TypeVar("T")
+
+
+def add(session: AsyncSession, row: Any) -> None:
+    session.add(row)
+
+
+async def get(session: AsyncSession, model: type[T], row_id: uuid.UUID) -> T | None:
+    return await session.get(model, row_id)
+
+
+async def by_name(session: AsyncSession, model: Any, name: str) -> Any:
+    return (await session.scalars(select(model).where(model.name == name))).first()
+
+
+async def all_of(session: AsyncSession, model: Any) -> list[Any]:
+    return list(await session.scalars(select(model).order_by(model.name)))
+
+
+async def remove(session: AsyncSession, row: Any) -> None:
+    await session.delete(row)
+
+
+async def channels_by_ids(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, NotificationChannel]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(NotificationChannel).where(NotificationChannel.id.in_(ids)))
+    return {c.id: c for c in rows}
+
+
+async def enabled_rules(session: AsyncSession) -> list[AlertRule]:
+    return list(await session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True))))
+
+
+# --- incidents --------------------------------------------------------------------------
+
+
+async def open_incident_for(session: AsyncSession, monitor_id: uuid.UUID) -> Incident | None:
+    query = select(Incident).where(Incident.monitor_id == monitor_id, Incident.status == "open")
+    return (await session.scalars(query.order_by(Incident.opened_at.desc()))).first()
+
+
+async def open_incidents_of_monitors(
+    session: AsyncSession, monitor_ids: Sequence[uuid.UUID]
+) -> list[Incident]:
+    if not monitor_ids:
+        return []
+    query = select(Incident).where(Incident.monitor_id.in_(monitor_ids), Incident.status == "open")
+    return list(await session.scalars(query.order_by(Incident.opened_at)))
+
+
+async def held_children(session: AsyncSession, parent_id: uuid.UUID) -> list[Incident]:
+    query = select(Incident).where(Incident.parent_id == parent_id, Incident.status == "open")
+    return list(await session.scalars(query))
+
+
+async def held_for_maintenance(session: AsyncSession) -> list[Incident]:
+    query = select(Incident).where(Incident.held == "maintenance", Incident.status == "open")
+    return list(await session.scalars(query))
+
+
+async def reminders_due(session: AsyncSession) -> list[Incident]:
+    query = select(Incident).where(
+        Incident.status == "open",
+        Incident.acknowledged_at.is_(None),
+        Incident.held.is_(None),
+        Incident.notified.is_(True),
+    )
+    return list(await session.scalars(query))
+
+
+async def page_incidents(
+    session: AsyncSession, status: str | None, before: datetime | None, limit: int
+) -> list[Incident]:
+    query = select(Incident)
+    if status:
+        query = query.where(Incident.status == status)
+    if before is not None:
+        query = query.where(Incident.opened_at < before)
+    return list(await session.scalars(query.order_by(Incident.opened_at.desc()).limit(limit)))
+
+
+async def count_incidents(session: AsyncSession, status: str | None) -> int:
+    query = select(func.count()).select_from(Incident)
+    if status:
+        query = query.where(Incident.status == status)
+    return int(await session.scalar(query) or 0)
+
+
+async def timelines(
+    session: AsyncSession, incident_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[IncidentEvent]]:
+    found: dict[uuid.UUID, list[IncidentEvent]] = {i: [] for i in incident_ids}
+    if incident_ids:
+        query = (
+            select(IncidentEvent)
+            .where(IncidentEvent.incident_id.in_(incident_ids))
+            .order_by(IncidentEvent.id)
+        )
+        for event in await session.scalars(query):
+            found[event.incident_id].append(event)
+    return found
+
+
+# --- the outbox ------------------------------------------------------------------------
+
+
+async def enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: a message already queued for this
+    channel and key stays the only one."""
+    if not rows:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(OutboxMessage).on_conflict_do_nothing(
+        index_elements=["channel_id", "dedupe_key"]
+    )
+    await session.execute(stmt, rows)
+
+
+async def claim_due(
+    session: AsyncSession, owner: str, now: datetime, limit: int
+) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    messages = list(await session.scalars(query))
+    for message in messages:
+        message.status = "sending"
+        message.claimed_by = owner
+        message.claimed_at = now
+        message.attempts += 1
+    return messages
+
+
+async def settle(session: AsyncSession, message_id: int, values: dict[str, Any]) -> None:
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+    )
+
+
+async def abandon_interrupted(session: AsyncSession, claimed_before: datetime) -> int:
+    """Messages left in 'sending' longer than any send may take: their
+    process died. They may or may not have gone out; at most once means we
+    do not send them again."""
+    query = update(OutboxMessage).where(
+        OutboxMessage.status == "sending", OutboxMessage.claimed_at < claimed_before
+    )
+    result = await session.execute(
+        query.values(status="unknown", last_error="interrupted while sending; not retried")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def outbox_depth(session: AsyncSession) -> int:
+    query = select(func.count()).where(OutboxMessage.status == "pending")
+    return int(await session.scalar(query) or 0)
+
+
+async def outbox_of_channel(session: AsyncSession, channel_id: uuid.UUID) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(OutboxMessage.channel_id == channel_id)
+    return list(await session.scalars(query.order_by(OutboxMessage.id)))
+
+
+async def windows(session: AsyncSession) -> list[MaintenanceWindow]:
+    return list(await session.scalars(select(MaintenanceWindow)))
+
+
+async def insert_incident_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(IncidentEvent), rows)

@@ -1,0 +1,145 @@
+"""Alerting routes. Operators manage channels, rules, windows and incidents;
+viewers read (channel URLs and secrets are never returned)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+
+from infrawatch.accounts.security import Context, authorize
+from infrawatch.alerting import service
+from infrawatch.alerting.schemas import (
+    ChannelCreate,
+    ChannelOut,
+    ChannelTestResult,
+    ChannelUpdate,
+    IncidentOut,
+    RuleCreate,
+    RuleOut,
+    RuleUpdate,
+    WindowCreate,
+    WindowOut,
+)
+from infrawatch.core.pagination import Page
+from infrawatch.core.runtime import DbSession, KeyringDep
+
+router = APIRouter(tags=["alerting"], dependencies=[Depends(authorize())])
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+
+
+@router.get("/notification-channels", response_model=list[ChannelOut])
+async def list_channels(session: DbSession) -> list[ChannelOut]:
+    return await service.list_channels(session)
+
+
+@router.post(
+    "/notification-channels", response_model=ChannelOut, status_code=status.HTTP_201_CREATED
+)
+async def create_channel(
+    body: ChannelCreate, ctx: Context, session: DbSession, keyring: KeyringDep
+) -> ChannelOut:
+    return await service.create_channel(session, ctx, body, keyring)
+
+
+@router.get("/notification-channels/{channel_id}", response_model=ChannelOut)
+async def get_channel(channel_id: uuid.UUID, session: DbSession) -> ChannelOut:
+    return service.channel_out(await service.get_channel(session, channel_id))
+
+
+@router.patch("/notification-channels/{channel_id}", response_model=ChannelOut)
+async def update_channel(
+    channel_id: uuid.UUID,
+    body: ChannelUpdate,
+    ctx: Context,
+    session: DbSession,
+    keyring: KeyringDep,
+) -> ChannelOut:
+    return await service.update_channel(session, ctx, channel_id, body, keyring)
+
+
+@router.delete("/notification-channels/{channel_id}", status_code=NO_CONTENT)
+async def delete_channel(channel_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await service.delete_channel(session, ctx, channel_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.post("/notification-channels/{channel_id}/test", response_model=ChannelTestResult)
+async def test_channel(
+    channel_id: uuid.UUID, ctx: Context, session: DbSession, keyring: KeyringDep
+) -> ChannelTestResult:
+    return await service.test_channel(session, ctx, channel_id, keyring)
+
+
+@router.get("/alert-rules", response_model=list[RuleOut])
+async def list_rules(session: DbSession) -> list[RuleOut]:
+    return await service.list_rules(session)
+
+
+@router.post("/alert-rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED)
+async def create_rule(body: RuleCreate, ctx: Context, session: DbSession) -> RuleOut:
+    return await service.create_rule(session, ctx, body)
+
+
+@router.get("/alert-rules/{rule_id}", response_model=RuleOut)
+async def get_rule(rule_id: uuid.UUID, session: DbSession) -> RuleOut:
+    return service.rule_out(await service.get_rule(session, rule_id))
+
+
+@router.patch("/alert-rules/{rule_id}", response_model=RuleOut)
+async def update_rule(
+    rule_id: uuid.UUID,
+    body: RuleUpdate,
+    ctx: Context,
+    session: DbSession,
+    if_match: Annotated[str | None, Header(max_length=256)] = None,
+) -> RuleOut:
+    return await service.update_rule(session, ctx, rule_id, body, if_match)
+
+
+@router.delete("/alert-rules/{rule_id}", status_code=NO_CONTENT)
+async def delete_rule(rule_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await service.delete_rule(session, ctx, rule_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/maintenance-windows", response_model=list[WindowOut])
+async def list_windows(session: DbSession) -> list[WindowOut]:
+    return await service.list_windows(session)
+
+
+@router.post("/maintenance-windows", response_model=WindowOut, status_code=status.HTTP_201_CREATED)
+async def create_window(body: WindowCreate, ctx: Context, session: DbSession) -> WindowOut:
+    return await service.create_window(session, ctx, body)
+
+
+@router.get("/maintenance-windows/{window_id}", response_model=WindowOut)
+async def get_window(window_id: uuid.UUID, session: DbSession) -> WindowOut:
+    return service.window_out(await service.get_window(session, window_id))
+
+
+@router.delete("/maintenance-windows/{window_id}", status_code=NO_CONTENT)
+async def delete_window(window_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await service.delete_window(session, ctx, window_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/incidents", response_model=Page[IncidentOut])
+async def list_incidents(
+    session: DbSession,
+    status: Literal["open", "resolved"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[IncidentOut]:
+    return await service.list_incidents(session, status, cursor, limit)
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentOut)
+async def get_incident(incident_id: uuid.UUID, session: DbSession) -> IncidentOut:
+    return await service.get_incident(session, incident_id)
+
+
+@router.post("/incidents/{incident_id}/ack", response_model=IncidentOut)
+async def acknowledge(incident_id: uuid.UUID, ctx: Context, session: DbSession) -> IncidentOut:
+    return await service.acknowledge(session, ctx, incident_id)

@@ -1,0 +1,90 @@
+"""Alerting's background work in one object: turn transitions into
+incidents and messages, deliver the outbox, remind, apply maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from infrawatch.alerting import maintenance, processor
+from infrawatch.alerting.delivery import OutboxSender
+from infrawatch.core.crypto import Keyring
+from infrawatch.core.db import Database
+from infrawatch.core.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+class Alerting:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        keyring: Keyring,
+        *,
+        settle_seconds: float = 5.0,
+        tick_seconds: float = 1.0,
+        maintenance_seconds: float = 15.0,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.settle_seconds = settle_seconds
+        self.tick_seconds = tick_seconds
+        self.maintenance_seconds = maintenance_seconds
+        self.sender = OutboxSender(db, keyring, f"alerting-{uuid.uuid4().hex[:12]}")
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        subscription = self.bus.subscribe("monitoring.monitor.*", maxsize=1000)
+        loops = [
+            self._listen(subscription),
+            self._every(self.tick_seconds, self.process_once, wake=self._wake),
+            self._every(self.tick_seconds, self.sender.deliver_due),
+            self._every(30.0, self._reminders),
+            self._every(self.maintenance_seconds, self.apply_maintenance),
+        ]
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            subscription.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def process_once(self) -> int:
+        async with self.db.unit_of_work() as session:
+            return await processor.process_transitions(session, self.settle_seconds)
+
+    async def apply_maintenance(self) -> None:
+        async with self.db.unit_of_work() as session:
+            await maintenance.apply_windows(session)
+        async with self.db.unit_of_work() as session:
+            await processor.release_maintenance_holds(session)
+
+    async def _reminders(self) -> None:
+        async with self.db.unit_of_work() as session:
+            await processor.send_reminders(session)
+
+    async def _listen(self, subscription: Any) -> None:
+        async for _ in subscription:
+            self._wake.set()
+
+    async def _every(
+        self, seconds: float, work: Callable[[], Awaitable[Any]], wake: asyncio.Event | None = None
+    ) -> None:
+        while True:
+            try:
+                await work()
+            except Exception:
+                log.exception("alerting: %s failed; trying again", getattr(work, "__name__", work))
+            if wake is None:
+                await asyncio.sleep(seconds)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), seconds)
+                wake.clear()

@@ -1,0 +1,46 @@
+"""When a maintenance window is on: one-off (a start and an end) or
+recurring (a cron expression for the start, read in the window's time zone,
+and a duration)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from croniter import croniter
+
+DAY_NUMBERS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+
+
+def weekdays_to_cron(weekdays: Sequence[str], start: time) -> str:
+    days = ",".join(str(n) for n in sorted({DAY_NUMBERS[d] for d in weekdays}))
+    return f"{start.minute} {start.hour} * * {days}"
+
+
+def check_cron(expression: str) -> None:
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        raise ValueError(f"{expression!r} is not a five-field cron expression")
+
+
+def _last_start(window: Any, now: datetime) -> datetime:
+    zone = zoneinfo.ZoneInfo(window.timezone)
+    local_now = now.astimezone(zone)
+    previous: datetime = croniter(window.cron, local_now).get_prev(datetime)
+    return previous
+
+
+def is_active(window: Any, now: datetime) -> bool:
+    if window.cron is None:
+        return bool(window.starts_at <= now < window.ends_at)
+    start = _last_start(window, now)
+    return bool(start <= now < start + timedelta(minutes=window.duration_minutes))
+
+
+def next_start(window: Any, now: datetime) -> datetime | None:
+    if window.cron is None:
+        return window.starts_at if window.starts_at > now else None
+    zone = zoneinfo.ZoneInfo(window.timezone)
+    upcoming: datetime = croniter(window.cron, now.astimezone(zone)).get_next(datetime)
+    return upcoming
