@@ -155,7 +155,31 @@ async def process_transitions(session: AsyncSession, settle_seconds: float) -> i
     for t in transitions:
         await _handle(session, notifier, t)
     await monitoring.mark_alerted(session, [t.id for t in transitions])
+    await session.flush()
+    await review_upstream_holds(session, notifier)
     return len(transitions)
+
+
+async def review_upstream_holds(session: AsyncSession, notifier: Notifier | None = None) -> None:
+    """Held incidents without a parent: the upstream's own incident may have
+    opened since (same outage, seen in another order): attach them. If the
+    upstream is no longer failing, the hold ends."""
+    orphans = await repository.orphaned_upstream_holds(session)
+    if not orphans:
+        return
+    notifier = notifier or Notifier(session, await repository.enabled_rules(session))
+    for incident in orphans:
+        failing = await _failing_upstream(session, incident.server_id) if incident.server_id else []
+        if failing:
+            monitors = await monitoring.failing_monitors_on(session, failing)
+            parents = await repository.open_incidents_of_monitors(session, monitors)
+            if parents:
+                incident.parent_id = parents[0].id
+                _note(session, incident, "attached", f"attached to upstream incident {parents[0].title!r}")
+            continue
+        incident.held = None
+        _note(session, incident, "released", "the upstream dependency is no longer down")
+        await _maybe_notify_still_down(session, notifier, incident)
 
 
 async def _handle(session: AsyncSession, notifier: Notifier, t: TransitionBrief) -> None:

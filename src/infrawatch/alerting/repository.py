@@ -78,6 +78,13 @@ async def held_children(session: AsyncSession, parent_id: uuid.UUID) -> list[Inc
     return list(await session.scalars(query))
 
 
+async def orphaned_upstream_holds(session: AsyncSession) -> list[Incident]:
+    query = select(Incident).where(
+        Incident.held == "upstream", Incident.parent_id.is_(None), Incident.status == "open"
+    )
+    return list(await session.scalars(query))
+
+
 async def held_for_maintenance(session: AsyncSession) -> list[Incident]:
     query = select(Incident).where(Incident.held == "maintenance", Incident.status == "open")
     return list(await session.scalars(query))

@@ -1,0 +1,254 @@
+"""Engine and alerting together, against real targets and a real receiver:
+the rules of the issue each have a test that fails if they break."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text, update
+
+from infrawatch.alerting.models import Incident
+from infrawatch.alerting.runner import Alerting
+from infrawatch.core.clock import utcnow
+from tests.alerting.receiver import Receiver, receiving
+from tests.conftest import Clients
+from tests.monitoring.helpers import Switchable, eventually, running_engine
+from tests.monitoring.servers import serve_http
+
+
+@contextlib.asynccontextmanager
+async def running_alerting(app: Any, **options: Any) -> AsyncIterator[Alerting]:
+    runtime = app.state.runtime
+    alerting = Alerting(
+        runtime.db, runtime.bus, runtime.keyring, settle_seconds=options.pop("settle", 0.0),
+        tick_seconds=0.2, maintenance_seconds=0.5,
+    )
+    task = asyncio.create_task(alerting.run())
+    try:
+        yield alerting
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving() as r:
+        yield r
+
+
+async def _channel_and_rule(api: Clients, receiver: Receiver, **rule: Any) -> str:
+    channel = await api.operator.post(
+        "/api/v1/notification-channels",
+        json={"name": f"c-{uuid.uuid4().hex[:6]}", "url": f"json://{receiver.base}/alerts"},
+    )
+    body = {"name": f"r-{uuid.uuid4().hex[:6]}", "channel_ids": [channel.json()["id"]], **rule}
+    created = await api.operator.post("/api/v1/alert-rules", json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def _server(api: Clients, name: str) -> str:
+    response = await api.operator.post("/api/v1/servers", json={"name": name, "lifecycle": "active"})
+    return str(response.json()["id"])
+
+
+async def _monitor(api: Clients, url: str, **fields: Any) -> str:
+    body = {"name": f"m-{uuid.uuid4().hex[:8]}", "type": "http", "target": url, "interval_seconds": 1, "failure_threshold": 2}
+    response = await api.operator.post("/api/v1/monitors", json={**body, **fields})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _titles(receiver: Receiver) -> list[str]:
+    return [r.json["title"] for r in receiver.on("/alerts")]
+
+
+async def _count(receiver: Receiver, n: int) -> bool:
+    return len(receiver.on("/alerts")) >= n
+
+
+async def _incidents(api: Clients) -> list[dict[str, Any]]:
+    return list((await api.viewer.get("/api/v1/incidents")).json()["items"])
+
+
+async def test_down_and_recovery_each_notify_once_and_open_then_resolve_an_incident(
+    api: Clients, app: Any, db: Any, receiver: Receiver
+) -> None:
+    target = Switchable()
+    async with serve_http(target.app()) as (_, port):
+        monitor_id = await _monitor(api, f"http://127.0.0.1:{port}/")
+        await _channel_and_rule(api, receiver)
+        bus = app.state.runtime.bus
+        async with running_engine(db, bus) as engine, running_alerting(app):
+            await eventually(lambda: _status_is(api, monitor_id, "up"))
+            target.status = 500
+            await eventually(lambda: _count(receiver, 1))
+            checks = engine.stats.checks
+            await eventually(lambda: asyncio.sleep(0, result=engine.stats.checks > checks + 3))
+            assert len(receiver.on("/alerts")) == 1  # failing checks go on; no second alert
+            [incident] = await _incidents(api)
+            assert incident["status"] == "open" and incident["monitor_id"] == monitor_id
+            target.status = 200
+            await eventually(lambda: _count(receiver, 2))
+    titles = _titles(receiver)
+    assert titles[0].startswith("DOWN") and titles[1].startswith("RECOVERED")
+    [incident] = await _incidents(api)
+    assert incident["status"] == "resolved"
+    assert [e["kind"] for e in incident["timeline"]] == ["opened", "notified", "resolved"]
+    payload = receiver.on("/alerts")[0].json["message"]
+    assert monitor_id in payload or "is down" in payload
+
+
+async def _status_is(api: Clients, monitor_id: str, status: str) -> bool:
+    return (await api.viewer.get(f"/api/v1/monitors/{monitor_id}")).json()["status"] == status
+
+
+async def test_an_upstream_outage_sends_one_notification_not_one_per_server(
+    api: Clients, app: Any, db: Any, receiver: Receiver
+) -> None:
+    target = Switchable()
+    async with serve_http(target.app()) as (_, port):
+        url = f"http://127.0.0.1:{port}/"
+        router = await _server(api, "core-router")
+        router_monitor = await _monitor(api, url, server_id=router, critical=True)
+        downstream = []
+        for index in range(5):
+            server = await _server(api, f"web-{index}")
+            edge = await api.operator.post(
+                f"/api/v1/servers/{server}/dependencies", json={"server_id": router, "kind": "network"}
+            )
+            assert edge.status_code == 201, edge.text
+            downstream.append(await _monitor(api, url, server_id=server, critical=True))
+        await _channel_and_rule(api, receiver)
+        async with running_engine(db, app.state.runtime.bus), running_alerting(app, settle=1.5):
+            await eventually(lambda: _status_is(api, router_monitor, "up"))
+            target.status = 500
+            await eventually(lambda: _all_incidents(api, 6))
+            await asyncio.sleep(2)
+            assert len(receiver.on("/alerts")) == 1
+            incidents = {i["monitor_id"]: i for i in await _incidents(api)}
+            parent = incidents[router_monitor]
+            assert parent["held"] is None
+            for monitor_id in downstream:
+                assert incidents[monitor_id]["held"] == "upstream"
+                assert incidents[monitor_id]["parent_id"] == parent["id"]
+    assert _titles(receiver)[0].startswith("DOWN")
+
+
+async def _all_incidents(api: Clients, n: int) -> bool:
+    incidents = await _incidents(api)
+    return len(incidents) >= n and all(
+        any(e["kind"] in ("notified", "held") for e in i["timeline"]) for i in incidents
+    )
+
+
+async def test_a_maintenance_window_shows_maintenance_and_holds_alerts_until_it_ends(
+    api: Clients, app: Any, db: Any, receiver: Receiver
+) -> None:
+    target = Switchable()
+    async with serve_http(target.app()) as (_, port):
+        monitor_id = await _monitor(api, f"http://127.0.0.1:{port}/")
+        await _channel_and_rule(api, receiver)
+        now = utcnow()
+        window = await api.operator.post(
+            "/api/v1/maintenance-windows",
+            json={
+                "name": "patching",
+                "starts_at": (now - timedelta(minutes=1)).isoformat(),
+                "ends_at": (now + timedelta(hours=1)).isoformat(),
+                "monitor_ids": [monitor_id],
+            },
+        )
+        assert window.status_code == 201, window.text
+        assert window.json()["active"] is True
+        async with running_engine(db, app.state.runtime.bus), running_alerting(app):
+            await eventually(lambda: _status_is(api, monitor_id, "maintenance"))
+            target.status = 500
+            await eventually(lambda: _held(api))
+            await asyncio.sleep(1)
+            assert receiver.on("/alerts") == []
+            deleted = await api.operator.delete(f"/api/v1/maintenance-windows/{window.json()['id']}")
+            assert deleted.status_code == 204
+            await eventually(lambda: _count(receiver, 1))
+            assert await _status_is(api, monitor_id, "down")
+    assert _titles(receiver) == [_titles(receiver)[0]] and _titles(receiver)[0].startswith("DOWN")
+
+
+async def _held(api: Clients) -> bool:
+    incidents = await _incidents(api)
+    return bool(incidents) and incidents[0]["held"] == "maintenance"
+
+
+async def test_reminders_repeat_while_down_and_stop_on_ack(
+    api: Clients, app: Any, db: Any, receiver: Receiver
+) -> None:
+    target = Switchable()
+    target.status = 500
+    async with serve_http(target.app()) as (_, port):
+        await _monitor(api, f"http://127.0.0.1:{port}/")
+        await _channel_and_rule(api, receiver, reminder_minutes=1)
+        async with running_engine(db, app.state.runtime.bus), running_alerting(app) as alerting:
+            await eventually(lambda: _count(receiver, 1))
+            await _age_notifications(db, minutes=2)
+            await alerting._reminders()
+            await eventually(lambda: _count(receiver, 2))
+            [incident] = await _incidents(api)
+            ack = await api.operator.post(f"/api/v1/incidents/{incident['id']}/ack")
+            assert ack.status_code == 200 and ack.json()["acknowledged_by"] == "operator"
+            await _age_notifications(db, minutes=2)
+            await alerting._reminders()
+            await asyncio.sleep(1)
+    assert [t.split(":")[0] for t in _titles(receiver)] == ["DOWN", "STILL DOWN"]
+
+
+async def _age_notifications(db: Any, minutes: int) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Incident).values(last_notified_at=utcnow() - timedelta(minutes=minutes))
+        )
+
+
+async def test_a_dead_channel_delays_nothing_and_a_failing_one_is_retried(
+    api: Clients, app: Any, db: Any
+) -> None:
+    async with receiving() as good, receiving() as slow, receiving() as flaky:
+        slow.delay = 30
+        flaky.fail_next = 1
+        target = Switchable()
+        target.status = 500
+        async with serve_http(target.app()) as (_, port):
+            await _monitor(api, f"http://127.0.0.1:{port}/")
+            ids = []
+            for name, r in (("good", good), ("slow", slow), ("flaky", flaky)):
+                channel = await api.operator.post(
+                    "/api/v1/notification-channels",
+                    json={"name": name, "kind": "webhook", "url": f"http://{r.base}/alerts"},
+                )
+                ids.append(channel.json()["id"])
+            await api.operator.post("/api/v1/alert-rules", json={"name": "all", "channel_ids": ids})
+            async with running_engine(db, app.state.runtime.bus), running_alerting(app) as alerting:
+                alerting.sender.timeout = 2
+                await eventually(lambda: _count(good, 1), timeout=10)
+                # The flaky channel failed once; make its retry due now.
+                await eventually(lambda: _outbox_status(db, "pending", attempts=1))
+                async with db.unit_of_work() as session:
+                    await session.execute(text("UPDATE notification_outbox SET next_attempt_at = created_at"))
+                await eventually(lambda: _count(flaky, 1))
+    assert len(good.on("/alerts")) == 1 and len(flaky.on("/alerts")) == 1
+
+
+async def _outbox_status(db: Any, status: str, attempts: int) -> bool:
+    async with db.unit_of_work(write=False) as session:
+        count = await session.scalar(
+            text("SELECT count(*) FROM notification_outbox WHERE status = :s AND attempts = :a"),
+            {"s": status, "a": attempts},
+        )
+    return bool(count)
