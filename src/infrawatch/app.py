@@ -17,6 +17,7 @@ from infrawatch import __version__, migrations
 from infrawatch.alerting.runner import Alerting
 from infrawatch.api.errors import install_error_handlers
 from infrawatch.api.health import router as health_router
+from infrawatch.api.metrics import router as metrics_router
 from infrawatch.api.router import api_router
 from infrawatch.core.config import Settings
 from infrawatch.core.crypto import Keyring
@@ -84,12 +85,13 @@ def start_background_work(runtime: Runtime) -> list[asyncio.Task[None]]:
     settings = runtime.settings
     tasks = []
     if settings.engine_enabled:
-        tasks.append(asyncio.create_task(build_engine(runtime).run(), name="monitoring-engine"))
+        runtime.engine = build_engine(runtime)
+        tasks.append(asyncio.create_task(runtime.engine.run(), name="monitoring-engine"))
     if settings.alerting_enabled:
-        alerting = Alerting(
+        runtime.alerting = Alerting(
             runtime.db, runtime.bus, runtime.keyring, settle_seconds=settings.alert_settle_seconds
         )
-        tasks.append(asyncio.create_task(alerting.run(), name="alerting"))
+        tasks.append(asyncio.create_task(runtime.alerting.run(), name="alerting"))
     return tasks
 
 
@@ -122,5 +124,6 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
 
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(api_router())
     return app

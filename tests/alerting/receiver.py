@@ -39,7 +39,9 @@ class Receiver:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return web.Response(status=500, text="try later")
-            self.received.append(Received(request.path, dict(request.headers), await request.read()))
+            self.received.append(
+                Received(request.path, dict(request.headers), await request.read())
+            )
             return web.json_response({"ok": True})
 
         app = web.Application()

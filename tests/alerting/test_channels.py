@@ -83,7 +83,9 @@ async def test_a_failing_channel_test_reports_the_reason(api: Clients) -> None:
                 json={"name": "bad", "kind": "webhook", "url": f"http://{receiver.base}/x"},
             )
         ).json()
-        result = (await api.operator.post(f"/api/v1/notification-channels/{channel['id']}/test")).json()
+        result = (
+            await api.operator.post(f"/api/v1/notification-channels/{channel['id']}/test")
+        ).json()
     assert result["ok"] is False and "HTTP 500" in result["error"]
 
 

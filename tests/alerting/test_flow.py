@@ -26,8 +26,12 @@ from tests.monitoring.servers import serve_http
 async def running_alerting(app: Any, **options: Any) -> AsyncIterator[Alerting]:
     runtime = app.state.runtime
     alerting = Alerting(
-        runtime.db, runtime.bus, runtime.keyring, settle_seconds=options.pop("settle", 0.0),
-        tick_seconds=0.2, maintenance_seconds=0.5,
+        runtime.db,
+        runtime.bus,
+        runtime.keyring,
+        settle_seconds=options.pop("settle", 0.0),
+        tick_seconds=0.2,
+        maintenance_seconds=0.5,
     )
     task = asyncio.create_task(alerting.run())
     try:
@@ -56,12 +60,20 @@ async def _channel_and_rule(api: Clients, receiver: Receiver, **rule: Any) -> st
 
 
 async def _server(api: Clients, name: str) -> str:
-    response = await api.operator.post("/api/v1/servers", json={"name": name, "lifecycle": "active"})
+    response = await api.operator.post(
+        "/api/v1/servers", json={"name": name, "lifecycle": "active"}
+    )
     return str(response.json()["id"])
 
 
 async def _monitor(api: Clients, url: str, **fields: Any) -> str:
-    body = {"name": f"m-{uuid.uuid4().hex[:8]}", "type": "http", "target": url, "interval_seconds": 1, "failure_threshold": 2}
+    body = {
+        "name": f"m-{uuid.uuid4().hex[:8]}",
+        "type": "http",
+        "target": url,
+        "interval_seconds": 1,
+        "failure_threshold": 2,
+    }
     response = await api.operator.post("/api/v1/monitors", json={**body, **fields})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -123,7 +135,8 @@ async def test_an_upstream_outage_sends_one_notification_not_one_per_server(
         for index in range(5):
             server = await _server(api, f"web-{index}")
             edge = await api.operator.post(
-                f"/api/v1/servers/{server}/dependencies", json={"server_id": router, "kind": "network"}
+                f"/api/v1/servers/{server}/dependencies",
+                json={"server_id": router, "kind": "network"},
             )
             assert edge.status_code == 201, edge.text
             downstream.append(await _monitor(api, url, server_id=server, critical=True))
@@ -175,7 +188,9 @@ async def test_a_maintenance_window_shows_maintenance_and_holds_alerts_until_it_
             await eventually(lambda: _held(api))
             await asyncio.sleep(1)
             assert receiver.on("/alerts") == []
-            deleted = await api.operator.delete(f"/api/v1/maintenance-windows/{window.json()['id']}")
+            deleted = await api.operator.delete(
+                f"/api/v1/maintenance-windows/{window.json()['id']}"
+            )
             assert deleted.status_code == 204
             await eventually(lambda: _count(receiver, 1))
             assert await _status_is(api, monitor_id, "down")
@@ -220,7 +235,7 @@ async def test_a_dead_channel_delays_nothing_and_a_failing_one_is_retried(
     api: Clients, app: Any, db: Any
 ) -> None:
     async with receiving() as good, receiving() as slow, receiving() as flaky:
-        slow.delay = 30
+        slow.delay = 4  # longer than the sender's time limit below
         flaky.fail_next = 1
         target = Switchable()
         target.status = 500
@@ -235,14 +250,25 @@ async def test_a_dead_channel_delays_nothing_and_a_failing_one_is_retried(
                 ids.append(channel.json()["id"])
             await api.operator.post("/api/v1/alert-rules", json={"name": "all", "channel_ids": ids})
             async with running_engine(db, app.state.runtime.bus), running_alerting(app) as alerting:
-                alerting.sender.timeout = 2
+                alerting.sender.timeout = 1
                 await eventually(lambda: _count(good, 1), timeout=10)
                 # The flaky channel failed once; make its retry due now.
                 await eventually(lambda: _outbox_status(db, "pending", attempts=1))
                 async with db.unit_of_work() as session:
-                    await session.execute(text("UPDATE notification_outbox SET next_attempt_at = created_at"))
+                    await session.execute(
+                        text("UPDATE notification_outbox SET next_attempt_at = created_at")
+                    )
                 await eventually(lambda: _count(flaky, 1))
+                assert await _slow_one_timed_out(db)
     assert len(good.on("/alerts")) == 1 and len(flaky.on("/alerts")) == 1
+
+
+async def _slow_one_timed_out(db: Any) -> bool:
+    async with db.unit_of_work(write=False) as session:
+        errors = (
+            await session.execute(text("SELECT last_error FROM notification_outbox"))
+        ).scalars()
+        return any(e and "no answer within 1 s" in e for e in errors)
 
 
 async def _outbox_status(db: Any, status: str, attempts: int) -> bool:

@@ -175,7 +175,12 @@ async def review_upstream_holds(session: AsyncSession, notifier: Notifier | None
             parents = await repository.open_incidents_of_monitors(session, monitors)
             if parents:
                 incident.parent_id = parents[0].id
-                _note(session, incident, "attached", f"attached to upstream incident {parents[0].title!r}")
+                _note(
+                    session,
+                    incident,
+                    "attached",
+                    f"attached to upstream incident {parents[0].title!r}",
+                )
             continue
         incident.held = None
         _note(session, incident, "released", "the upstream dependency is no longer down")

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # upstream dependencies waits this long, so an upstream outage detected
     # in the same moment is seen first and the downstream alerts are held.
     alerting_enabled: bool = True
+    # /metrics names monitors and targets: it wants an API token unless this is on.
+    metrics_public: bool = False
     alert_settle_seconds: float = 5.0
 
     @model_validator(mode="before")

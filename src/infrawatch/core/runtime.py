@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,10 @@ class Runtime:
     bus: EventBus
     keyring: Keyring
     counts: CountCache = field(default_factory=CountCache)
+    # The monitoring engine and alerting running in this process, if any
+    # (typed loosely: core may not import the domains above it).
+    engine: Any = None
+    alerting: Any = None
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -6,6 +6,7 @@ target, a slow database or a slow notification delays no other check."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import heapq
 import itertools
@@ -28,6 +29,7 @@ from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.http import make_session
 from infrawatch.monitoring.push import judge_push, push_state
 from infrawatch.monitoring.retention import run_retention
+from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS
 from infrawatch.monitoring.specs import spec_from_row
 from infrawatch.monitoring.state import Position, advance, is_retrying
 from infrawatch.monitoring.stats import EngineStats
@@ -61,7 +63,10 @@ class Tracked:
     cert_expires_at: datetime | None = None
     checked_at: datetime | None = None
     last_latency_ms: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # For /metrics: this monitor's latencies as this process measured them.
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(HISTOGRAM_COLUMNS))
+    latency_sum: float = 0.0
+    latency_count: int = 0
 
 
 class Engine:
@@ -259,6 +264,9 @@ class Engine:
         tracked.position = after
         tracked.checked_at = check.checked_at
         tracked.last_latency_ms = result.latency_ms
+        tracked.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS_MS, result.latency_ms)] += 1
+        tracked.latency_sum += result.latency_ms
+        tracked.latency_count += 1
         self.writer.add_result(
             {
                 "monitor_id": spec.id,

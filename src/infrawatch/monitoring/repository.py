@@ -121,6 +121,19 @@ async def statuses_of_servers(
     return found
 
 
+async def all_monitors(session: AsyncSession) -> list[Monitor]:
+    return list(await session.scalars(select(Monitor).order_by(Monitor.name)))
+
+
+async def recent_rollups(
+    session: AsyncSession, granularity: int, since: datetime
+) -> list[MonitorRollup]:
+    query = select(MonitorRollup).where(
+        MonitorRollup.granularity == granularity, MonitorRollup.bucket_start >= since
+    )
+    return list(await session.scalars(query))
+
+
 # --- what the engine reads --------------------------------------------------------
 
 
