@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from infrawatch.alerting.runner import Alerting
@@ -76,10 +75,16 @@ async def test_metrics_pass_promtool_and_carry_status_latency_and_certificates(
 ) -> None:
     promtool = _tool("promtool")
     text = await _metrics_with_data(api, app, db, tmp_path)
-    checked = subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    process = await asyncio.create_subprocess_exec(
+        promtool,
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    output, _ = await process.communicate(text.encode())
+    assert process.returncode == 0, output.decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     up = {s.labels["name"]: s.value for s in families["infrawatch_monitor_up"].samples}
     assert up == {"web": 1.0, "cert": 1.0}
