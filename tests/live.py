@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,10 +36,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+def running_server(
+    env: dict[str, str], port: int | None = None, processes: list[Any] | None = None
+) -> Iterator[tuple[str, list[str]]]:
     """Yields the base URL and, once the server has stopped, its output lines.
-    Output goes to a file: a pipe nobody drains would block the server."""
-    port = free_port()
+    Output goes to a file: a pipe nobody drains would block the server.
+    `processes` receives the Popen, for tests that kill it themselves."""
+    port = port or free_port()
     log_path = Path(env["INFRAWATCH_DATA_DIR"]).parent / f"serve-{port}.log"
     output: list[str] = []
     with log_path.open("w") as log:
@@ -49,6 +53,8 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
             stderr=subprocess.STDOUT,
             text=True,
         )
+    if processes is not None:
+        processes.append(process)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -65,7 +71,8 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
             time.sleep(0.2)
         yield base, output
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
         output.extend(log_path.read_text().splitlines())
 

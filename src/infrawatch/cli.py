@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from infrawatch import migrations
 from infrawatch.accounts import service as accounts
 from infrawatch.accounts.schemas import TokenCreate, UserCreate
-from infrawatch.app import build_runtime, create_app
+from infrawatch.app import build_runtime, create_app, start_background_work
 from infrawatch.core.config import Settings
 from infrawatch.core.context import Role, cli_context
 from infrawatch.core.errors import AppError
@@ -87,6 +87,62 @@ def serve(
             "  infrawatch users create admin --role admin"
         )
     uvicorn.run(web_app, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
+
+
+@app.command()
+def worker(
+    location: Annotated[str, typer.Option(help="where this worker checks from")] = "default",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve this process's /metrics on this port")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="address for --metrics-port")] = "127.0.0.1",
+) -> None:
+    """Run the monitoring engine and alerting without the web API. Any number
+    of workers share the monitors through shard leases in the database."""
+    settings = Settings(engine_enabled=True, engine_location=location)
+    asyncio.run(_work(settings, metrics_port, metrics_host))
+
+
+async def _work(settings: Settings, metrics_port: int | None, metrics_host: str) -> None:
+    import signal
+
+    from aiohttp import web
+
+    from infrawatch.api.metrics import render_metrics
+
+    runtime = build_runtime(settings)
+    await migrations.upgrade(runtime.db.engine)
+    await runtime.bus.start()
+    background = start_background_work(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = None
+    if metrics_port is not None:
+
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(
+                body=await render_metrics(runtime),
+                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+            )
+
+        metrics_app = web.Application()
+        metrics_app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(metrics_app)
+        await runner.setup()
+        await web.TCPSite(runner, metrics_host, metrics_port).start()
+    err.print(f"InfraWatch worker at {settings.engine_location!r}: checking and alerting")
+    try:
+        await stop.wait()
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        await runtime.bus.stop()
+        await runtime.db.dispose()
 
 
 async def _count_users(runtime: Runtime) -> int:

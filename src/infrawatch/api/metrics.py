@@ -7,10 +7,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from infrawatch.accounts.security import authentication
 from infrawatch.alerting.metrics import AlertingCollector, outbox_depth
-from infrawatch.core.runtime import get_runtime
+from infrawatch.core.runtime import Runtime, get_runtime
 from infrawatch.monitoring.metrics import MonitoringCollector, snapshot
 
 router = APIRouter(tags=["metrics"])
+
+
+async def render_metrics(runtime: Runtime) -> bytes:
+    """Shared by `serve` (/metrics) and `worker --metrics-port`."""
+    async with runtime.db.unit_of_work(write=False) as session:
+        shot = await snapshot(session)
+        depth = await outbox_depth(session)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MonitoringCollector(shot, runtime.engine))
+    registry.register(AlertingCollector(depth, runtime.alerting))
+    return generate_latest(registry)
 
 
 @router.get("/metrics", response_class=Response)
@@ -18,10 +29,4 @@ async def metrics(request: Request) -> Response:
     runtime = get_runtime(request)
     if not runtime.settings.metrics_public:
         await authentication(request)
-    async with runtime.db.unit_of_work(write=False) as session:
-        shot = await snapshot(session)
-        depth = await outbox_depth(session)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(MonitoringCollector(shot, runtime.engine))
-    registry.register(AlertingCollector(depth, runtime.alerting))
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(await render_metrics(runtime), media_type=CONTENT_TYPE_LATEST)
