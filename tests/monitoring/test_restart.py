@@ -22,12 +22,12 @@ class _Recorder(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
     healthy = True
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's spelling)
+    def do_GET(self) -> None:
         self.send_response(200 if _Recorder.healthy else 503)
         self.end_headers()
         self.wfile.write(b"ok")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         _Recorder.received.append(json.loads(body))
         self.send_response(200)
