@@ -1,0 +1,401 @@
+"""Monitoring engine benchmark (not a test).
+
+Starts a local target (nginx, installed with apt-get if missing, plus a
+small aiohttp process for the slow paths), seeds N HTTP monitors at a 30 s
+interval (many paths, 1 % failing, 1 % slow), runs `infrawatch worker`
+processes against them for a while and reports, from the workers' own
+/metrics and from /proc:
+
+  checks/s, share of checks started within 1 s of schedule, lateness
+  p50/p99/max, cores used, CPU ms per check (persistence included), peak
+  RSS, database growth per hour, time until every monitor was checked once.
+
+In the same run, a bare asyncio + aiohttp loop does the same requests (a
+fresh connection each) as the ceiling; the report gives the ratio of
+per-core throughput.
+
+    python bench/engine.py --monitors 2000 --duration 180 --database sqlite
+    python bench/engine.py --monitors 50000 --duration 300 --database postgresql --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+import zlib
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from infrawatch import migrations
+from infrawatch.core.clock import utcnow
+from infrawatch.monitoring.models import SHARD_COUNT, Monitor
+
+POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+BENCH_DB = "iw_bench_engine"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- the target ---------------------------------------------------------------------
+
+
+def start_nginx(workdir: Path, port: int, slow_port: int) -> subprocess.Popen[bytes]:
+    if shutil.which("nginx") is None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"], check=True)
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(
+            f"""
+            worker_processes 1;
+            daemon off;
+            pid {workdir}/nginx.pid;
+            error_log {workdir}/nginx-error.log;
+            events {{ worker_connections 4096; }}
+            http {{
+                access_log off;
+                client_body_temp_path {workdir};
+                proxy_temp_path {workdir};
+                fastcgi_temp_path {workdir};
+                uwsgi_temp_path {workdir};
+                scgi_temp_path {workdir};
+                server {{
+                    listen 127.0.0.1:{port} backlog=4096;
+                    keepalive_timeout 0;
+                    location /ok/ {{ return 200 "ok\\n"; }}
+                    location /fail/ {{ return 503 "failing\\n"; }}
+                    location /slow/ {{ proxy_pass http://127.0.0.1:{slow_port}; }}
+                }}
+            }}
+            """
+        )
+    )
+    return subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)])
+
+
+SLOW_TARGET = """
+import asyncio, sys
+from aiohttp import web
+async def slow(_):
+    await asyncio.sleep(2)
+    return web.Response(text="slow")
+app = web.Application()
+app.router.add_get("/slow/{tail:.*}", slow)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+def target_path(n: int) -> str:
+    if n % 100 == 7:
+        return f"/fail/{n}"
+    if n % 100 == 13:
+        return f"/slow/{n}"
+    return f"/ok/{n}"
+
+
+# --- the database -------------------------------------------------------------------
+
+
+async def prepare_database(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / 'infrawatch.db'}"
+    else:
+        admin = create_async_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
+            await conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
+        await admin.dispose()
+        url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+    engine = create_async_engine(url)
+    await migrations.upgrade(engine)
+    await engine.dispose()
+    return url
+
+
+async def seed_monitors(url: str, count: int, interval: int, base: str) -> None:
+    engine = create_async_engine(url)
+    now = utcnow()
+    rows = []
+    for n in range(count):
+        monitor_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": monitor_id,
+                "name": f"bench-{n:06}",
+                "type": "http",
+                "target": base + target_path(n),
+                "interval_seconds": interval,
+                "timeout_seconds": 5.0,
+                "retry_interval_seconds": interval,
+                "failure_threshold": 3,
+                "success_threshold": 1,
+                "degraded_threshold_ms": None,
+                "conditions": [],
+                "settings": {"accepted_status_codes": ["200-399"]},
+                "server_id": None,
+                "critical": False,
+                "paused": False,
+                "in_maintenance": False,
+                "status": "pending",
+                "shard": zlib.crc32(monitor_id.bytes) % SHARD_COUNT,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    async with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            await conn.execute(Monitor.__table__.insert(), rows[start : start + 5000])
+    await engine.dispose()
+
+
+async def database_bytes(kind: str, url: str, workdir: Path) -> int:
+    if kind == "sqlite":
+        return sum(p.stat().st_size for p in workdir.glob("infrawatch.db*"))
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        size = await conn.scalar(text("SELECT pg_database_size(current_database())"))
+    await engine.dispose()
+    return int(size or 0)
+
+
+async def distinct_checked(url: str) -> int:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        value = await conn.scalar(text("SELECT count(DISTINCT monitor_id) FROM monitor_results"))
+    await engine.dispose()
+    return int(value or 0)
+
+
+# --- processes ----------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def postgres_cpu_seconds() -> float:
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip().startswith("postgres"):
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def scrape(port: int) -> dict[str, Any]:
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    out: dict[str, Any] = {"lateness": {}, "checks": 0.0, "lateness_max": 0.0}
+    for family in text_string_to_metric_families(body):
+        if family.name == "infrawatch_engine_checks":
+            out["checks"] = sum(s.value for s in family.samples if s.name.endswith("_total"))
+        elif family.name == "infrawatch_engine_lateness_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    out["lateness"][float(sample.labels["le"])] = sample.value
+        elif family.name == "infrawatch_engine_lateness_max_seconds":
+            out["lateness_max"] = family.samples[0].value
+    return out
+
+
+def quantile(buckets: dict[float, float], fraction: float) -> str:
+    total = buckets.get(float("inf"), 0.0)
+    for bound in sorted(buckets):
+        if buckets[bound] >= fraction * total:
+            return f"<= {bound * 1000:g} ms" if bound != float("inf") else "> 10 s"
+    return "n/a"
+
+
+# --- the bare loop ------------------------------------------------------------------
+
+BARE_LOOP = """
+import asyncio, sys, time, aiohttp
+base, count, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+paths = [p for p in sys.argv[4:]]
+async def main():
+    done = 0
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        stop = time.monotonic() + seconds
+        async def one(i):
+            nonlocal done
+            while time.monotonic() < stop:
+                try:
+                    async with session.get(base + paths[i % len(paths)]) as r:
+                        await r.read()
+                except aiohttp.ClientError:
+                    pass
+                done += 1
+                i += 97
+        await asyncio.gather(*(one(i) for i in range(count)))
+    print(done)
+asyncio.run(main())
+"""
+
+
+def bare_loop(base: str, seconds: float) -> tuple[float, float]:
+    """Requests per second and CPU seconds per request of the plain loop."""
+    paths = [f"/ok/{n}" for n in range(200)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", BARE_LOOP, base, "100", str(seconds), *paths],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    cpu = 0.0
+    while process.poll() is None:
+        try:
+            cpu = cpu_seconds(process.pid)
+        except OSError:
+            break
+        time.sleep(0.2)
+    out, _ = process.communicate()
+    done = int(out.strip() or 0)
+    return done / seconds, cpu / max(done, 1)
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="iw-bench-engine-"))
+    port, slow_port = free_port(), free_port()
+    slow = subprocess.Popen([sys.executable, "-c", SLOW_TARGET, str(slow_port)])
+    nginx = start_nginx(workdir, port, slow_port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        time.sleep(1.0)
+        bare_rate, bare_cpu = bare_loop(base, args.baseline_seconds)
+        url = await prepare_database(args.database, workdir)
+        await seed_monitors(url, args.monitors, args.interval, base)
+        size_start = await database_bytes(args.database, url, workdir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFRAWATCH_")}
+        env.update(
+            {
+                "INFRAWATCH_DATA_DIR": str(workdir / "data"),
+                "INFRAWATCH_DATABASE_URL": url,
+                "INFRAWATCH_ENGINE_LEASE_SECONDS": "10",
+                "INFRAWATCH_LOG_LEVEL": "warning",
+            }
+        )
+        pg_cpu_start = postgres_cpu_seconds() if args.database == "postgresql" else 0.0
+        started = time.monotonic()
+        workers, ports = [], []
+        for index in range(args.workers):
+            metrics_port = free_port()
+            ports.append(metrics_port)
+            log = (workdir / f"worker-{index}.log").open("w")
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "infrawatch", "worker", "--metrics-port", str(metrics_port)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        all_checked_after = None
+        while all_checked_after is None and time.monotonic() - started < args.interval * 3:
+            await asyncio.sleep(2)
+            if await distinct_checked(url) >= args.monitors:
+                all_checked_after = time.monotonic() - started
+        # Measure the steady state: from one interval after start to the end.
+        warm = max(0.0, args.interval - (time.monotonic() - started))
+        await asyncio.sleep(warm)
+        first = [scrape(p) for p in ports]
+        cpu_first = sum(cpu_seconds(w.pid) for w in workers)
+        size_first = await database_bytes(args.database, url, workdir)
+        measured_from = time.monotonic()
+        await asyncio.sleep(args.duration)
+        elapsed = time.monotonic() - measured_from
+        last = [scrape(p) for p in ports]
+        cpu_last = sum(cpu_seconds(w.pid) for w in workers)
+        size_last = await database_bytes(args.database, url, workdir)
+        rss = [peak_rss_mib(w.pid) for w in workers]
+        pg_cpu = postgres_cpu_seconds() - pg_cpu_start if args.database == "postgresql" else 0.0
+        total_elapsed = time.monotonic() - started
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=60)
+    finally:
+        nginx.terminate()
+        slow.terminate()
+        nginx.wait(timeout=10)
+        slow.wait(timeout=10)
+    checks = sum(b["checks"] - a["checks"] for a, b in zip(first, last, strict=True))
+    lateness: dict[float, float] = {}
+    for a, b in zip(first, last, strict=True):
+        for bound, value in b["lateness"].items():
+            lateness[bound] = lateness.get(bound, 0.0) + value - a["lateness"].get(bound, 0.0)
+    started_total = lateness.get(float("inf"), 0.0)
+    within_1s = lateness.get(1.0, 0.0) / started_total * 100 if started_total else 0.0
+    cpu = cpu_last - cpu_first
+    per_check_ms = cpu / checks * 1000 if checks else float("nan")
+    engine_per_core = checks / cpu if cpu else 0.0
+    bare_per_core = 1 / bare_cpu if bare_cpu else 0.0
+    growth = (size_last - size_first) / elapsed * 3600 / 2**20
+    print(f"\nengine benchmark: {args.monitors} HTTP monitors every {args.interval} s, "
+          f"{args.database}, {args.workers} worker process(es), {elapsed:.0f} s measured")
+    rows = [
+        ("checks/s", f"{checks / elapsed:.0f} (expected {args.monitors / args.interval:.0f})"),
+        ("started within 1 s of schedule", f"{within_1s:.3f} %"),
+        ("lateness p50 / p99", f"{quantile(lateness, 0.5)} / {quantile(lateness, 0.99)}"),
+        ("lateness max (whole run)", f"{max(s['lateness_max'] for s in last) * 1000:.0f} ms"),
+        ("every monitor checked once after", f"{all_checked_after:.0f} s" if all_checked_after else "not within 3 intervals"),
+        ("cores used (workers)", f"{cpu / elapsed:.2f}"),
+        ("CPU per check (workers)", f"{per_check_ms:.3f} ms"),
+        ("CPU per check incl. PostgreSQL", f"{(cpu + pg_cpu * elapsed / total_elapsed) / checks * 1000:.3f} ms" if args.database == "postgresql" and checks else "-"),
+        ("peak RSS per worker", ", ".join(f"{r:.0f} MiB" for r in rss)),
+        ("database growth", f"{growth:.0f} MiB/hour (start {size_start / 2**20:.0f} MiB)"),
+        ("bare aiohttp loop", f"{bare_rate:.0f} req/s, {bare_cpu * 1000:.3f} ms CPU/request"),
+        ("per-core throughput, engine / bare", f"{engine_per_core:.0f} / {bare_per_core:.0f} = {engine_per_core / bare_per_core:.2f}" if bare_per_core else "-"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"  {name.ljust(width)}  {value}")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--monitors", type=int, default=2000)
+    parser.add_argument("--interval", type=int, default=30)
+    parser.add_argument("--duration", type=float, default=120, help="seconds measured after warm-up")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--baseline-seconds", type=float, default=15)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
