@@ -36,7 +36,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -62,7 +61,9 @@ def free_port() -> int:
 
 def start_nginx(workdir: Path, port: int, slow_port: int) -> subprocess.Popen[bytes]:
     if shutil.which("nginx") is None:
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"], check=True
+        )
     conf = workdir / "nginx.conf"
     conf.write_text(
         textwrap.dedent(
@@ -177,6 +178,14 @@ async def database_bytes(kind: str, url: str, workdir: Path) -> int:
         size = await conn.scalar(text("SELECT pg_database_size(current_database())"))
     await engine.dispose()
     return int(size or 0)
+
+
+async def result_rows(url: str) -> int:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        value = await conn.scalar(text("SELECT count(*) FROM monitor_results"))
+    await engine.dispose()
+    return int(value or 0)
 
 
 async def distinct_checked(url: str) -> int:
@@ -317,7 +326,14 @@ async def run(args: argparse.Namespace) -> None:
             log = (workdir / f"worker-{index}.log").open("w")
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "infrawatch", "worker", "--metrics-port", str(metrics_port)],
+                    [
+                        sys.executable,
+                        "-m",
+                        "infrawatch",
+                        "worker",
+                        "--metrics-port",
+                        str(metrics_port),
+                    ],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -334,12 +350,15 @@ async def run(args: argparse.Namespace) -> None:
         first = [scrape(p) for p in ports]
         cpu_first = sum(cpu_seconds(w.pid) for w in workers)
         size_first = await database_bytes(args.database, url, workdir)
+        rows_first = await result_rows(url)
         measured_from = time.monotonic()
         await asyncio.sleep(args.duration)
         elapsed = time.monotonic() - measured_from
-        last = [scrape(p) for p in ports]
+        # CPU first: the scrape itself renders every monitor's metrics.
         cpu_last = sum(cpu_seconds(w.pid) for w in workers)
+        last = [scrape(p) for p in ports]
         size_last = await database_bytes(args.database, url, workdir)
+        rows_last = await result_rows(url)
         rss = [peak_rss_mib(w.pid) for w in workers]
         pg_cpu = postgres_cpu_seconds() - pg_cpu_start if args.database == "postgresql" else 0.0
         total_elapsed = time.monotonic() - started
@@ -364,21 +383,40 @@ async def run(args: argparse.Namespace) -> None:
     engine_per_core = checks / cpu if cpu else 0.0
     bare_per_core = 1 / bare_cpu if bare_cpu else 0.0
     growth = (size_last - size_first) / elapsed * 3600 / 2**20
-    print(f"\nengine benchmark: {args.monitors} HTTP monitors every {args.interval} s, "
-          f"{args.database}, {args.workers} worker process(es), {elapsed:.0f} s measured")
+    print(
+        f"\nengine benchmark: {args.monitors} HTTP monitors every {args.interval} s, "
+        f"{args.database}, {args.workers} worker process(es), {elapsed:.0f} s measured"
+    )
     rows = [
-        ("checks/s", f"{checks / elapsed:.0f} (expected {args.monitors / args.interval:.0f})"),
+        (
+            "checks/s",
+            f"{checks / elapsed:.0f} (expected {args.monitors / args.interval:.0f}; "
+            f"results written {(rows_last - rows_first) / elapsed:.0f}/s)",
+        ),
         ("started within 1 s of schedule", f"{within_1s:.3f} %"),
         ("lateness p50 / p99", f"{quantile(lateness, 0.5)} / {quantile(lateness, 0.99)}"),
         ("lateness max (whole run)", f"{max(s['lateness_max'] for s in last) * 1000:.0f} ms"),
-        ("every monitor checked once after", f"{all_checked_after:.0f} s" if all_checked_after else "not within 3 intervals"),
+        (
+            "every monitor checked once after",
+            f"{all_checked_after:.0f} s" if all_checked_after else "not within 3 intervals",
+        ),
         ("cores used (workers)", f"{cpu / elapsed:.2f}"),
         ("CPU per check (workers)", f"{per_check_ms:.3f} ms"),
-        ("CPU per check incl. PostgreSQL", f"{(cpu + pg_cpu * elapsed / total_elapsed) / checks * 1000:.3f} ms" if args.database == "postgresql" and checks else "-"),
+        (
+            "CPU per check incl. PostgreSQL",
+            f"{(cpu + pg_cpu * elapsed / total_elapsed) / checks * 1000:.3f} ms"
+            if args.database == "postgresql" and checks
+            else "-",
+        ),
         ("peak RSS per worker", ", ".join(f"{r:.0f} MiB" for r in rss)),
         ("database growth", f"{growth:.0f} MiB/hour (start {size_start / 2**20:.0f} MiB)"),
         ("bare aiohttp loop", f"{bare_rate:.0f} req/s, {bare_cpu * 1000:.3f} ms CPU/request"),
-        ("per-core throughput, engine / bare", f"{engine_per_core:.0f} / {bare_per_core:.0f} = {engine_per_core / bare_per_core:.2f}" if bare_per_core else "-"),
+        (
+            "per-core throughput, engine / bare",
+            f"{engine_per_core:.0f} / {bare_per_core:.0f} = {engine_per_core / bare_per_core:.2f}"
+            if bare_per_core
+            else "-",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
@@ -387,10 +425,14 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--monitors", type=int, default=2000)
     parser.add_argument("--interval", type=int, default=30)
-    parser.add_argument("--duration", type=float, default=120, help="seconds measured after warm-up")
+    parser.add_argument(
+        "--duration", type=float, default=120, help="seconds measured after warm-up"
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--baseline-seconds", type=float, default=15)

@@ -123,7 +123,7 @@ async def _work(settings: Settings, metrics_port: int | None, metrics_host: str)
 
         async def metrics(_: web.Request) -> web.Response:
             return web.Response(
-                body=await render_metrics(runtime),
+                body=await render_metrics(runtime, fleet=False),
                 headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
             )
 

@@ -16,14 +16,17 @@ async def outbox_depth(session: AsyncSession) -> int:
 
 
 class AlertingCollector:
-    def __init__(self, depth: int, alerting: Any | None) -> None:
+    def __init__(self, depth: int | None, alerting: Any | None) -> None:
         self.depth = depth
         self.alerting = alerting
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "infrawatch_outbox_pending", "notifications waiting to be delivered", value=self.depth
-        )
+        if self.depth is not None:
+            yield GaugeMetricFamily(
+                "infrawatch_outbox_pending",
+                "notifications waiting to be delivered",
+                value=self.depth,
+            )
         if self.alerting is not None:
             sender = self.alerting.sender
             sent = CounterMetricFamily(

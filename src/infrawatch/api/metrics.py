@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from infrawatch.accounts.security import authentication
 from infrawatch.alerting.metrics import AlertingCollector, outbox_depth
 from infrawatch.core.runtime import Runtime, get_runtime
-from infrawatch.monitoring.metrics import MonitoringCollector, snapshot
+from infrawatch.monitoring.metrics import MonitoringCollector, MonitorSnapshot, snapshot
 
 router = APIRouter(tags=["metrics"])
 
 
-async def render_metrics(runtime: Runtime) -> bytes:
-    """Shared by `serve` (/metrics) and `worker --metrics-port`."""
-    async with runtime.db.unit_of_work(write=False) as session:
-        shot = await snapshot(session)
-        depth = await outbox_depth(session)
+async def render_metrics(runtime: Runtime, *, fleet: bool = True) -> bytes:
+    """Shared by `serve` (/metrics) and `worker --metrics-port`. A worker
+    leaves out the fleet-wide series read from the database (any serve
+    replica exports those) and keeps what only it knows."""
+    shot, depth = MonitorSnapshot(), 0
+    if fleet:
+        async with runtime.db.unit_of_work(write=False) as session:
+            shot = await snapshot(session)
+            depth = await outbox_depth(session)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MonitoringCollector(shot, runtime.engine))
-    registry.register(AlertingCollector(depth, runtime.alerting))
-    return generate_latest(registry)
+    registry.register(AlertingCollector(depth if fleet else None, runtime.alerting))
+    # Tens of thousands of series take a while to format: in a thread, so
+    # the checks scheduled on this event loop keep their time.
+    return await asyncio.to_thread(generate_latest, registry)
 
 
 @router.get("/metrics", response_class=Response)

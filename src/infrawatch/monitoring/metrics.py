@@ -85,6 +85,9 @@ class MonitoringCollector:
             "95th percentile latency, last hour",
             labels=labels,
         )
+        if not self.shot.monitors:  # a worker: only what its engine counted
+            yield from engine_metrics(self.engine) if self.engine is not None else ()
+            return
         for monitor_id, name, kind, current, days in self.shot.monitors:
             values = [monitor_id, name, kind]
             for candidate in STATUSES:
