@@ -25,6 +25,8 @@ from infrawatch.core.datadir import prepare_data_dir
 from infrawatch.core.db import Database
 from infrawatch.core.events import create_event_bus
 from infrawatch.core.runtime import Runtime
+from infrawatch.inventory import templates as inventory_templates
+from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,9 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    inventory_templates.on_instantiate(
+        "monitoring", monitor_templates.instantiate_hook(runtime.keyring)
+    )
     install_error_handlers(app)
 
     app.add_middleware(RequestIdMiddleware)

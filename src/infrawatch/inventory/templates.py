@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,19 @@ from infrawatch.inventory.schemas import (
 )
 
 _NUMBER = re.compile(r"\{n(?::(0?)([1-9]))?\}")
+
+# Domains above inventory add to what instantiating does, in the same
+# transaction (monitoring creates the template's monitors for each new
+# server). Registered by create_app: inventory never imports them.
+InstantiateHook = Callable[
+    [AsyncSession, OperationContext, uuid.UUID, list[ServerOut]], Awaitable[None]
+]
+_instantiate_hooks: dict[str, InstantiateHook] = {}
+
+
+def on_instantiate(name: str, hook: InstantiateHook) -> None:
+    """One hook per name: an app created again (tests do) replaces it."""
+    _instantiate_hooks[name] = hook
 
 
 def _out(template: Template) -> TemplateOut:
@@ -179,4 +193,7 @@ async def instantiate(
     )
     position = {server_id: n for n, server_id in enumerate(ids)}
     servers = sorted(await repository.get_servers(session, ids), key=lambda s: position[s.id])
-    return await service.present(session, servers)
+    created = await service.present(session, servers)
+    for hook in _instantiate_hooks.values():
+        await hook(session, ctx, template.id, created)
+    return created

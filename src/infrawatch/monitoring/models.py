@@ -171,3 +171,16 @@ class EngineWorker(Base):
     location: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TemplateMonitor(Base):
+    """A monitor a server template carries: created for every server the
+    template stamps out, with {server}, {hostname} and {ip} filled in."""
+
+    __tablename__ = "template_monitors"
+    __table_args__ = (Index("ix_template_monitors_template", "template_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONDocument)

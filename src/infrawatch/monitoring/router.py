@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
 from infrawatch.accounts.security import Context, authorize
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import etag
 from infrawatch.core.pagination import Page
 from infrawatch.core.runtime import DbSession, KeyringDep
-from infrawatch.monitoring import service
+from infrawatch.monitoring import service, templates
 from infrawatch.monitoring.checks import run_check
 from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.http import make_session
@@ -201,6 +201,22 @@ async def monitor_transitions(
     monitor_id: uuid.UUID, session: DbSession, limit: Limit = 100
 ) -> list[TransitionOut]:
     return await service.transitions(session, monitor_id, limit)
+
+
+@router.get("/templates/{template_id}/monitors")
+async def get_template_monitors(template_id: uuid.UUID, session: DbSession) -> list[dict[str, Any]]:
+    """Monitors created for every server the template stamps out."""
+    return await templates.get_template_monitors(session, template_id)
+
+
+@router.put("/templates/{template_id}/monitors")
+async def set_template_monitors(
+    template_id: uuid.UUID,
+    body: Annotated[list[dict[str, Any]], Body(max_length=50)],
+    session: DbSession,
+) -> list[dict[str, Any]]:
+    """Replace them. Names need {server}; targets may use {hostname} and {ip}."""
+    return await templates.set_template_monitors(session, template_id, body)
 
 
 # --- push: the token is the credential ---------------------------------------------

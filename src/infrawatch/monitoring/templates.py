@@ -1,0 +1,100 @@
+"""Monitors carried by server templates. Stored here (inventory knows
+nothing of monitors); inventory calls `create_for_servers` through the hook
+create_app registers, inside the instantiate transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.core.context import OperationContext
+from infrawatch.core.crypto import Keyring
+from infrawatch.core.errors import InvalidInput
+from infrawatch.inventory import templates as inventory_templates
+from infrawatch.inventory.schemas import ServerOut
+from infrawatch.monitoring import service
+from infrawatch.monitoring.models import TemplateMonitor
+from infrawatch.monitoring.schemas import MonitorCreate, validate_monitor
+
+PLACEHOLDERS = ("{server}", "{hostname}", "{ip}")
+SAMPLE = {"server": "web-01", "hostname": "web-01.example.internal", "ip": "192.0.2.10"}
+
+
+def render(spec: dict[str, Any], server: dict[str, str]) -> dict[str, Any]:
+    def fill(value: str) -> str:
+        for key, replacement in server.items():
+            value = value.replace("{" + key + "}", replacement)
+        return value
+
+    rendered = dict(spec)
+    rendered["name"] = fill(spec["name"])
+    rendered["target"] = fill(spec.get("target", ""))
+    return rendered
+
+
+def _values(server: ServerOut) -> dict[str, str]:
+    host = server.hostname or server.ip_address or server.name
+    return {"server": server.name, "hostname": host, "ip": server.ip_address or host}
+
+
+async def get_template_monitors(
+    session: AsyncSession, template_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    await inventory_templates.get_template(session, template_id)  # 404 if missing
+    query = select(TemplateMonitor).where(TemplateMonitor.template_id == template_id)
+    return [row.spec for row in await session.scalars(query.order_by(TemplateMonitor.position))]
+
+
+async def set_template_monitors(
+    session: AsyncSession, template_id: uuid.UUID, specs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each spec is a monitor as POST /monitors takes it (server_id aside);
+    checked now with a sample server so a bad one fails here, not later."""
+    await inventory_templates.get_template(session, template_id)
+    clean = []
+    for index, raw in enumerate(specs):
+        if "{server}" not in str(raw.get("name", "")):
+            raise InvalidInput(
+                "a template monitor's name needs {server}, or every server's monitor would "
+                "share one name",
+                loc=("body", index, "name"),
+            )
+        try:
+            sample = MonitorCreate.model_validate(render({**raw, "server_id": None}, SAMPLE))
+        except (ValidationError, KeyError) as exc:
+            raise InvalidInput(f"monitor {index}: {exc}", loc=("body", index)) from None
+        validate_monitor(sample.type, sample.target, sample.settings, sample.conditions)
+        clean.append({k: v for k, v in raw.items() if k != "server_id"})
+    await session.execute(delete(TemplateMonitor).where(TemplateMonitor.template_id == template_id))
+    session.add_all(
+        TemplateMonitor(template_id=template_id, position=i, spec=spec)
+        for i, spec in enumerate(clean)
+    )
+    await session.flush()
+    return clean
+
+
+def instantiate_hook(keyring: Keyring) -> inventory_templates.InstantiateHook:
+    async def create_for_servers(
+        session: AsyncSession,
+        ctx: OperationContext,
+        template_id: uuid.UUID,
+        servers: list[ServerOut],
+    ) -> None:
+        query = select(TemplateMonitor).where(TemplateMonitor.template_id == template_id)
+        specs = [
+            row.spec for row in await session.scalars(query.order_by(TemplateMonitor.position))
+        ]
+        presenter = service.Presenter(keyring, "")
+        for server in servers:
+            for spec in specs:
+                data = MonitorCreate.model_validate(
+                    {**render(spec, _values(server)), "server_id": server.id}
+                )
+                await service.create_monitor(session, ctx, data, presenter)
+
+    return create_for_servers
