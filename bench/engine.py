@@ -188,6 +188,21 @@ async def result_rows(url: str) -> int:
     return int(value or 0)
 
 
+async def checks_per_monitor(url: str, since: Any, until: Any) -> list[int]:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT count(*) FROM monitor_results WHERE checked_at >= :a AND checked_at < :b "
+                "GROUP BY monitor_id"
+            ),
+            {"a": since, "b": until},
+        )
+        counts = sorted(int(r[0]) for r in rows)
+    await engine.dispose()
+    return counts
+
+
 async def distinct_checked(url: str) -> int:
     engine = create_async_engine(url)
     async with engine.connect() as conn:
@@ -348,17 +363,18 @@ async def run(args: argparse.Namespace) -> None:
         warm = max(0.0, args.interval - (time.monotonic() - started))
         await asyncio.sleep(warm)
         first = [scrape(p) for p in ports]
+        measured_from = time.monotonic()
         cpu_first = sum(cpu_seconds(w.pid) for w in workers)
         size_first = await database_bytes(args.database, url, workdir)
         rows_first = await result_rows(url)
-        measured_from = time.monotonic()
-        await asyncio.sleep(args.duration)
-        elapsed = time.monotonic() - measured_from
-        # CPU first: the scrape itself renders every monitor's metrics.
+        wall_from = utcnow()
+        await asyncio.sleep(args.duration - (time.monotonic() - measured_from))
         cpu_last = sum(cpu_seconds(w.pid) for w in workers)
         last = [scrape(p) for p in ports]
+        elapsed = time.monotonic() - measured_from
         size_last = await database_bytes(args.database, url, workdir)
         rows_last = await result_rows(url)
+        per_monitor = await checks_per_monitor(url, wall_from, utcnow())
         rss = [peak_rss_mib(w.pid) for w in workers]
         pg_cpu = postgres_cpu_seconds() - pg_cpu_start if args.database == "postgresql" else 0.0
         total_elapsed = time.monotonic() - started
@@ -392,6 +408,13 @@ async def run(args: argparse.Namespace) -> None:
             "checks/s",
             f"{checks / elapsed:.0f} (expected {args.monitors / args.interval:.0f}; "
             f"results written {(rows_last - rows_first) / elapsed:.0f}/s)",
+        ),
+        (
+            "checks per monitor in the window",
+            f"min {per_monitor[0]}, median {per_monitor[len(per_monitor) // 2]}, "
+            f"max {per_monitor[-1]} over {len(per_monitor)} monitors"
+            if per_monitor
+            else "-",
         ),
         ("started within 1 s of schedule", f"{within_1s:.3f} %"),
         ("lateness p50 / p99", f"{quantile(lateness, 0.5)} / {quantile(lateness, 0.99)}"),
