@@ -54,7 +54,9 @@ def test_a_worker_process_checks_what_serve_stores_and_exports_its_metrics(
                 time.sleep(0.3)
             text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
             assert "infrawatch_engine_monitors 1.0" in text
-            assert 'infrawatch_monitor_up{monitor_id="' in text
+            # Its own engine's series; the fleet-wide ones are serve's to export.
+            assert 'infrawatch_monitor_latency_seconds_count{monitor_id="' in text
+            assert "infrawatch_monitor_up{" not in text
         finally:
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0, (tmp_path / "worker.log").read_text()

@@ -38,6 +38,9 @@ class OutboxSender:
 
     async def deliver_due(self) -> int:
         now = utcnow()
+        async with self.db.unit_of_work(write=False) as session:
+            if not await repository.anything_to_settle(session, now):
+                return 0  # the usual case: no write lock taken
         async with self.db.unit_of_work() as session:
             await repository.abandon_interrupted(session, now - timedelta(seconds=self.timeout * 3))
             messages = await repository.claim_due(session, self.owner, now, BATCH)

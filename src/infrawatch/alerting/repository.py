@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,6 +146,20 @@ async def enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         index_elements=["channel_id", "dedupe_key"]
     )
     await session.execute(stmt, rows)
+
+
+async def anything_to_settle(session: AsyncSession, now: datetime) -> bool:
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            or_(
+                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                OutboxMessage.status == "sending",
+            )
+        )
+        .limit(1)
+    )
+    return (await session.scalar(query)) is not None
 
 
 async def claim_due(

@@ -15,6 +15,7 @@ from infrawatch.alerting.delivery import OutboxSender
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.monitoring import service as monitoring
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class Alerting:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def process_once(self) -> int:
+        async with self.db.unit_of_work(write=False) as session:
+            if not await monitoring.has_unalerted_transitions(session):
+                return 0
         async with self.db.unit_of_work() as session:
             return await processor.process_transitions(session, self.settle_seconds)
 

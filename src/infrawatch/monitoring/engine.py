@@ -90,6 +90,8 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: Any = None
         self.ready = asyncio.Event()  # set once the first shards are loaded
+        self._signature: tuple[Any, ...] | None = None
+        self._forced = False
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -142,6 +144,12 @@ class Engine:
     async def reconcile(self) -> None:
         shards = sorted(self.leaser.owned)
         async with self.db.unit_of_work(write=False) as session:
+            # One aggregate row tells whether anything changed; the full
+            # list of versions is read only then.
+            signature = (tuple(shards), await repository.shard_signature(session, shards))
+            if signature == self._signature and not self._forced:
+                return
+            self._forced = False
             versions = await repository.versions_in_shards(session, shards) if shards else {}
             wanted = [
                 mid
@@ -151,6 +159,7 @@ class Engine:
             rows = await repository.monitors_by_ids(session, wanted)
             fresh = [mid for mid in wanted if mid not in self.tracked]
             latest = await repository.latest_results(session, fresh)
+        self._signature = signature
         for mid in [m for m in self.tracked if m not in versions]:
             self.tracked.pop(mid)
         for row in rows:
@@ -342,6 +351,9 @@ class Engine:
     async def _listen(self, subscription: Any) -> None:
         async for item in subscription:
             if item.topic == "monitoring.monitor.changed":
+                # Two edits within a clock tick could leave the signature
+                # unchanged: an announced change always reloads.
+                self._forced = True
                 self._reconcile_now.set()
             elif item.topic == "monitoring.push":
                 with contextlib.suppress(ValueError, KeyError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,6 +145,19 @@ async def monitors_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> li
     return found
 
 
+async def shard_signature(session: AsyncSession, shards: Sequence[int]) -> tuple[Any, ...]:
+    """Changes whenever a monitor in these shards is added, removed, edited,
+    paused or resumed (each of those bumps its version or the count)."""
+    row = (
+        await session.execute(
+            select(func.count(), func.sum(Monitor.version), func.max(Monitor.updated_at)).where(
+                Monitor.shard.in_(shards), Monitor.paused.is_(False)
+            )
+        )
+    ).one()
+    return tuple(row)
+
+
 async def versions_in_shards(session: AsyncSession, shards: Sequence[int]) -> dict[uuid.UUID, int]:
     rows = await session.execute(
         select(Monitor.id, Monitor.version).where(
@@ -180,7 +193,7 @@ async def latest_results(
 
 async def insert_results(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(MonitorResult), rows)
+        await session.execute(insert(cast(Table, MonitorResult.__table__)), rows)
 
 
 async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -209,7 +222,7 @@ async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> N
 
 async def insert_transitions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(MonitorTransition), rows)
+        await session.execute(insert(cast(Table, MonitorTransition.__table__)), rows)
 
 
 async def set_statuses(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
@@ -400,16 +413,9 @@ async def claim_unalerted(session: AsyncSession, older_than: datetime, limit: in
     return list((await session.execute(query)).all())
 
 
-async def orphan_unalerted(session: AsyncSession) -> None:
-    """Transitions of deleted monitors: nothing to alert any more."""
-    await session.execute(
-        update(MonitorTransition)
-        .where(
-            MonitorTransition.alerted_at.is_(None),
-            ~select(Monitor.id).where(Monitor.id == MonitorTransition.monitor_id).exists(),
-        )
-        .values(alerted_at=func.now())
-    )
+async def any_unalerted(session: AsyncSession) -> bool:
+    query = select(MonitorTransition.id).where(MonitorTransition.alerted_at.is_(None)).limit(1)
+    return (await session.scalar(query)) is not None
 
 
 async def mark_alerted(session: AsyncSession, ids: Sequence[int], at: datetime) -> None:

@@ -450,7 +450,6 @@ class TransitionBrief:
 async def claim_unalerted_transitions(
     session: AsyncSession, settle_seconds: float, limit: int = 200
 ) -> list[TransitionBrief]:
-    await repository.orphan_unalerted(session)
     cutoff = utcnow() - timedelta(seconds=settle_seconds)
     return [
         TransitionBrief(
@@ -470,6 +469,11 @@ async def claim_unalerted_transitions(
         )
         for t, m in await repository.claim_unalerted(session, cutoff, limit)
     ]
+
+
+async def has_unalerted_transitions(session: AsyncSession) -> bool:
+    """A cheap read first, so an idle alerting loop takes no write lock."""
+    return await repository.any_unalerted(session)
 
 
 async def mark_alerted(session: AsyncSession, ids: list[int]) -> None:
