@@ -330,6 +330,7 @@ async def run(args: argparse.Namespace) -> None:
                 "INFRAWATCH_DATABASE_URL": url,
                 "INFRAWATCH_ENGINE_LEASE_SECONDS": "10",
                 "INFRAWATCH_LOG_LEVEL": "warning",
+                "PYTHONASYNCIODEBUG": os.environ.get("BENCH_ASYNCIO_DEBUG", ""),
             }
         )
         pg_cpu_start = postgres_cpu_seconds() if args.database == "postgresql" else 0.0
@@ -444,7 +445,10 @@ async def run(args: argparse.Namespace) -> None:
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}")
-    shutil.rmtree(workdir, ignore_errors=True)
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"  kept {workdir}")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -103,12 +104,21 @@ def make_session(limit: int = 0) -> aiohttp.ClientSession:
     )
 
 
-def status_accepted(code: int, accepted: list[str]) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _ranges(accepted: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    ranges = []
     for spec in accepted:
         low, _, high = spec.partition("-")
-        if int(low) <= code <= int(high or low):
-            return True
-    return False
+        ranges.append((int(low), int(high or low)))
+    return tuple(ranges)
+
+
+def status_accepted(code: int, accepted: list[str]) -> bool:
+    return any(low <= code <= high for low, high in _ranges(tuple(accepted)))
+
+
+# Parsed once per target, not once per check (yarl URLs are immutable).
+parse_url = functools.lru_cache(maxsize=200_000)(URL)
 
 
 async def probe_http(
@@ -119,7 +129,7 @@ async def probe_http(
     result = ProbeResult(ok=True, latency_ms=0.0, details={"hops": hops})
     try:
         async with asyncio.timeout(timeout):
-            await _follow(session, URL(target), settings, result, hops, watch)
+            await _follow(session, parse_url(target), settings, result, hops, watch)
     except TimeoutError:
         result.fail(f"timed out after {timeout:g} s")
     except aiohttp.ClientConnectorCertificateError as exc:
