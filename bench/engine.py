@@ -48,6 +48,11 @@ from infrawatch.monitoring.models import SHARD_COUNT, Monitor
 POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BENCH_DB = "iw_bench_engine"
 TICKS = os.sysconf("SC_CLK_TCK")
+# A fleet is many hosts: spreading the targets over loopback addresses keeps
+# every connection from sharing one (source, destination) pair, whose
+# ephemeral ports a single-address run would exhaust (TIME_WAIT), stalling
+# connect() for both the engine and the bare loop.
+TARGET_ADDRESSES = [f"127.0.0.{n}" for n in range(1, 33)]
 
 
 def free_port() -> int:
@@ -65,6 +70,7 @@ def start_nginx(workdir: Path, port: int, slow_port: int) -> subprocess.Popen[by
             ["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"], check=True
         )
     conf = workdir / "nginx.conf"
+    listens = "\n".join(f"listen {address}:{port} backlog=4096;" for address in TARGET_ADDRESSES)
     conf.write_text(
         textwrap.dedent(
             f"""
@@ -81,7 +87,7 @@ def start_nginx(workdir: Path, port: int, slow_port: int) -> subprocess.Popen[by
                 uwsgi_temp_path {workdir};
                 scgi_temp_path {workdir};
                 server {{
-                    listen 127.0.0.1:{port} backlog=4096;
+                    {listens}
                     keepalive_timeout 0;
                     location /ok/ {{ return 200 "ok\\n"; }}
                     location /fail/ {{ return 503 "failing\\n"; }}
@@ -106,12 +112,13 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
 
-def target_path(n: int) -> str:
+def target_url(n: int, port: int) -> str:
+    host = f"http://{TARGET_ADDRESSES[n % len(TARGET_ADDRESSES)]}:{port}"
     if n % 100 == 7:
-        return f"/fail/{n}"
+        return f"{host}/fail/{n}"
     if n % 100 == 13:
-        return f"/slow/{n}"
-    return f"/ok/{n}"
+        return f"{host}/slow/{n}"
+    return f"{host}/ok/{n}"
 
 
 # --- the database -------------------------------------------------------------------
@@ -133,7 +140,7 @@ async def prepare_database(kind: str, workdir: Path) -> str:
     return url
 
 
-async def seed_monitors(url: str, count: int, interval: int, base: str) -> None:
+async def seed_monitors(url: str, count: int, interval: int, port: int) -> None:
     engine = create_async_engine(url)
     now = utcnow()
     rows = []
@@ -144,7 +151,7 @@ async def seed_monitors(url: str, count: int, interval: int, base: str) -> None:
                 "id": monitor_id,
                 "name": f"bench-{n:06}",
                 "type": "http",
-                "target": base + target_path(n),
+                "target": target_url(n, port),
                 "interval_seconds": interval,
                 "timeout_seconds": 5.0,
                 "retry_interval_seconds": interval,
@@ -240,7 +247,7 @@ def postgres_cpu_seconds() -> float:
 
 def scrape(port: int) -> dict[str, Any]:
     body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
-    out: dict[str, Any] = {"lateness": {}, "checks": 0.0, "lateness_max": 0.0}
+    out: dict[str, Any] = {"lateness": {}, "lag": {}, "checks": 0.0, "lateness_max": 0.0}
     for family in text_string_to_metric_families(body):
         if family.name == "infrawatch_engine_checks":
             out["checks"] = sum(s.value for s in family.samples if s.name.endswith("_total"))
@@ -248,8 +255,17 @@ def scrape(port: int) -> dict[str, Any]:
             for sample in family.samples:
                 if sample.name.endswith("_bucket"):
                     out["lateness"][float(sample.labels["le"])] = sample.value
+        elif family.name == "infrawatch_engine_loop_lag_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    out["lag"][float(sample.labels["le"])] = sample.value
         elif family.name == "infrawatch_engine_lateness_max_seconds":
             out["lateness_max"] = family.samples[0].value
+        elif family.name in (
+            "infrawatch_engine_loop_lag_max_seconds",
+            "infrawatch_engine_gc_pause_max_seconds",
+        ):
+            out[family.name] = family.samples[0].value
     return out
 
 
@@ -265,8 +281,8 @@ def quantile(buckets: dict[float, float], fraction: float) -> str:
 
 BARE_LOOP = """
 import asyncio, sys, time, aiohttp
-base, count, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-paths = [p for p in sys.argv[4:]]
+count, seconds = int(sys.argv[1]), float(sys.argv[2])
+urls = sys.argv[3:]
 async def main():
     done = 0
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
@@ -276,7 +292,7 @@ async def main():
             nonlocal done
             while time.monotonic() < stop:
                 try:
-                    async with session.get(base + paths[i % len(paths)]) as r:
+                    async with session.get(urls[i % len(urls)]) as r:
                         await r.read()
                 except aiohttp.ClientError:
                     pass
@@ -288,11 +304,11 @@ asyncio.run(main())
 """
 
 
-def bare_loop(base: str, seconds: float) -> tuple[float, float]:
+def bare_loop(port: int, seconds: float) -> tuple[float, float]:
     """Requests per second and CPU seconds per request of the plain loop."""
-    paths = [f"/ok/{n}" for n in range(200)]
+    urls = [target_url(n, port) for n in range(200) if n % 100 not in (7, 13)]
     process = subprocess.Popen(
-        [sys.executable, "-c", BARE_LOOP, base, "100", str(seconds), *paths],
+        [sys.executable, "-c", BARE_LOOP, "100", str(seconds), *urls],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -316,12 +332,11 @@ async def run(args: argparse.Namespace) -> None:
     port, slow_port = free_port(), free_port()
     slow = subprocess.Popen([sys.executable, "-c", SLOW_TARGET, str(slow_port)])
     nginx = start_nginx(workdir, port, slow_port)
-    base = f"http://127.0.0.1:{port}"
     try:
         time.sleep(1.0)
-        bare_rate, bare_cpu = bare_loop(base, args.baseline_seconds)
+        bare_rate, bare_cpu = bare_loop(port, args.baseline_seconds)
         url = await prepare_database(args.database, workdir)
-        await seed_monitors(url, args.monitors, args.interval, base)
+        await seed_monitors(url, args.monitors, args.interval, port)
         size_start = await database_bytes(args.database, url, workdir)
         env = {k: v for k, v in os.environ.items() if not k.startswith("INFRAWATCH_")}
         env.update(
@@ -393,6 +408,10 @@ async def run(args: argparse.Namespace) -> None:
     for a, b in zip(first, last, strict=True):
         for bound, value in b["lateness"].items():
             lateness[bound] = lateness.get(bound, 0.0) + value - a["lateness"].get(bound, 0.0)
+    lag: dict[float, float] = {}
+    for a, b in zip(first, last, strict=True):
+        for bound, value in b["lag"].items():
+            lag[bound] = lag.get(bound, 0.0) + value - a["lag"].get(bound, 0.0)
     started_total = lateness.get(float("inf"), 0.0)
     within_1s = lateness.get(1.0, 0.0) / started_total * 100 if started_total else 0.0
     cpu = cpu_last - cpu_first
@@ -421,6 +440,17 @@ async def run(args: argparse.Namespace) -> None:
         ("lateness p50 / p99", f"{quantile(lateness, 0.5)} / {quantile(lateness, 0.99)}"),
         ("lateness max (whole run)", f"{max(s['lateness_max'] for s in last) * 1000:.0f} ms"),
         (
+            "event loop lag p99 / samples over 100 ms (window)",
+            f"{quantile(lag, 0.99)} / {lag.get(float('inf'), 0) - lag.get(0.1, 0):.0f}"
+            f" of {lag.get(float('inf'), 0):.0f}",
+        ),
+        (
+            "event loop held up at most / GC pause max",
+            f"{max(s.get('infrawatch_engine_loop_lag_max_seconds', 0) for s in last) * 1000:.0f} ms"
+            f" / {max(s.get('infrawatch_engine_gc_pause_max_seconds', 0) for s in last) * 1000:.0f}"
+            " ms",
+        ),
+        (
             "every monitor checked once after",
             f"{all_checked_after:.0f} s" if all_checked_after else "not within 3 intervals",
         ),
@@ -442,6 +472,12 @@ async def run(args: argparse.Namespace) -> None:
             else "-",
         ),
     ]
+    previous = 0.0
+    spread = []
+    for bound in sorted(lateness):
+        spread.append(f"<={bound:g}s: {lateness[bound] - previous:.0f}")
+        previous = lateness[bound]
+    rows.append(("lateness histogram (window)", ", ".join(spread)))
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}")

@@ -12,6 +12,7 @@ import gc
 import heapq
 import itertools
 import logging
+import time
 import uuid
 import zlib
 from collections.abc import Iterable
@@ -94,6 +95,7 @@ class Engine:
         self.ready = asyncio.Event()  # set once the first shards are loaded
         self._signature: tuple[Any, ...] | None = None
         self._forced = False
+        self._gc_started = 0.0
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -101,6 +103,7 @@ class Engine:
         self._http = make_session()
         subscription = self.bus.subscribe("monitoring.*", maxsize=10_000)
         loops = [
+            self._watch_loop_lag(),
             self.writer.run(),
             self._lease_loop(),
             self._reconcile_loop(),
@@ -123,6 +126,25 @@ class Engine:
             with contextlib.suppress(Exception):
                 await self.leaser.release_all()
             await self._http.close()
+
+    async def _watch_loop_lag(self) -> None:
+        """How late the loop wakes a 100 ms sleep: the time something held
+        the loop (and every check due meanwhile) up."""
+        loop = asyncio.get_running_loop()
+        gc.callbacks.append(self._time_gc)
+        try:
+            while True:
+                expected = loop.time() + 0.1
+                await asyncio.sleep(0.1)
+                self.stats.loop_lag(loop.time() - expected)
+        finally:
+            gc.callbacks.remove(self._time_gc)
+
+    def _time_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.stats.gc_pause(time.perf_counter() - self._gc_started, info["generation"])
 
     # --- which monitors are ours -------------------------------------------------
 

@@ -121,12 +121,26 @@ def engine_metrics(engine: Any) -> Iterator[Metric]:
         [], _cumulative(bounds, stats.lateness_counts), sum_value=stats.lateness_sum
     )
     yield lateness
+    lag = HistogramMetricFamily(
+        "infrawatch_engine_loop_lag_seconds",
+        "how late the event loop woke a 100 ms timer (time it was held up)",
+    )
+    lag.add_metric([], _cumulative(bounds, stats.loop_lag_counts), sum_value=stats.loop_lag_sum)
+    yield lag
     gauges = {
         "infrawatch_engine_checks_in_flight": ("checks running now", stats.queue_depth),
         "infrawatch_engine_monitors": ("monitors this process schedules", len(engine.tracked)),
         "infrawatch_engine_shards": ("shards this process leases", len(engine.leaser.owned)),
         "infrawatch_engine_write_queue": ("results waiting to be written", engine.writer.depth),
         "infrawatch_engine_lateness_max_seconds": ("worst lateness so far", stats.lateness_max),
+        "infrawatch_engine_loop_lag_max_seconds": (
+            "longest the event loop was held up",
+            stats.loop_lag_max,
+        ),
+        "infrawatch_engine_gc_pause_max_seconds": (
+            "longest garbage collection pause",
+            stats.gc_pause_max,
+        ),
     }
     for name, (text, value) in gauges.items():
         yield GaugeMetricFamily(name, text, value=value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 # Lateness buckets (seconds) for the exported histogram.
@@ -18,6 +19,24 @@ class EngineStats:
     lateness_sum: float = 0.0
     lateness_max: float = 0.0
     started_checks: int = 0
+    loop_lag_max: float = 0.0
+    gc_pause_max: float = 0.0
+    gc_pause_total: float = 0.0
+    gc_collections: list[int] = field(default_factory=lambda: [0, 0, 0])
+
+    loop_lag_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENESS_BOUNDS) + 1))
+    loop_lag_sum: float = 0.0
+
+    def loop_lag(self, lag: float) -> None:
+        lag = max(0.0, lag)
+        self.loop_lag_max = max(self.loop_lag_max, lag)
+        self.loop_lag_sum += lag
+        self.loop_lag_counts[bisect.bisect_left(LATENESS_BOUNDS, lag)] += 1
+
+    def gc_pause(self, seconds: float, generation: int) -> None:
+        self.gc_pause_max = max(self.gc_pause_max, seconds)
+        self.gc_pause_total += seconds
+        self.gc_collections[generation] += 1
 
     def started(self, lateness: float) -> None:
         lateness = max(0.0, lateness)
