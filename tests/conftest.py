@@ -213,6 +213,9 @@ def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     """Environment for an `infrawatch` process on this test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFRAWATCH_")}
     env["INFRAWATCH_DATA_DIR"] = str(tmp_path / "data")
+    # Background checking and alerting only where a test asks for them.
+    env["INFRAWATCH_ENGINE_ENABLED"] = "false"
+    env["INFRAWATCH_ALERTING_ENABLED"] = "false"
     if settings.database_url is not None and not settings.is_sqlite:
         env["INFRAWATCH_DATABASE_URL"] = settings.database_url.get_secret_value()
     return env

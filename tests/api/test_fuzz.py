@@ -16,19 +16,29 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from tests.live import admin_token, running_server
 
 EXAMPLES = int(os.environ.get("INFRAWATCH_FUZZ_EXAMPLES", "25"))
+# Generated monitors and channels point anywhere: nothing may act on them.
+# No engine or alerting runs, and the two calls that reach out on demand are
+# left out (their input checks are covered by the monitoring tests).
+REACHES_OUT = {
+    ("POST", "/api/v1/monitors/{monitor_id}/check"),
+    ("POST", "/api/v1/notification-channels/{channel_id}/test"),
+}
 
 
 @pytest.mark.fuzz
 def test_the_api_survives_generated_input(cli_env: dict[str, str]) -> None:
-    token = admin_token(cli_env)
+    env = {**cli_env, "INFRAWATCH_ENGINE_ENABLED": "false", "INFRAWATCH_ALERTING_ENABLED": "false"}
+    token = admin_token(env)
     headers = {"Authorization": f"Bearer {token}"}
-    with running_server(cli_env) as (base, _output):
+    with running_server(env) as (base, _output):
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
         failures: list[str] = []
         operations = 0
         for result in schema.get_all_operations():
             operation = result.ok()
             operations += 1
+            if (operation.method.upper(), operation.path) in REACHES_OUT:
+                continue
             for mode in (
                 schemathesis.GenerationMode.POSITIVE,
                 schemathesis.GenerationMode.NEGATIVE,
