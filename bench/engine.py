@@ -397,7 +397,11 @@ async def run(args: argparse.Namespace) -> None:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
-            worker.wait(timeout=60)
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                print(f"  worker {worker.pid} did not stop within 60 s of SIGTERM; killed")
+                worker.kill()
     finally:
         nginx.terminate()
         slow.terminate()

@@ -120,11 +120,16 @@ class Engine:
             subscription.close()
             for task in list(self._tasks):
                 task.cancel()
-            await asyncio.gather(*workers, *self._tasks, return_exceptions=True)
+            # A stop is bounded: what is not written in time is lost like
+            # on a crash (the state machine resumes from the last committed row).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(*workers, *self._tasks, return_exceptions=True), 10
+                )
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.writer.flush(), 10)
             with contextlib.suppress(Exception):
-                await self.leaser.release_all()
+                await asyncio.wait_for(self.leaser.release_all(), 5)
             await self._http.close()
 
     async def _watch_loop_lag(self) -> None:

@@ -42,6 +42,7 @@ class ShardLeaser:
         now = utcnow()
         until = now + self.lease
         async with self.db.unit_of_work() as session:
+            await repository.serialize_lease_changes(session)
             await repository.heartbeat_worker(session, self.worker_id, self.location, now)
             await repository.forget_workers(session, now - self.lease * 20)
             await repository.ensure_lease_rows(session, SHARD_COUNT)
@@ -72,6 +73,7 @@ class ShardLeaser:
         """A clean stop: hand the shards back and leave the roll of live
         workers, so the others take over now rather than after the lease."""
         async with self.db.unit_of_work() as session:
+            await repository.serialize_lease_changes(session)
             await repository.release_leases(session, self.worker_id, sorted(self.owned))
             await repository.forget_worker(session, self.worker_id)
         self.owned = set()

@@ -22,6 +22,8 @@ from infrawatch.monitoring.models import (
 )
 from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS
 
+LEASE_LOCK_KEY = 0x1A1F_0001  # any constant no other lock in the database uses
+
 # --- monitors -------------------------------------------------------------------
 
 
@@ -343,6 +345,14 @@ async def forget_worker(session: AsyncSession, worker_id: str) -> None:
 
 async def leases(session: AsyncSession) -> list[ShardLease]:
     return list(await session.scalars(select(ShardLease).order_by(ShardLease.shard)))
+
+
+async def serialize_lease_changes(session: AsyncSession) -> None:
+    """Two workers rebalancing at once would lock lease rows in different
+    orders and deadlock; on PostgreSQL one transaction-scoped advisory lock
+    lets one tick at a time through (SQLite's write lock already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(LEASE_LOCK_KEY)))
 
 
 async def ensure_lease_rows(session: AsyncSession, shard_count: int) -> None:
