@@ -18,7 +18,13 @@ from infrawatch.alerting.runner import Alerting
 from infrawatch.core.clock import utcnow
 from tests.alerting.receiver import Receiver, receiving
 from tests.conftest import Clients
-from tests.monitoring.helpers import Switchable, eventually, running_engine
+from tests.monitoring.helpers import (
+    Switchable,
+    create_http_monitor,
+    create_server,
+    eventually,
+    running_engine,
+)
 from tests.monitoring.servers import serve_http
 
 
@@ -59,24 +65,12 @@ async def _channel_and_rule(api: Clients, receiver: Receiver, **rule: Any) -> st
     return str(created.json()["id"])
 
 
-async def _server(api: Clients, name: str) -> str:
-    response = await api.operator.post(
-        "/api/v1/servers", json={"name": name, "lifecycle": "active"}
-    )
-    return str(response.json()["id"])
+async def _server(api: Clients, name: str = "web-1") -> str:
+    return await create_server(api, name)
 
 
 async def _monitor(api: Clients, url: str, **fields: Any) -> str:
-    body = {
-        "name": f"m-{uuid.uuid4().hex[:8]}",
-        "type": "http",
-        "target": url,
-        "interval_seconds": 1,
-        "failure_threshold": 2,
-    }
-    response = await api.operator.post("/api/v1/monitors", json={**body, **fields})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return await create_http_monitor(api, url, **{"failure_threshold": 2, **fields})
 
 
 def _titles(receiver: Receiver) -> list[str]:

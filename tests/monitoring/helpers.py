@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -58,3 +59,24 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
+
+
+async def create_server(api: Any, name: str) -> str:
+    response = await api.operator.post(
+        "/api/v1/servers", json={"name": name, "lifecycle": "active"}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def create_http_monitor(api: Any, url: str, **fields: Any) -> str:
+    """An HTTP monitor checked every second, with a name of its own."""
+    body = {
+        "name": f"m-{uuid.uuid4().hex[:8]}",
+        "type": "http",
+        "target": url,
+        "interval_seconds": 1,
+    }
+    response = await api.operator.post("/api/v1/monitors", json={**body, **fields})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

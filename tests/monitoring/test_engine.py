@@ -16,7 +16,13 @@ from infrawatch.core.db import Database
 from infrawatch.monitoring.models import MonitorResult, MonitorRollup, MonitorTransition
 from infrawatch.monitoring.retention import run_retention
 from tests.conftest import Clients
-from tests.monitoring.helpers import Switchable, eventually, running_engine
+from tests.monitoring.helpers import (
+    Switchable,
+    create_http_monitor,
+    create_server,
+    eventually,
+    running_engine,
+)
 from tests.monitoring.servers import serve_http
 
 
@@ -28,23 +34,11 @@ async def switch() -> AsyncIterator[tuple[Switchable, str]]:
 
 
 async def _server(api: Clients, name: str = "web-1") -> str:
-    response = await api.operator.post(
-        "/api/v1/servers", json={"name": name, "lifecycle": "active"}
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return await create_server(api, name)
 
 
 async def _monitor(api: Clients, url: str, **fields: Any) -> str:
-    body = {
-        "name": f"m-{uuid.uuid4().hex[:8]}",
-        "type": "http",
-        "target": url,
-        "interval_seconds": 1,
-    }
-    response = await api.operator.post("/api/v1/monitors", json={**body, **fields})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return await create_http_monitor(api, url, **{**fields})
 
 
 async def _status(api: Clients, monitor_id: str) -> str:

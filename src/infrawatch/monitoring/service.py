@@ -447,25 +447,46 @@ class TransitionBrief:
     current_status: str
 
 
+def _brief(
+    monitor: Monitor,
+    *,
+    transition_id: int,
+    kind: str,
+    from_state: str,
+    to_state: str,
+    at: datetime,
+    reason: str | None,
+) -> TransitionBrief:
+    return TransitionBrief(
+        id=transition_id,
+        monitor_id=monitor.id,
+        monitor_name=monitor.name,
+        monitor_type=monitor.type,
+        target=monitor.target,
+        server_id=monitor.server_id,
+        kind=kind,
+        from_state=from_state,
+        to_state=to_state,
+        at=at,
+        reason=reason,
+        in_maintenance=monitor.in_maintenance,
+        current_status=monitor.status,
+    )
+
+
 async def claim_unalerted_transitions(
     session: AsyncSession, settle_seconds: float, limit: int = 200
 ) -> list[TransitionBrief]:
     cutoff = utcnow() - timedelta(seconds=settle_seconds)
     return [
-        TransitionBrief(
-            id=t.id,
-            monitor_id=m.id,
-            monitor_name=m.name,
-            monitor_type=m.type,
-            target=m.target,
-            server_id=m.server_id,
+        _brief(
+            m,
+            transition_id=t.id,
             kind=t.kind,
             from_state=t.from_state,
             to_state=t.to_state,
             at=t.at,
             reason=t.reason,
-            in_maintenance=m.in_maintenance,
-            current_status=m.status,
         )
         for t, m in await repository.claim_unalerted(session, cutoff, limit)
     ]
@@ -524,20 +545,14 @@ async def monitor_briefs(
     """Where monitors stand now, shaped like a transition to their state."""
     now = utcnow()
     return {
-        m.id: TransitionBrief(
-            id=0,
-            monitor_id=m.id,
-            monitor_name=m.name,
-            monitor_type=m.type,
-            target=m.target,
-            server_id=m.server_id,
+        m.id: _brief(
+            m,
+            transition_id=0,
             kind="state",
             from_state=m.status,
             to_state=m.status,
             at=now,
             reason=f"still {m.status}",
-            in_maintenance=m.in_maintenance,
-            current_status=m.status,
         )
         for m in await repository.monitors_by_ids(session, ids)
     }

@@ -23,6 +23,16 @@ class ProbeResult:
     details: dict[str, Any] = field(default_factory=dict)
     cert_expires_at: datetime | None = None
 
+    @classmethod
+    def failed(cls, error: str, latency_ms: float, **facts: Any) -> ProbeResult:
+        """A check that got no answer to judge: not connected, no response."""
+        return cls(
+            ok=False,
+            latency_ms=latency_ms,
+            error=error,
+            facts={"CONNECTED": False, "RESPONSE_TIME": latency_ms, **facts},
+        )
+
     def fail(self, error: str) -> ProbeResult:
         self.ok = False
         self.error = self.error or error

@@ -66,10 +66,4 @@ def _value(item: Any) -> str:
 
 
 def _failed(message: str, watch: Stopwatch) -> ProbeResult:
-    latency = watch.ms()
-    return ProbeResult(
-        ok=False,
-        latency_ms=latency,
-        error=message,
-        facts={"CONNECTED": False, "RESPONSE_TIME": latency},
-    )
+    return ProbeResult.failed(message, watch.ms())

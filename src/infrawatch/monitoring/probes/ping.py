@@ -76,10 +76,4 @@ def _describe(exc: ICMPLibError) -> str:
 
 
 def _failed(message: str, watch: Stopwatch) -> ProbeResult:
-    latency = watch.ms()
-    return ProbeResult(
-        ok=False,
-        latency_ms=latency,
-        error=message,
-        facts={"CONNECTED": False, "RESPONSE_TIME": latency, "PACKET_LOSS": 100.0},
-    )
+    return ProbeResult.failed(message, watch.ms(), PACKET_LOSS=100.0)
