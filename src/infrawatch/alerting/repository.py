@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -206,15 +206,5 @@ async def outbox_depth(session: AsyncSession) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def outbox_of_channel(session: AsyncSession, channel_id: uuid.UUID) -> list[OutboxMessage]:
-    query = select(OutboxMessage).where(OutboxMessage.channel_id == channel_id)
-    return list(await session.scalars(query.order_by(OutboxMessage.id)))
-
-
 async def windows(session: AsyncSession) -> list[MaintenanceWindow]:
     return list(await session.scalars(select(MaintenanceWindow)))
-
-
-async def insert_incident_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(IncidentEvent), rows)

@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -417,10 +416,3 @@ class Engine:
                     await run_retention(self.db, self.options.raw_retention_hours)
                 except Exception:
                     log.exception("retention pass failed; will try again")
-
-
-def tracked_by_state(tracked: Iterable[Tracked]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for t in tracked:
-        counts[t.position.state] = counts.get(t.position.state, 0) + 1
-    return counts
