@@ -39,6 +39,7 @@ from infrawatch.monitoring.writer import ResultWriter
 log = logging.getLogger(__name__)
 # Certificate expiry alerts fire when days left cross one of these.
 CERT_LADDER_DAYS = (60, 30, 21, 14, 7, 3, 1, 0)
+FREEZE_AFTER_LOADING = 1000  # monitors loaded at once
 
 
 @dataclass
@@ -192,10 +193,11 @@ class Engine:
             self.tracked.pop(mid)
         for row in rows:
             self._track(row, latest.get(row.id))
-        if rows:
+        if len(rows) >= FREEZE_AFTER_LOADING:
             # Tens of thousands of long-lived monitor objects would be walked
             # by every full garbage collection (pauses of a few hundred ms on
-            # the loop). Frozen, the collector leaves them alone.
+            # the loop). Frozen, the collector leaves them alone. Not for a
+            # handful of edited monitors: the collection itself costs a pause.
             gc.collect()
             gc.freeze()
         self.ready.set()
