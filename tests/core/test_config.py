@@ -62,3 +62,29 @@ def test_first_start_creates_the_data_dir_and_private_keys_once(tmp_path: Path) 
     assert again.master_key == settings.master_key
     assert again.session_secret == settings.session_secret
     assert settings.master_key != settings.session_secret
+
+
+def test_processes_starting_together_agree_on_one_complete_master_key(tmp_path: Path) -> None:
+    """Several `infrawatch` processes on a new data dir at the same moment
+    (serve and workers under a supervisor) must all read the same, whole key."""
+    import subprocess
+    import sys
+    import time
+
+    go = tmp_path / "go"
+    script = (
+        "import os, time; from pathlib import Path; from infrawatch.core.config import Settings;"
+        "from infrawatch.core.datadir import prepare_data_dir\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.0005)\n"
+        f"print(prepare_data_dir(Settings(data_dir=Path({str(tmp_path / 'data')!r})))"
+        ".master_key.get_secret_value())"
+    )
+    starts = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        for _ in range(12)
+    ]
+    time.sleep(3)  # every process imported and waiting
+    go.touch()  # then all of them at once
+    keys = {process.communicate(timeout=60)[0].strip() for process in starts}
+    assert len(keys) == 1 and len(keys.pop()) == 44
+    assert [p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")] == []

@@ -18,13 +18,21 @@ MASTER_KEY_FILE = "master.key"
 def _read_or_create_secret(path: Path, make: bytes) -> str:
     if path.exists():
         return path.read_text().strip()
-    # O_EXCL: two processes starting at once must not overwrite each other's key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
+    # Written whole to a private file, then linked into place: link() fails
+    # if the name exists, so of two processes starting at once one key wins,
+    # and neither can read the other's half-written file.
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.urlsafe_b64encode(make).decode() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process published its key first: use that one
+    finally:
+        draft.unlink()
     return path.read_text().strip()
 
 
