@@ -24,7 +24,7 @@ from infrawatch.alerting.models import (
     MaintenanceWindow,
     NotificationChannel,
 )
-from infrawatch.alerting.schedule import is_active, next_start, weekdays_to_cron
+from infrawatch.alerting.schedule import check_cron, is_active, next_start, weekdays_to_cron
 from infrawatch.alerting.schemas import (
     ChannelCreate,
     ChannelOut,
@@ -392,8 +392,6 @@ async def create_window(
     if data.weekdays is not None and data.start_time is not None:
         cron = weekdays_to_cron(data.weekdays, data.start_time)
     if cron is not None:
-        from infrawatch.alerting.schedule import check_cron
-
         try:
             check_cron(cron)
         except ValueError as exc:

@@ -102,14 +102,17 @@ class Engine:
 
     async def run(self) -> None:
         self._http = make_session()
-        subscription = self.bus.subscribe("monitoring.*", maxsize=10_000)
+        # Only the two topics it acts on: not the result batches it publishes.
+        changes = self.bus.subscribe("monitoring.monitor.changed", maxsize=10_000)
+        pushes = self.bus.subscribe("monitoring.push", maxsize=10_000)
         loops = [
             self._watch_loop_lag(),
             self.writer.run(),
             self._lease_loop(),
             self._reconcile_loop(),
             self._schedule_loop(),
-            self._listen(subscription),
+            self._listen(changes),
+            self._listen(pushes),
             self._retention_loop(),
         ]
         workers = [asyncio.create_task(c) for c in loops]
@@ -118,7 +121,8 @@ class Engine:
         finally:
             for task in workers:
                 task.cancel()
-            subscription.close()
+            changes.close()
+            pushes.close()
             for task in list(self._tasks):
                 task.cancel()
             # A stop is bounded: what is not written in time is lost like

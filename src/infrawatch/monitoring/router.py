@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
 from infrawatch.accounts.security import Context, authorize
+from infrawatch.audit.service import jsonable
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import etag
 from infrawatch.core.pagination import Page
@@ -165,15 +166,8 @@ async def check_now(monitor_id: uuid.UUID, session: DbSession) -> CheckResultOut
         latency_ms=result.latency_ms,
         status_code=result.status_code,
         error=result.error,
-        details=_jsonable(result.details) or None,
+        details=jsonable(result.details) or None,
     )
-
-
-def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
-    from infrawatch.audit.service import jsonable
-
-    value: dict[str, Any] = jsonable(details)
-    return value
 
 
 @router.get("/monitors/{monitor_id}/results", response_model=Page[StoredResultOut])
