@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -219,6 +219,9 @@ async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> N
     stmt = stmt.on_conflict_do_update(
         index_elements=["monitor_id", "granularity", "bucket_start"], set_=changes
     )
+    # A fixed lock order: two workers briefly sharing a monitor while a shard
+    # changes hands must wait for each other, not deadlock.
+    rows = sorted(rows, key=lambda r: (r["monitor_id"], r["granularity"], r["bucket_start"]))
     await session.execute(stmt, rows)
 
 
@@ -228,19 +231,36 @@ async def insert_transitions(session: AsyncSession, rows: list[dict[str, Any]]) 
 
 
 async def set_statuses(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
-    for change in changes:
-        await session.execute(
-            update(Monitor)
-            .where(Monitor.id == change["id"])
-            .values(status=change["status"], status_changed_at=change["at"])
-        )
+    """One executemany, in id order: a start-up batch holds a state change
+    for every monitor, and row-at-a-time round trips kept its transaction
+    (and the rollup rows it had locked) open for minutes under load."""
+    if not changes:
+        return
+    table = cast(Table, Monitor.__table__)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("target_id"))
+        .values(status=bindparam("new_status"), status_changed_at=bindparam("changed_at"))
+    )
+    await session.execute(
+        stmt,
+        [
+            {"target_id": c["id"], "new_status": c["status"], "changed_at": c["at"]}
+            for c in sorted(changes, key=lambda c: c["id"])
+        ],
+    )
 
 
 async def set_cert_expiry(session: AsyncSession, changes: dict[uuid.UUID, datetime]) -> None:
-    for monitor_id, expires in changes.items():
-        await session.execute(
-            update(Monitor).where(Monitor.id == monitor_id).values(cert_expires_at=expires)
-        )
+    if not changes:
+        return
+    table = cast(Table, Monitor.__table__)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("target_id"))
+        .values(cert_expires_at=bindparam("expires"))
+    )
+    await session.execute(stmt, [{"target_id": k, "expires": changes[k]} for k in sorted(changes)])
 
 
 async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
