@@ -25,7 +25,12 @@ from infrawatch.core.datadir import prepare_data_dir
 from infrawatch.core.db import Database
 from infrawatch.core.events import create_event_bus
 from infrawatch.core.runtime import Runtime
+from infrawatch.credentials import tasks as credential_tasks
+from infrawatch.discovery import tasks as discovery_tasks
 from infrawatch.inventory import templates as inventory_templates
+from infrawatch.jobs.context import JobServices
+from infrawatch.jobs.registry import JobRegistry
+from infrawatch.jobs.worker import JobWorker, WorkerOptions
 from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
 
@@ -67,7 +72,18 @@ def build_runtime(settings: Settings) -> Runtime:
         db=Database(settings.effective_database_url, bus),
         bus=bus,
         keyring=Keyring.from_secret(settings.master_key.get_secret_value()),
+        job_registry=build_job_registry(),
     )
+
+
+def build_job_registry() -> JobRegistry:
+    """Every job type and periodic job of every domain."""
+    registry = JobRegistry()
+    for job_type in (*credential_tasks.JOB_TYPES, *discovery_tasks.JOB_TYPES):
+        registry.register(job_type)
+    for periodic in credential_tasks.PERIODIC:
+        registry.schedule(periodic)
+    return registry
 
 
 def build_engine(runtime: Runtime) -> Engine:
@@ -83,7 +99,7 @@ def build_engine(runtime: Runtime) -> Engine:
 
 
 def start_background_work(runtime: Runtime) -> list[asyncio.Task[None]]:
-    """The engine and alerting, in `serve` (embedded) and in `worker`."""
+    """The engine, alerting and the job worker, in `serve` (embedded) and in `worker`."""
     settings = runtime.settings
     tasks = []
     if settings.engine_enabled:
@@ -94,6 +110,15 @@ def start_background_work(runtime: Runtime) -> list[asyncio.Task[None]]:
             runtime.db, runtime.bus, runtime.keyring, settle_seconds=settings.alert_settle_seconds
         )
         tasks.append(asyncio.create_task(runtime.alerting.run(), name="alerting"))
+    if settings.jobs_enabled:
+        runtime.jobs = JobWorker(
+            JobServices(runtime.db, runtime.bus, runtime.keyring, settings),
+            runtime.job_registry,
+            WorkerOptions(
+                lease_seconds=settings.jobs_lease_seconds, max_running=settings.jobs_max_running
+            ),
+        )
+        tasks.append(asyncio.create_task(runtime.jobs.run(), name="jobs"))
     return tasks
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infrawatch.core.clock import utcnow
-from infrawatch.core.db import Base, JSONDocument, UTCDateTime, new_id
+from infrawatch.core.db import ENCRYPTED, Base, JSONDocument, UTCDateTime, new_id
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -32,9 +32,9 @@ class NotificationChannel(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     kind: Mapped[str] = mapped_column(String(16))  # apprise, webhook
-    url_encrypted: Mapped[str] = mapped_column(Text)
+    url_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     url_hint: Mapped[str] = mapped_column(String(64))  # e.g. "discord://…" for lists
-    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    secret_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,7 +7,13 @@ from fastapi import APIRouter
 from infrawatch.accounts.router import admin_router, auth_router, me_router
 from infrawatch.alerting.router import router as alerting_router
 from infrawatch.audit.router import router as audit_router
+from infrawatch.credentials.router import operator_router as credentials_operator_router
+from infrawatch.credentials.router import router as credentials_router
+from infrawatch.credentials.router import secrets_router
+from infrawatch.discovery.router import router as discovery_router
+from infrawatch.discovery.router import validate_router
 from infrawatch.inventory.router import router as inventory_router
+from infrawatch.jobs.router import router as jobs_router
 from infrawatch.monitoring.router import push_router
 from infrawatch.monitoring.router import router as monitoring_router
 
@@ -34,6 +40,12 @@ def api_router() -> APIRouter:
         monitoring_router,
         push_router,
         alerting_router,
+        jobs_router,
+        credentials_router,
+        credentials_operator_router,
+        secrets_router,
+        validate_router,
+        discovery_router,
     )
     for part in parts:
         router.include_router(part)

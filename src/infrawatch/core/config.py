@@ -55,6 +55,24 @@ class Settings(BaseSettings):
     # /metrics names monitors and targets: it wants an API token unless this is on.
     metrics_public: bool = False
     alert_settle_seconds: float = 5.0
+    # Durable jobs. `serve` runs a job worker unless told not to; every
+    # `infrawatch worker` runs one. Leases are renewed every third of this.
+    jobs_enabled: bool = True
+    jobs_max_running: int = 8
+    jobs_lease_seconds: float = 30.0
+    # Network discovery guardrails: only ranges inside these networks, and
+    # none larger than this many addresses (a /22).
+    discovery_allowed_networks: list[str] = Field(
+        default_factory=lambda: [
+            "127.0.0.0/8",
+            "::1/128",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fc00::/7",
+        ]
+    )
+    discovery_max_addresses: int = 1024
 
     @model_validator(mode="before")
     @classmethod

@@ -57,6 +57,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
 
+# Marks a column that holds keyring ciphertext (`info=ENCRYPTED`): the key
+# check at start-up and `infrawatch keys rotate` find them through it.
+ENCRYPTED: dict[str, Any] = {"encrypted": True}
+
+
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
 

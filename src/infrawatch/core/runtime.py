@@ -31,6 +31,9 @@ class Runtime:
     # (typed loosely: core may not import the domains above it).
     engine: Any = None
     alerting: Any = None
+    # The job worker of this process, and the job types it knows.
+    jobs: Any = None
+    job_registry: Any = None
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -317,6 +317,20 @@ async def live_names_taken(session: AsyncSession, names: Sequence[str]) -> set[s
     return taken
 
 
+async def live_servers_at(session: AsyncSession, addresses: Sequence[str]) -> dict[str, Any]:
+    """address -> (id, name) of the live server that has it."""
+    found: dict[str, Any] = {}
+    for part in chunks(list(addresses)):
+        rows = await session.execute(
+            select(Server.ip_address, Server.id, Server.name).where(
+                Server.ip_address.in_(part), Server.deleted_at.is_(None)
+            )
+        )
+        for address, server_id, name in rows.tuples():
+            found[str(address)] = (server_id, name)
+    return found
+
+
 # --- groups -------------------------------------------------------------------
 
 

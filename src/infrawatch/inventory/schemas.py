@@ -22,7 +22,7 @@ from infrawatch.inventory.lifecycle import Health, Lifecycle
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
-def _hostname(value: str) -> str:
+def normalize_hostname(value: str) -> str:
     """RFC 1123: dot-separated labels of letters, digits and inner hyphens."""
     name = value.rstrip(".").lower()
     if not name or len(name) > 253 or not all(_HOSTNAME_LABEL.match(p) for p in name.split(".")):
@@ -37,7 +37,7 @@ def _ip(value: str) -> str:
         raise ValueError("not a valid IPv4 or IPv6 address") from None
 
 
-Hostname = Annotated[str, StringConstraints(max_length=253), AfterValidator(_hostname)]
+Hostname = Annotated[str, StringConstraints(max_length=253), AfterValidator(normalize_hostname)]
 IPAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_ip)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")]

@@ -490,5 +490,16 @@ async def set_health(
     return True
 
 
+async def live_servers_at(
+    session: AsyncSession, addresses: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """address -> (id, name) of the live server with that IP address."""
+    return await repository.live_servers_at(session, addresses)
+
+
+async def live_names_taken(session: AsyncSession, names: Sequence[str]) -> set[str]:
+    return await repository.live_names_taken(session, names)
+
+
 async def servers_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[ServerOut]:
     return await present(session, await repository.get_servers(session, ids))

@@ -6,7 +6,10 @@ from infrawatch.accounts import models as _accounts  # noqa: F401  (registers ta
 from infrawatch.alerting import models as _alerting  # noqa: F401
 from infrawatch.audit import models as _audit  # noqa: F401
 from infrawatch.core.db import Base
+from infrawatch.credentials import models as _credentials  # noqa: F401
+from infrawatch.discovery import models as _discovery  # noqa: F401
 from infrawatch.inventory import models as _inventory  # noqa: F401
+from infrawatch.jobs import models as _jobs  # noqa: F401
 from infrawatch.monitoring import models as _monitoring  # noqa: F401
 
 target_metadata = Base.metadata

@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infrawatch.core.clock import utcnow
-from infrawatch.core.db import Base, JSONDocument, UTCDateTime, new_id
+from infrawatch.core.db import ENCRYPTED, Base, JSONDocument, UTCDateTime, new_id
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 SHARD_COUNT = 64  # fixed: monitors hash into shards, workers lease shards
@@ -60,7 +60,7 @@ class Monitor(Base):
     # Push monitors: the token is the credential in the URL. Looked up by
     # hash, shown from the ciphertext; never stored in clear.
     push_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    push_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    push_token_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
     push_last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     push_last_kind: Mapped[str | None] = mapped_column(String(8))  # success, start, fail
     push_last_exit_code: Mapped[int | None] = mapped_column(Integer)

@@ -3,12 +3,14 @@ The monitoring engine and the validation tools use the same probes."""
 
 from __future__ import annotations
 
-import errno
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from infrawatch.core.neterrors import describe_os_error
+
+__all__ = ["ProbeResult", "Stopwatch", "describe_os_error", "split_host_port"]
 
 
 @dataclass
@@ -66,17 +68,3 @@ def split_host_port(target: str, default_port: int) -> tuple[str, int]:
             raise ValueError(f"{port!r} is not a port (1-65535)")
         return host, int(port)
     return host, default_port
-
-
-def describe_os_error(exc: OSError) -> str:
-    """A named reason a person can act on: refused, unreachable, DNS failure."""
-    if isinstance(exc, socket.gaierror):
-        return f"DNS failure: {exc.strerror}"
-    names = {
-        errno.ECONNREFUSED: "connection refused",
-        errno.EHOSTUNREACH: "host unreachable",
-        errno.ENETUNREACH: "network unreachable",
-        errno.ECONNRESET: "connection reset",
-        errno.ETIMEDOUT: "timed out",
-    }
-    return names.get(exc.errno or 0, exc.strerror or str(exc))

@@ -1,0 +1,201 @@
+"""The vault's routes. Admins manage keys and secrets; operators may run
+connection tests; everyone signed in may read key metadata (never the
+private part, which no route returns)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response, status
+
+from infrawatch.accounts.security import Context, authorize
+from infrawatch.core.context import Role
+from infrawatch.core.errors import NotFound
+from infrawatch.core.runtime import DbSession, KeyringDep
+from infrawatch.credentials import service, tasks
+from infrawatch.credentials.schemas import (
+    AssignmentCreate,
+    AssignmentOut,
+    ConnectionTestRequest,
+    JobStarted,
+    KnownHostOut,
+    SecretCreate,
+    SecretOut,
+    SecretUpdate,
+    SshKeyCreate,
+    SshKeyOut,
+    SshKeyUpdate,
+)
+from infrawatch.jobs import service as jobs
+
+router = APIRouter(tags=["credentials"], dependencies=[Depends(authorize(write=Role.admin))])
+# Operators may test a connection (it changes nothing on the server).
+operator_router = APIRouter(tags=["credentials"], dependencies=[Depends(authorize())])
+secrets_router = APIRouter(
+    prefix="/secrets",
+    tags=["credentials"],
+    dependencies=[Depends(authorize(write=Role.admin, read=Role.operator))],
+)
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+
+
+@router.get("/ssh-keys/host-keys", response_model=list[KnownHostOut])
+async def list_host_keys(
+    session: DbSession, server_id: uuid.UUID | None = None
+) -> list[KnownHostOut]:
+    return await service.list_known_hosts(session, server_id)
+
+
+@router.delete("/ssh-keys/host-keys/{server_id}", status_code=NO_CONTENT)
+async def forget_host_key(server_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await service.forget_host_key(session, ctx, server_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/ssh-keys", response_model=list[SshKeyOut])
+async def list_keys(session: DbSession, include_retired: bool = False) -> list[SshKeyOut]:
+    return await service.list_keys(session, include_retired)
+
+
+@router.post("/ssh-keys", response_model=SshKeyOut, status_code=status.HTTP_201_CREATED)
+async def create_key(
+    body: SshKeyCreate, ctx: Context, session: DbSession, keyring: KeyringDep
+) -> SshKeyOut:
+    return await service.create_key(session, ctx, body, keyring)
+
+
+@router.get("/ssh-keys/{key_id}", response_model=SshKeyOut)
+async def get_key(key_id: uuid.UUID, session: DbSession) -> SshKeyOut:
+    return await service.get_key(session, key_id)
+
+
+@router.get(
+    "/ssh-keys/{key_id}/public-key",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def public_key(key_id: uuid.UUID, session: DbSession) -> Response:
+    key = await service.require_key(session, key_id)
+    filename = f"{key.name}.pub".replace('"', "")
+    return Response(
+        key.public_key + "\n",
+        media_type="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.patch("/ssh-keys/{key_id}", response_model=SshKeyOut)
+async def update_key(
+    key_id: uuid.UUID, body: SshKeyUpdate, ctx: Context, session: DbSession
+) -> SshKeyOut:
+    return await service.update_key(session, ctx, key_id, body)
+
+
+@router.delete("/ssh-keys/{key_id}", status_code=NO_CONTENT)
+async def delete_key(key_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await service.delete_key(session, ctx, key_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/ssh-keys/{key_id}/assignments", response_model=list[AssignmentOut])
+async def list_assignments(key_id: uuid.UUID, session: DbSession) -> list[AssignmentOut]:
+    return await service.list_assignments(session, key_id)
+
+
+@router.post(
+    "/ssh-keys/{key_id}/assignments",
+    response_model=AssignmentOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def assign(
+    key_id: uuid.UUID, body: AssignmentCreate, ctx: Context, session: DbSession
+) -> AssignmentOut:
+    return await service.assign(session, ctx, key_id, body)
+
+
+@router.delete("/ssh-keys/{key_id}/assignments/{server_id}", status_code=NO_CONTENT)
+async def unassign(
+    key_id: uuid.UUID, server_id: uuid.UUID, ctx: Context, session: DbSession
+) -> Response:
+    await service.unassign(session, ctx, key_id, server_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.post(
+    "/ssh-keys/{key_id}/rotate", response_model=JobStarted, status_code=status.HTTP_202_ACCEPTED
+)
+async def rotate(
+    key_id: uuid.UUID,
+    ctx: Context,
+    session: DbSession,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStarted:
+    key = await service.require_key(session, key_id)
+    if key.status == "retired":
+        raise NotFound("this key is retired; there is nothing to rotate")
+    job, created = await jobs.enqueue(
+        session,
+        ctx,
+        tasks.ROTATE,
+        {"key_id": str(key.id)},
+        idempotency_key=idempotency_key,
+        subject=("ssh_key", str(key.id)),
+    )
+    return JobStarted(job_id=job.id, status=job.status, created=created)
+
+
+@operator_router.post(
+    "/ssh-keys/{key_id}/test", response_model=JobStarted, status_code=status.HTTP_202_ACCEPTED
+)
+async def connection_test(
+    key_id: uuid.UUID,
+    body: ConnectionTestRequest,
+    ctx: Context,
+    session: DbSession,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStarted:
+    await service.require_assignment(session, key_id, body.server_id)
+    job, created = await jobs.enqueue(
+        session,
+        ctx,
+        tasks.CONNECTION_TEST,
+        {"key_id": str(key_id), "server_id": str(body.server_id)},
+        idempotency_key=idempotency_key,
+        subject=("ssh_key", str(key_id)),
+    )
+    return JobStarted(job_id=job.id, status=job.status, created=created)
+
+
+# --- secrets ----------------------------------------------------------------------
+
+
+@secrets_router.get("", response_model=list[SecretOut])
+async def list_secrets(session: DbSession) -> list[SecretOut]:
+    return await service.list_secrets(session)
+
+
+@secrets_router.post("", response_model=SecretOut, status_code=status.HTTP_201_CREATED)
+async def create_secret(
+    body: SecretCreate, ctx: Context, session: DbSession, keyring: KeyringDep
+) -> SecretOut:
+    return await service.create_secret(session, ctx, body, keyring)
+
+
+@secrets_router.get("/{secret_id}", response_model=SecretOut)
+async def get_secret(secret_id: uuid.UUID, session: DbSession) -> SecretOut:
+    return service.secret_out(await service.require_secret(session, secret_id))
+
+
+@secrets_router.patch("/{secret_id}", response_model=SecretOut)
+async def update_secret(
+    secret_id: uuid.UUID, body: SecretUpdate, ctx: Context, session: DbSession, keyring: KeyringDep
+) -> SecretOut:
+    return await service.update_secret(session, ctx, secret_id, body, keyring)
+
+
+@secrets_router.delete("/{secret_id}", status_code=NO_CONTENT)
+async def delete_secret(secret_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await service.delete_secret(session, ctx, secret_id)
+    return Response(status_code=NO_CONTENT)

@@ -1,0 +1,336 @@
+"""Jobs of the vault: the SSH connection test and key rotation, and the
+periodic job that starts rotations that are due.
+
+Rotation never locks anyone out: for each server the new key is added,
+then a login with it is verified, and only then is the old key removed.
+A server that fails at any step keeps its old key (and its assignment)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from infrawatch.audit import service as audit
+from infrawatch.core.clock import utcnow
+from infrawatch.core.context import Actor, OperationContext, Role
+from infrawatch.credentials import repository, service, ssh
+from infrawatch.credentials.models import SshKey, SshKeyAssignment
+from infrawatch.credentials.schemas import rotation_result
+from infrawatch.inventory import service as inventory
+from infrawatch.jobs import service as jobs
+from infrawatch.jobs.context import JobContext
+from infrawatch.jobs.registry import JobType, Periodic, PermanentError
+
+SSH_TIMEOUT = 15.0
+
+
+def _job_actor(ctx: JobContext) -> OperationContext:
+    return OperationContext(
+        actor=Actor(user_id=None, username=f"job:{ctx.job_id}", role=Role.admin),
+        request_id=ctx.job_id.hex,
+    )
+
+
+# --- connection test --------------------------------------------------------------
+
+
+async def connection_test(ctx: JobContext) -> dict[str, Any]:
+    key_id = uuid.UUID(ctx.arguments["key_id"])
+    server_id = uuid.UUID(ctx.arguments["server_id"])
+    keyring = ctx.services.keyring
+    async with ctx.db.unit_of_work(write=False) as session:
+        key = await service.require_key(session, key_id)
+        assignment = await repository.assignment_of_server(session, server_id)
+        if assignment is None or assignment.key_id != key_id:
+            raise PermanentError("this key is not assigned to that server")
+        try:
+            target = await service.target_of(session, assignment)
+        except ssh.StepFailed as exc:
+            raise PermanentError(str(exc)) from None
+        trusted = await service.trusted_fingerprint(session, server_id, target.port)
+        private = service.private_key_of(key, keyring)
+    await ctx.progress(10, f"connecting to {target.host}:{target.port} as {target.username}")
+    report: dict[str, Any] = {"server_id": str(server_id), "key_id": str(key_id)}
+    try:
+        seen, timings = await ssh.fetch_host_key(target, SSH_TIMEOUT)
+        ssh.check_host_key(seen, trusted)
+        await ctx.progress(50, f"host key {seen.fingerprint}; logging in")
+        _, login = await ssh.run(target, private, seen, "true", SSH_TIMEOUT)
+        timings.update(login)
+    except ssh.StepFailed as exc:
+        await _record_test(ctx, key_id, assignment.server_id, None, None, str(exc))
+        raise PermanentError(
+            str(exc),
+            result={**report, "ok": False, "stage": exc.stage, "error": exc.message, **exc.facts},
+        ) from None
+    latency = round(sum(timings.values()), 3)
+    trust = await _record_test(ctx, key_id, server_id, (target.port, seen), latency, None)
+    return {
+        **report,
+        "ok": True,
+        "latency_ms": latency,
+        "timings_ms": timings,
+        "host_key": {"algorithm": seen.algorithm, "fingerprint": seen.fingerprint, "trust": trust},
+    }
+
+
+async def _record_test(
+    ctx: JobContext,
+    key_id: uuid.UUID,
+    server_id: uuid.UUID,
+    host: tuple[int, ssh.HostKeySeen] | None,
+    latency: float | None,
+    error: str | None,
+) -> str | None:
+    trust = None
+    async with ctx.db.unit_of_work() as session:
+        if host is not None:
+            trust = await service.trust_host_key(session, server_id, host[0], host[1])
+        assignment = await repository.assignment_of_server(session, server_id)
+        now = utcnow()
+        if assignment is not None and assignment.key_id == key_id:
+            assignment.last_test_at = now
+            assignment.last_test_ok = error is None
+            assignment.last_test_error = error
+            assignment.last_test_latency_ms = latency
+        key = await repository.get_key(session, key_id)
+        if key is not None:
+            key.last_used_at = now
+        await audit.record(
+            session,
+            _job_actor(ctx),
+            audit.Change(
+                "ssh_key.use",
+                "ssh_key",
+                key_id,
+                after={
+                    "purpose": "connection test",
+                    "server_id": str(server_id),
+                    "ok": error is None,
+                    "error": error,
+                },
+            ),
+        )
+    return trust
+
+
+# --- rotation ---------------------------------------------------------------------
+
+
+async def rotate(ctx: JobContext) -> dict[str, Any]:
+    old_id = uuid.UUID(ctx.arguments["key_id"])
+    keyring = ctx.services.keyring
+    state: dict[str, Any] = dict(ctx.checkpoint or {"servers": {}})
+    new_id = await _successor(ctx, old_id, state)
+    async with ctx.db.unit_of_work(write=False) as session:
+        old = await service.require_key(session, old_id)
+        new = await service.require_key(session, new_id)
+        old_private = service.private_key_of(old, keyring)
+        new_private = service.private_key_of(new, keyring)
+        assignments = await repository.assignments_of_key(session, old_id)
+    done: dict[str, Any] = state["servers"]
+    total = len(assignments) + sum(
+        1 for s in done if uuid.UUID(s) not in {a.server_id for a in assignments}
+    )
+    for index, assignment in enumerate(assignments):
+        await ctx.progress(
+            100 * index / max(total, 1), f"server {index + 1} of {len(assignments)}", force=True
+        )
+        outcome = await _rotate_on(ctx, assignment, old, old_private, new, new_private)
+        done[str(assignment.server_id)] = outcome
+        await ctx.save_checkpoint(
+            state,
+            f"{outcome['server']}: "
+            + ("rotated" if outcome["ok"] else f"kept the old key ({outcome['error']})"),
+        )
+    result = rotation_result(list(done.values()))
+    await _finish_rotation(ctx, old_id, new_id, result)
+    if result["failed"]:
+        raise PermanentError(
+            f"{result['failed']} of {len(done)} server(s) kept the old key; "
+            "fix them and rotate again (the same new key is used)",
+            result=result,
+        )
+    return result
+
+
+async def _successor(ctx: JobContext, old_id: uuid.UUID, state: dict[str, Any]) -> uuid.UUID:
+    """The key rotating in: the one an earlier attempt or rotation made,
+    else a new one of the same type (stored at once, status "pending")."""
+    if state.get("new_key_id"):
+        return uuid.UUID(state["new_key_id"])
+    async with ctx.db.unit_of_work() as session:
+        old = await service.require_key(session, old_id, lock=True)
+        if old.status == "retired":
+            raise PermanentError("this key is retired; nothing to rotate")
+        if old.replaced_by_id is not None:
+            new_id = old.replaced_by_id
+        else:
+            kind = "rsa" if old.algorithm == "ssh-rsa" else "ed25519"
+            material = await asyncio.to_thread(ssh.generate, kind, f"infrawatch:{old.name}")
+            new = await service.store_key(
+                session, ctx.services.keyring, old.name, material, "generated", status="pending"
+            )
+            new.rotation_interval_days = old.rotation_interval_days
+            old.replaced_by_id = new.id
+            new_id = new.id
+    state["new_key_id"] = str(new_id)
+    await ctx.save_checkpoint(state, "new key generated")
+    return new_id
+
+
+async def _rotate_on(
+    ctx: JobContext,
+    assignment: SshKeyAssignment,
+    old: SshKey,
+    old_private: str,
+    new: SshKey,
+    new_private: str,
+) -> dict[str, Any]:
+    outcome: dict[str, Any] = {"server_id": str(assignment.server_id), "ok": False}
+    stage = "target"
+    added = False
+    try:
+        async with ctx.db.unit_of_work(write=False) as session:
+            target = await service.target_of(session, assignment)
+            trusted = await service.trusted_fingerprint(session, assignment.server_id, target.port)
+            server = (await inventory.servers_by_ids(session, [assignment.server_id]))[0]
+        outcome["server"] = server.name
+        stage = "host_key"
+        seen, _ = await ssh.fetch_host_key(target, SSH_TIMEOUT)
+        ssh.check_host_key(seen, trusted)
+        stage = "add_new_key"
+        await ssh.run(
+            target, old_private, seen, ssh.append_key_command(new.public_key), SSH_TIMEOUT
+        )
+        added = True
+        stage = "verify_new_key"
+        await ssh.run(target, new_private, seen, "true", SSH_TIMEOUT)
+        stage = "remove_old_key"
+        await ssh.run(
+            target, new_private, seen, ssh.remove_key_command(old.public_key), SSH_TIMEOUT
+        )
+    except ssh.StepFailed as exc:
+        outcome.setdefault("server", str(assignment.server_id))
+        outcome.update(stage=stage, error=exc.message)
+        if added and stage == "verify_new_key":
+            # The new key is in the file but does not log in: take it out
+            # again (best effort) so the server is as it was.
+            try:
+                await ssh.run(
+                    target, old_private, seen, ssh.remove_key_command(new.public_key), SSH_TIMEOUT
+                )
+            except ssh.StepFailed as cleanup:
+                outcome["cleanup_error"] = cleanup.message
+        await _record_use(ctx, old.id, assignment.server_id, "rotation", exc.message)
+        return outcome
+    async with ctx.db.unit_of_work() as session:
+        await service.trust_host_key(session, assignment.server_id, target.port, seen)
+        current = await repository.assignment_of_server(session, assignment.server_id)
+        if current is not None and current.key_id == old.id:
+            current.key_id = new.id
+            current.last_test_at, current.last_test_ok, current.last_test_error = (
+                utcnow(),
+                True,
+                None,
+            )
+    await _record_use(ctx, new.id, assignment.server_id, "rotation", None)
+    outcome.update(ok=True, stage="done", fingerprint=new.fingerprint)
+    return outcome
+
+
+async def _record_use(
+    ctx: JobContext, key_id: uuid.UUID, server_id: uuid.UUID, purpose: str, error: str | None
+) -> None:
+    async with ctx.db.unit_of_work() as session:
+        key = await repository.get_key(session, key_id)
+        if key is not None:
+            key.last_used_at = utcnow()
+        await audit.record(
+            session,
+            _job_actor(ctx),
+            audit.Change(
+                "ssh_key.use",
+                "ssh_key",
+                key_id,
+                after={
+                    "purpose": purpose,
+                    "server_id": str(server_id),
+                    "ok": error is None,
+                    "error": error,
+                },
+            ),
+        )
+
+
+async def _finish_rotation(
+    ctx: JobContext, old_id: uuid.UUID, new_id: uuid.UUID, result: dict[str, Any]
+) -> None:
+    """All servers moved: the old key is retired. Some kept it: the old key
+    is "replaced" (still in use there) and the new one is active anyway."""
+    async with ctx.db.unit_of_work() as session:
+        old = await service.require_key(session, old_id, lock=True)
+        new = await service.require_key(session, new_id, lock=True)
+        before = {"old": old.status, "new": new.status}
+        now = utcnow()
+        still_used = await repository.assignments_of_key(session, old.id)
+        old.status = "replaced" if still_used else "retired"
+        old.retired_at = None if still_used else now
+        old.next_rotation_at = None
+        old.updated_at = now
+        await session.flush()  # the active name is free before the new key takes it
+        if new.status == "pending":
+            new.status = "active"
+        new.last_rotated_at = now
+        if new.rotation_interval_days:
+            new.next_rotation_at = now + timedelta(days=new.rotation_interval_days)
+        new.updated_at = now
+        await audit.record(
+            session,
+            _job_actor(ctx),
+            audit.Change(
+                "ssh_key.rotate",
+                "ssh_key",
+                old.id,
+                before,
+                {
+                    "old": old.status,
+                    "new": new.status,
+                    "new_key_id": str(new.id),
+                    "rotated": result["rotated"],
+                    "failed": result["failed"],
+                },
+            ),
+        )
+
+
+async def rotations_due(ctx: JobContext) -> dict[str, Any]:
+    """Hourly: start the rotation of every key whose interval ran out."""
+    started = []
+    async with ctx.db.unit_of_work() as session:
+        for key in await repository.keys_due_for_rotation(session, utcnow()):
+            assert key.next_rotation_at is not None
+            job, created = await jobs.enqueue(
+                session,
+                None,
+                ROTATE,
+                {"key_id": str(key.id)},
+                idempotency_key=f"rotation:{key.id}:{key.next_rotation_at.isoformat()}",
+                subject=("ssh_key", str(key.id)),
+            )
+            if created:
+                started.append({"key_id": str(key.id), "job_id": str(job.id)})
+    return {"started": started}
+
+
+CONNECTION_TEST = JobType(
+    "ssh.connection_test", connection_test, concurrency=16, max_attempts=1, timeout_seconds=120
+)
+ROTATE = JobType(
+    "ssh.rotate", rotate, concurrency=2, max_attempts=3, backoff_seconds=30, timeout_seconds=3600
+)
+ROTATIONS_DUE = JobType("ssh.rotations_due", rotations_due, concurrency=1, max_attempts=1)
+JOB_TYPES = (CONNECTION_TEST, ROTATE, ROTATIONS_DUE)
+PERIODIC = (Periodic("ssh-rotations-due", ROTATIONS_DUE.name, 3600),)
