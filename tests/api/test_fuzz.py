@@ -16,18 +16,29 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from tests.live import admin_token, running_server
 
 EXAMPLES = int(os.environ.get("INFRAWATCH_FUZZ_EXAMPLES", "25"))
-# Generated monitors and channels point anywhere: nothing may act on them.
-# No engine or alerting runs, and the two calls that reach out on demand are
-# left out (their input checks are covered by the monitoring tests).
+# Generated monitors, channels and scans point anywhere: nothing may act on
+# them. No engine, alerting or job worker runs, discovery may only accept
+# loopback ranges, and the calls that reach out on demand are left out
+# (their input checks are covered by their own tests).
 REACHES_OUT = {
     ("POST", "/api/v1/monitors/{monitor_id}/check"),
     ("POST", "/api/v1/notification-channels/{channel_id}/test"),
+    ("POST", "/api/v1/validate/hostname"),
+    ("POST", "/api/v1/validate/tcp"),
+    ("POST", "/api/v1/validate/http"),
+    ("POST", "/api/v1/validate/tls"),
 }
 
 
 @pytest.mark.fuzz
 def test_the_api_survives_generated_input(cli_env: dict[str, str]) -> None:
-    env = {**cli_env, "INFRAWATCH_ENGINE_ENABLED": "false", "INFRAWATCH_ALERTING_ENABLED": "false"}
+    env = {
+        **cli_env,
+        "INFRAWATCH_ENGINE_ENABLED": "false",
+        "INFRAWATCH_ALERTING_ENABLED": "false",
+        "INFRAWATCH_JOBS_ENABLED": "false",
+        "INFRAWATCH_DISCOVERY_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+    }
     token = admin_token(env)
     headers = {"Authorization": f"Bearer {token}"}
     with running_server(env) as (base, _output):

@@ -58,6 +58,16 @@ DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_runtime(request).db.unit_of_work(write=True) as session:
+        yield session
+
+
+# For the few GET routes that write (push pings): on SQLite a read
+# transaction that later writes fails at once if another writer got in first.
+WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+
+
 def get_count_cache(request: Request) -> CountCache:
     return get_runtime(request).counts
 

@@ -41,7 +41,7 @@ async def assignment_counts(
         .where(SshKeyAssignment.key_id.in_(key_ids))
         .group_by(SshKeyAssignment.key_id)
     )
-    return {key_id: int(n) for key_id, n in rows.tuples()}
+    return {key_id: int(n) for key_id, n in rows.all()}
 
 
 async def add(session: AsyncSession, row: object) -> None:

@@ -105,7 +105,7 @@ def _material_for(body: SshKeyCreate) -> tuple[ssh.KeyMaterial, str]:
     try:
         material = ssh.import_private(body.private_key, body.passphrase, comment)
     except ssh.KeyError_ as exc:
-        raise InvalidInput(str(exc), loc=("body", "private_key")) from None
+        raise InvalidInput(str(exc), loc=("body", exc.field)) from None
     declared = body.type
     if declared is not None and TYPE_NAMES.get(material.algorithm) != declared:
         raise InvalidInput(f"the key is {material.algorithm}, not {declared}", loc=("body", "type"))

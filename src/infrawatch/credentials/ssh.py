@@ -29,7 +29,12 @@ class KeyMaterial:
 
 
 class KeyError_(ValueError):
-    """A key that cannot be imported; the message says why."""
+    """A key that cannot be imported; the message says why and `field`
+    which input is at fault (private_key or passphrase)."""
+
+    def __init__(self, message: str, field: str = "private_key") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _material(key: asyncssh.SSHKey, comment: str) -> KeyMaterial:
@@ -66,11 +71,11 @@ def import_private(text: str, passphrase: str | None, comment: str) -> KeyMateri
     try:
         key = asyncssh.import_private_key(text.strip().encode(), passphrase or None)
     except asyncssh.KeyEncryptionError as exc:
-        raise KeyError_(f"could not decrypt the key: {exc}") from None
+        raise KeyError_(f"could not decrypt the key: {exc}", "passphrase") from None
     except asyncssh.KeyImportError as exc:
         message = str(exc)
         if "passphrase" in message.lower():
-            raise KeyError_("the key is encrypted: a passphrase is needed") from None
+            raise KeyError_("the key is encrypted: a passphrase is needed", "passphrase") from None
         raise KeyError_(f"not a private key in OpenSSH or PEM format: {message}") from None
     if (_rsa_bits(key) or 4096) < 2048:
         raise KeyError_("RSA keys shorter than 2048 bits are refused")

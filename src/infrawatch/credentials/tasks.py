@@ -268,14 +268,29 @@ async def _record_use(
 async def _finish_rotation(
     ctx: JobContext, old_id: uuid.UUID, new_id: uuid.UUID, result: dict[str, Any]
 ) -> None:
-    """All servers moved: the old key is retired. Some kept it: the old key
-    is "replaced" (still in use there) and the new one is active anyway."""
+    """Every server moved: the old key is retired. Some did: the new key is
+    active and the old one "replaced" (still in use where rotation failed).
+    None did: nothing changes but the pending successor, kept for the next
+    attempt."""
     async with ctx.db.unit_of_work() as session:
         old = await service.require_key(session, old_id, lock=True)
         new = await service.require_key(session, new_id, lock=True)
         before = {"old": old.status, "new": new.status}
-        now = utcnow()
         still_used = await repository.assignments_of_key(session, old.id)
+        if result["servers"] and not result["rotated"] and still_used:
+            await audit.record(
+                session,
+                _job_actor(ctx),
+                audit.Change(
+                    "ssh_key.rotate",
+                    "ssh_key",
+                    old.id,
+                    before,
+                    {**before, "rotated": 0, "failed": result["failed"]},
+                ),
+            )
+            return
+        now = utcnow()
         old.status = "replaced" if still_used else "retired"
         old.retired_at = None if still_used else now
         old.next_rotation_at = None

@@ -34,7 +34,7 @@ async def host_counts(session: AsyncSession, scan_ids: Sequence[uuid.UUID]) -> d
         .where(DiscoveredHost.scan_id.in_(scan_ids))
         .group_by(DiscoveredHost.scan_id)
     )
-    return {scan_id: int(n) for scan_id, n in rows.tuples()}
+    return {scan_id: int(n) for scan_id, n in rows.all()}
 
 
 async def hosts(session: AsyncSession, scan_id: uuid.UUID) -> list[DiscoveredHost]:

@@ -1,15 +1,32 @@
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from infrawatch.core.validation import ShortText
-from infrawatch.inventory.schemas import Port, Tags
+from infrawatch.inventory.schemas import Port, Tags, normalize_hostname
 
 Timeout = Annotated[float, Field(gt=0, le=30)]
+
+
+def _host(value: str) -> str:
+    """An IP address or an RFC 1123 hostname, nothing else: what reaches the
+    resolver and the socket layer must be something they can take."""
+    candidate = value.strip()
+    try:
+        return ipaddress.ip_address(candidate.strip("[]")).compressed
+    except ValueError:
+        pass
+    try:
+        return normalize_hostname(candidate)
+    except ValueError:
+        raise ValueError("must be an IP address or a hostname (RFC 1123)") from None
+
+
+Host = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_host)]
 
 
 class Strict(BaseModel):
@@ -29,7 +46,7 @@ class HostnameRequest(ValueRequest):
 
 
 class TcpRequest(Strict):
-    host: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    host: Host
     port: Port
     timeout: Timeout = 5.0
 
@@ -49,9 +66,9 @@ class HttpRequest(Strict):
 
 
 class TlsRequest(Strict):
-    host: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    host: Host
     port: Port = 443
-    server_name: ShortText | None = None
+    server_name: Annotated[str, AfterValidator(normalize_hostname)] | None = None
     timeout: Timeout = 10.0
 
 

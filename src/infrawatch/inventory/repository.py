@@ -326,7 +326,7 @@ async def live_servers_at(session: AsyncSession, addresses: Sequence[str]) -> di
                 Server.ip_address.in_(part), Server.deleted_at.is_(None)
             )
         )
-        for address, server_id, name in rows.tuples():
+        for address, server_id, name in rows.all():
             found[str(address)] = (server_id, name)
     return found
 

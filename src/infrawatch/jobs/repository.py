@@ -89,18 +89,27 @@ async def running_count(session: AsyncSession, job_type: str, now: datetime) -> 
     return int(value or 0)
 
 
+def _runnable(now: datetime) -> Any:
+    return or_(
+        and_(Job.status == "queued", Job.run_after <= now),
+        and_(Job.status == "running", Job.lease_expires_at < now),
+    )
+
+
+async def runnable_types(session: AsyncSession, types: Sequence[str], now: datetime) -> set[str]:
+    """A read, so an idle worker polls without taking SQLite's write lock."""
+    rows = await session.scalars(
+        select(Job.type).where(Job.type.in_(types), _runnable(now)).distinct()
+    )
+    return set(rows)
+
+
 async def claimable(session: AsyncSession, job_type: str, now: datetime, limit: int) -> list[Job]:
     """Queued work that is due, and running work whose worker stopped
     renewing its lease. SKIP LOCKED: workers never wait on each other."""
     query = (
         select(Job)
-        .where(
-            Job.type == job_type,
-            or_(
-                and_(Job.status == "queued", Job.run_after <= now),
-                and_(Job.status == "running", Job.lease_expires_at < now),
-            ),
-        )
+        .where(Job.type == job_type, _runnable(now))
         .order_by(Job.run_after, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

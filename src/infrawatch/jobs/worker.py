@@ -132,7 +132,13 @@ class JobWorker:
     # --- claiming and running ------------------------------------------------------
 
     async def _claim_and_start(self) -> None:
-        for job_type in self.registry.types.values():
+        if self.options.max_running - len(self.running) <= 0 or self._stopping:
+            return
+        types = self.registry.types
+        async with self.services.db.unit_of_work(write=False) as session:
+            runnable = await repository.runnable_types(session, list(types), utcnow())
+        for name in sorted(runnable):
+            job_type = types[name]
             free = self.options.max_running - len(self.running)
             if free <= 0 or self._stopping:
                 return
@@ -251,6 +257,9 @@ class JobWorker:
 
     async def _enqueue_due_schedules(self) -> None:
         now = utcnow()
+        async with self.services.db.unit_of_work(write=False) as session:
+            if not await repository.due_schedules(session, now):
+                return
         async with self.services.db.unit_of_work() as session:
             due = await repository.due_schedules(session, now)
             for schedule in due:

@@ -13,7 +13,7 @@ from infrawatch.audit.service import jsonable
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import etag
 from infrawatch.core.pagination import Page
-from infrawatch.core.runtime import DbSession, KeyringDep
+from infrawatch.core.runtime import DbSession, KeyringDep, WriteSession
 from infrawatch.monitoring import service, templates
 from infrawatch.monitoring.checks import run_check
 from infrawatch.monitoring.probes import ProbeResult
@@ -225,25 +225,25 @@ async def _push(
 
 @push_router.get("/push/{token}")
 @push_router.post("/push/{token}")
-async def push_success(token: Token, session: DbSession) -> dict[str, str]:
+async def push_success(token: Token, session: WriteSession) -> dict[str, str]:
     return await _push(session, token, "success")
 
 
 @push_router.get("/push/{token}/start")
 @push_router.post("/push/{token}/start")
-async def push_start(token: Token, session: DbSession) -> dict[str, str]:
+async def push_start(token: Token, session: WriteSession) -> dict[str, str]:
     return await _push(session, token, "start")
 
 
 @push_router.get("/push/{token}/fail")
 @push_router.post("/push/{token}/fail")
-async def push_fail(token: Token, session: DbSession) -> dict[str, str]:
+async def push_fail(token: Token, session: WriteSession) -> dict[str, str]:
     return await _push(session, token, "fail")
 
 
 @push_router.get("/push/{token}/{exit_code}")
 @push_router.post("/push/{token}/{exit_code}")
 async def push_exit_code(
-    token: Token, exit_code: Annotated[int, Path(ge=0, le=255)], session: DbSession
+    token: Token, exit_code: Annotated[int, Path(ge=0, le=255)], session: WriteSession
 ) -> dict[str, str]:
     return await _push(session, token, "success" if exit_code == 0 else "fail", exit_code)
