@@ -20,10 +20,10 @@ from infrawatch.api.health import router as health_router
 from infrawatch.api.metrics import router as metrics_router
 from infrawatch.api.router import api_router
 from infrawatch.core.config import Settings
-from infrawatch.core.crypto import Keyring
 from infrawatch.core.datadir import prepare_data_dir
 from infrawatch.core.db import Database
 from infrawatch.core.events import create_event_bus
+from infrawatch.core.keys import check_keyring, load_keyring
 from infrawatch.core.runtime import Runtime
 from infrawatch.credentials import tasks as credential_tasks
 from infrawatch.discovery import tasks as discovery_tasks
@@ -71,7 +71,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         db=Database(settings.effective_database_url, bus),
         bus=bus,
-        keyring=Keyring.from_secret(settings.master_key.get_secret_value()),
+        keyring=load_keyring(settings),
         job_registry=build_job_registry(),
     )
 
@@ -129,6 +129,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await migrations.upgrade(runtime.db.engine)
+        await check_keyring(runtime.db, runtime.keyring)
         await runtime.bus.start()
         background = start_background_work(runtime)
         try:

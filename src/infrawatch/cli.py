@@ -17,9 +17,11 @@ from infrawatch import migrations
 from infrawatch.accounts import service as accounts
 from infrawatch.accounts.schemas import TokenCreate, UserCreate
 from infrawatch.app import build_runtime, create_app, start_background_work
+from infrawatch.core import keys
 from infrawatch.core.config import Settings
 from infrawatch.core.context import Role, cli_context
 from infrawatch.core.errors import AppError
+from infrawatch.core.keys import KeyringMismatch, check_keyring
 from infrawatch.core.runtime import Runtime
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory import transfer
@@ -29,6 +31,8 @@ app = typer.Typer(help="InfraWatch: a control plane for server fleets.", no_args
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="The master encryption key.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(db_app, name="db")
@@ -50,6 +54,9 @@ def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except KeyringMismatch as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from None
     except AppError as exc:
         detail = exc.detail()
         if isinstance(detail, list):
@@ -71,7 +78,7 @@ def serve(
     import uvicorn
 
     settings = Settings(host=host, port=port)
-    user_count = _run(_count_users)
+    user_count = _run(_check_and_count_users)
     web_app = create_app(settings)
     runtime: Runtime = web_app.state.runtime
     where = (
@@ -97,8 +104,8 @@ def worker(
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="address for --metrics-port")] = "127.0.0.1",
 ) -> None:
-    """Run the monitoring engine and alerting without the web API. Any number
-    of workers share the monitors through shard leases in the database."""
+    """Run the monitoring engine, alerting and the job worker without the web
+    API. Any number of workers share monitors (shard leases) and jobs."""
     settings = Settings(engine_enabled=True, engine_location=location)
     with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
         runner.run(_work(settings, metrics_port, metrics_host))
@@ -123,6 +130,12 @@ async def _work(settings: Settings, metrics_port: int | None, metrics_host: str)
 
     runtime = build_runtime(settings)
     await migrations.upgrade(runtime.db.engine)
+    try:
+        await check_keyring(runtime.db, runtime.keyring)
+    except KeyringMismatch as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        await runtime.db.dispose()
+        raise SystemExit(1) from None
     await runtime.bus.start()
     background = start_background_work(runtime)
     stop = asyncio.Event()
@@ -156,9 +169,64 @@ async def _work(settings: Settings, metrics_port: int | None, metrics_host: str)
         await runtime.db.dispose()
 
 
-async def _count_users(runtime: Runtime) -> int:
+async def _check_and_count_users(runtime: Runtime) -> int:
+    await check_keyring(runtime.db, runtime.keyring)
     async with runtime.db.unit_of_work(write=False) as session:
         return await accounts.count_users(session)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new master key and re-encrypt every secret with it, while the
+    service runs. With the key in INFRAWATCH_MASTER_KEY (not a file), put
+    the new key first there yourself (`infrawatch keys generate`), restart,
+    then run this to re-encrypt."""
+
+    async def work(runtime: Runtime) -> keys.Reencryption:
+        path = keys.key_file(runtime.settings)
+        if path is not None:
+            keys.add_key_to_file(path)
+            runtime.keyring.refresh(force=True)
+            err.print(f"new master key {runtime.keyring.primary_id} added first in {path}")
+        else:
+            err.print(
+                "the master key comes from INFRAWATCH_MASTER_KEY: re-encrypting with its first "
+                f"key, {runtime.keyring.primary_id}"
+            )
+        total = await keys.count_to_reencrypt(runtime.db, runtime.keyring)
+        with _progress() as progress:
+            task = progress.add_task("re-encrypting secrets", total=total)
+            return await keys.reencrypt(
+                runtime.db, runtime.keyring, lambda n: progress.advance(task, n)
+            )
+
+    report = _run(work)
+    err.print(f"re-encrypted {report.done} secret(s)")
+    for failure in report.failed[:20]:
+        err.print(f"[red]could not re-encrypt[/red] {failure}")
+    if report.failed:
+        raise typer.Exit(code=1)
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """The configured key ids and how many secrets each one encrypted."""
+
+    async def work(runtime: Runtime) -> tuple[list[str], dict[str, int]]:
+        return runtime.keyring.key_ids, dict(await keys.key_usage(runtime.db))
+
+    configured, usage = _run(work)
+    for kid in configured:
+        role = "primary" if kid == configured[0] else "older"
+        print(f"{kid}  {role:8} {usage.pop(kid, 0)} secret(s)")
+    for kid, count in usage.items():
+        print(f"{kid}  MISSING  {count} secret(s) this key cannot read")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new random master key (for INFRAWATCH_MASTER_KEY)."""
+    print(keys.new_key())
 
 
 @db_app.command("upgrade")
