@@ -68,3 +68,22 @@ async def test_viewers_can_read(api: Clients) -> None:
         "/api/v1/auth/me",
     ):
         assert (await api.viewer.get(path)).status_code == 200, path
+
+
+# Only admins manage credentials; operators may run a connection test.
+CREDENTIAL_PREFIXES = ("/api/v1/ssh-keys", "/api/v1/secrets")
+OPERATOR_CREDENTIAL_ACTIONS = {("post", "/api/v1/ssh-keys/{key_id}/test")}
+
+
+async def test_operators_cannot_manage_credentials(api: Clients, app: Any) -> None:
+    checked = 0
+    for method, path in _routes(app):
+        if not path.startswith(CREDENTIAL_PREFIXES) or method not in MUTATING:
+            continue
+        if (method, path) in OPERATOR_CREDENTIAL_ACTIONS:
+            continue
+        response = await api.operator.request(method.upper(), _concrete(path), json={})
+        assert response.status_code == 403, (method, path, response.text)
+        checked += 1
+    assert checked >= 8
+    assert (await api.viewer.get("/api/v1/secrets")).status_code == 403

@@ -323,8 +323,13 @@ async def mark_cancelled(session: AsyncSession, job: Job) -> None:
 
 
 async def _audit_end(session: AsyncSession, job: Job) -> None:
+    """How a job someone asked for ended, and every system job that did not
+    succeed; the hourly housekeeping that went fine stays in the jobs table
+    only, so the audit trail is not one line an hour of nothing."""
     from infrawatch.core.context import SYSTEM_ACTOR
 
+    if job.created_by == "system" and job.status == "succeeded":
+        return
     await audit.record(
         session,
         OperationContext(actor=SYSTEM_ACTOR),
