@@ -56,8 +56,15 @@ class SshServer:
         self.start()
         return fingerprint
 
+    def trust_ca(self, ca_public_key: str) -> None:
+        """TrustedUserCAKeys: certificates this CA signs log in."""
+        self.stop()
+        (self.base / "user_ca.pub").write_text(ca_public_key.strip() + "\n")
+        self.start()
+
     def start(self) -> None:
         config = self.base / "sshd_config"
+        ca_file = self.base / "user_ca.pub"
         config.write_text(
             "\n".join(
                 [
@@ -73,6 +80,7 @@ class SshServer:
                     f"AllowUsers {self.user}",
                     "StrictModes yes",
                     "LogLevel VERBOSE",
+                    f"TrustedUserCAKeys {ca_file}" if ca_file.exists() else "",
                     "",
                 ]
             )

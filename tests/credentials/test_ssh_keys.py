@@ -264,3 +264,87 @@ async def test_a_failed_rotation_leaves_the_old_key_working_and_a_rerun_finishes
     assert (await api.viewer.get(f"/api/v1/ssh-keys/{key_id}")).json()["status"] == "retired"
     assert await sshd.can_login(await private_key(app, successor))
     assert not await sshd.can_login(old_private)
+
+
+async def test_a_certificate_authority_signs_logins_without_authorized_keys(
+    api: Any, app: Any, db: Database, sshd: SshServer
+) -> None:
+    ca = await api.admin.post("/api/v1/ssh-keys", json={"name": "user-ca", "purpose": "ca"})
+    assert ca.status_code == 201 and ca.json()["purpose"] == "ca"
+    sshd.trust_ca(ca.json()["public_key"])
+    sshd.authorize()  # no key is authorized: only certificates get in
+    key = (await api.admin.post("/api/v1/ssh-keys", json={"name": "via-ca"})).json()
+    server_id = await server_for(api, sshd)
+    not_a_login_key = await api.admin.post(
+        f"/api/v1/ssh-keys/{ca.json()['id']}/assignments",
+        json={"server_id": server_id, "username": sshd.user},
+    )
+    assert not_a_login_key.status_code == 409
+    assigned = await api.admin.post(
+        f"/api/v1/ssh-keys/{key['id']}/assignments",
+        json={"server_id": server_id, "username": sshd.user, "ca_id": ca.json()["id"]},
+    )
+    assert assigned.status_code == 201 and assigned.json()["ca_id"] == ca.json()["id"]
+    tested = await run_test(api, key["id"], server_id)
+    assert tested["status"] == "succeeded", tested
+
+    # An admin signs a short-lived certificate for a person's own key.
+    person = asyncssh.generate_private_key("ssh-ed25519")
+    signed = await api.admin.post(
+        f"/api/v1/ssh-keys/{ca.json()['id']}/certificates",
+        json={
+            "public_key": person.export_public_key("openssh").decode(),
+            "principals": [sshd.user],
+            "valid_seconds": 300,
+        },
+    )
+    assert signed.status_code == 201, signed.text
+    body = signed.json()
+    assert body["certificate"].startswith("ssh-ed25519-cert-v01@openssh.com ")
+    cert = asyncssh.import_certificate(body["certificate"])
+    async with asyncssh.connect(
+        sshd.host,
+        sshd.port,
+        username=sshd.user,
+        client_keys=[(person, cert)],
+        known_hosts=None,
+        agent_path=None,
+        config=[],
+    ) as conn:
+        assert (await conn.run("id -un")).stdout.strip() == sshd.user
+    wrong_principal = await api.admin.post(
+        f"/api/v1/ssh-keys/{ca.json()['id']}/certificates",
+        json={"key_id": key["id"], "principals": ["root"], "valid_seconds": 300},
+    )
+    rootcert = asyncssh.import_certificate(wrong_principal.json()["certificate"])
+    private = asyncssh.import_private_key(await private_key(app, key["id"]))
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with asyncssh.connect(
+            sshd.host,
+            sshd.port,
+            username=sshd.user,
+            client_keys=[(private, rootcert)],
+            known_hosts=None,
+            agent_path=None,
+            config=[],
+        ):
+            pass
+    not_a_ca = await api.admin.post(
+        f"/api/v1/ssh-keys/{key['id']}/certificates",
+        json={"key_id": key["id"], "principals": ["x"]},
+    )
+    assert not_a_ca.status_code == 409
+    assert (
+        await api.operator.post(
+            f"/api/v1/ssh-keys/{ca.json()['id']}/certificates",
+            json={"key_id": key["id"], "principals": ["x"]},
+        )
+    ).status_code == 403
+
+    # Rotating a key that logs in through the CA edits no file.
+    rotation = await wait_job(
+        api, (await api.admin.post(f"/api/v1/ssh-keys/{key['id']}/rotate")).json()["job_id"]
+    )
+    assert rotation["status"] == "succeeded", rotation
+    assert sshd.authorized_lines() == []
+    assert (await api.viewer.get(f"/api/v1/ssh-keys/{key['id']}")).json()["status"] == "retired"

@@ -38,6 +38,8 @@ class SshKey(Base):
     private_key_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     # generated, imported
     origin: Mapped[str] = mapped_column(String(16))
+    # login (logs in to servers) or ca (signs short-lived user certificates)
+    purpose: Mapped[str] = mapped_column(String(8), default="login", server_default="login")
     # active; replaced (a rotation made a successor, some servers still use
     # this one); retired (no server uses it any more)
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -68,6 +70,9 @@ class SshKeyAssignment(Base):
     )
     username: Mapped[str] = mapped_column(String(64))
     port: Mapped[int | None] = mapped_column(Integer)  # None: the server's ssh_port
+    # Log in with a certificate this CA signs for each connection (the server
+    # trusts the CA, TrustedUserCAKeys) instead of an authorized_keys line.
+    ca_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ssh_keys.id", ondelete="RESTRICT"))
     last_test_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_test_ok: Mapped[bool | None] = mapped_column()
     last_test_error: Mapped[str | None] = mapped_column(Text)

@@ -63,6 +63,11 @@ async def assignments_of_key(session: AsyncSession, key_id: uuid.UUID) -> list[S
     return list(await session.scalars(query))
 
 
+async def assignments_signed_by(session: AsyncSession, ca_id: uuid.UUID) -> list[SshKeyAssignment]:
+    query = select(SshKeyAssignment).where(SshKeyAssignment.ca_id == ca_id)
+    return list(await session.scalars(query))
+
+
 async def assignment_of_server(
     session: AsyncSession, server_id: uuid.UUID
 ) -> SshKeyAssignment | None:

@@ -17,6 +17,8 @@ from infrawatch.credentials import service, tasks
 from infrawatch.credentials.schemas import (
     AssignmentCreate,
     AssignmentOut,
+    CertificateOut,
+    CertificateRequest,
     ConnectionTestRequest,
     JobStarted,
     KnownHostOut,
@@ -121,6 +123,23 @@ async def unassign(
 ) -> Response:
     await service.unassign(session, ctx, key_id, server_id)
     return Response(status_code=NO_CONTENT)
+
+
+@router.post(
+    "/ssh-keys/{key_id}/certificates",
+    response_model=CertificateOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def sign_certificate(
+    key_id: uuid.UUID,
+    body: CertificateRequest,
+    ctx: Context,
+    session: DbSession,
+    keyring: KeyringDep,
+) -> CertificateOut:
+    """Sign a short-lived user certificate with this CA key (for a vault
+    key or any public key); servers that trust the CA accept it."""
+    return await service.sign_certificate(session, ctx, key_id, body, keyring)
 
 
 @router.post(

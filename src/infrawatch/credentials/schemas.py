@@ -43,6 +43,8 @@ class SshKeyCreate(Strict):
     type: Literal["ed25519", "rsa"] | None = None
     private_key: PrivateKeyText | None = None
     passphrase: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    # "ca": a certificate authority that signs short-lived user certificates.
+    purpose: Literal["login", "ca"] = "login"
     rotation_interval_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
@@ -60,6 +62,7 @@ class SshKeyOut(BaseModel):
     fingerprint: str
     public_key: str
     origin: str
+    purpose: str
     status: str
     replaced_by_id: uuid.UUID | None
     rotation_interval_days: int | None
@@ -76,6 +79,9 @@ class AssignmentCreate(Strict):
     server_id: uuid.UUID
     username: Username
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    # Log in with a certificate from this CA (the server trusts the CA)
+    # instead of an authorized_keys line.
+    ca_id: uuid.UUID | None = None
 
 
 class AssignmentOut(BaseModel):
@@ -84,6 +90,7 @@ class AssignmentOut(BaseModel):
     key_id: uuid.UUID
     username: str
     port: int
+    ca_id: uuid.UUID | None
     address: str | None
     host_key_fingerprint: str | None
     last_test_at: datetime | None
@@ -101,6 +108,24 @@ class JobStarted(BaseModel):
     status: str
     # False when an Idempotency-Key matched an earlier request.
     created: bool
+
+
+class CertificateRequest(Strict):
+    """Sign a key from the vault (`key_id`) or anyone's public key."""
+
+    key_id: uuid.UUID | None = None
+    public_key: Annotated[str, StringConstraints(min_length=1, max_length=16_384)] | None = None
+    principals: Annotated[list[Username], Field(min_length=1, max_length=32)]
+    valid_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
+
+
+class CertificateOut(BaseModel):
+    ca_id: uuid.UUID
+    certificate: str
+    serial: int
+    principals: list[str]
+    valid_after: datetime
+    valid_before: datetime
 
 
 class KnownHostOut(BaseModel):

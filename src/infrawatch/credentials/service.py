@@ -4,8 +4,9 @@ only inside jobs that use them; nothing here returns them."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,8 @@ from infrawatch.credentials.models import KnownHostKey, Secret, SshKey, SshKeyAs
 from infrawatch.credentials.schemas import (
     AssignmentCreate,
     AssignmentOut,
+    CertificateOut,
+    CertificateRequest,
     KnownHostOut,
     SecretCreate,
     SecretOut,
@@ -49,6 +52,7 @@ def _public(key: SshKey) -> dict[str, Any]:
         "algorithm": key.algorithm,
         "fingerprint": key.fingerprint,
         "status": key.status,
+        "purpose": key.purpose,
         "rotation_interval_days": key.rotation_interval_days,
     }
 
@@ -63,6 +67,7 @@ def key_out(key: SshKey, assigned: int) -> SshKeyOut:
         fingerprint=key.fingerprint,
         public_key=key.public_key,
         origin=key.origin,
+        purpose=key.purpose,
         status=key.status,
         replaced_by_id=key.replaced_by_id,
         rotation_interval_days=key.rotation_interval_days,
@@ -119,6 +124,7 @@ async def create_key(
     # RSA generation takes a CPU second: keep it off the event loop.
     material, origin = await asyncio.to_thread(_material_for, body)
     key = await store_key(session, keyring, body.name, material, origin)
+    key.purpose = body.purpose
     if body.rotation_interval_days:
         key.rotation_interval_days = body.rotation_interval_days
         key.next_rotation_at = key.created_at + timedelta(days=body.rotation_interval_days)
@@ -148,6 +154,7 @@ async def store_key(
         public_key=material.public_openssh,
         private_key_encrypted=keyring.encrypt(material.private_openssh, key_ref(key_id)),
         origin=origin,
+        purpose="login",
         status=status,
         version=1,
         created_at=now,
@@ -209,6 +216,9 @@ async def delete_key(session: AsyncSession, ctx: OperationContext, key_id: uuid.
         raise Conflict(
             f"this key is assigned to {len(assigned)} server(s); unassign it or rotate it first"
         )
+    signing = await repository.assignments_signed_by(session, key.id)
+    if signing:
+        raise Conflict(f"this CA signs the logins of {len(signing)} server(s); reassign them first")
     await audit.record(
         session, ctx, audit.Change("ssh_key.delete", "ssh_key", key.id, _public(key))
     )
@@ -224,12 +234,19 @@ async def assign(
     key = await require_key(session, key_id)
     if key.status != "active":
         raise Conflict(f"this key is {key.status}; assign its successor instead")
+    if key.purpose != "login":
+        raise Conflict("a CA key signs certificates; assign a login key and name this CA as ca_id")
+    if body.ca_id is not None:
+        ca = await repository.get_key(session, body.ca_id)
+        if ca is None or ca.purpose != "ca" or ca.status != "active":
+            raise InvalidInput("not an active CA key", loc=("body", "ca_id"))
     server = await inventory.require_server(session, body.server_id, live=True)
     existing = await repository.assignment_of_server(session, server.id)
     before = None
     if existing is not None:
         before = {"key_id": str(existing.key_id), "username": existing.username}
         existing.key_id, existing.username, existing.port = key.id, body.username, body.port
+        existing.ca_id = body.ca_id
         existing.last_test_at = existing.last_test_ok = None
         existing.last_test_error = existing.last_test_latency_ms = None
         assignment = existing
@@ -239,6 +256,7 @@ async def assign(
             key_id=key.id,
             username=body.username,
             port=body.port,
+            ca_id=body.ca_id,
             created_at=utcnow(),
         )
         await repository.add(session, assignment)
@@ -304,6 +322,7 @@ async def assignments_out(
                 key_id=row.key_id,
                 username=row.username,
                 port=port,
+                ca_id=row.ca_id,
                 address=(server.ip_address or server.hostname) if server else None,
                 host_key_fingerprint=known.fingerprint if known else None,
                 last_test_at=row.last_test_at,
@@ -326,6 +345,76 @@ async def target_of(session: AsyncSession, assignment: SshKeyAssignment) -> ssh.
             "target", f"server {server.name!r} has neither an IP address nor a hostname"
         )
     return ssh.Target(address, assignment.port or server.ssh_port or 22, assignment.username)
+
+
+# --- the certificate authority ----------------------------------------------------
+
+
+async def sign_certificate(
+    session: AsyncSession,
+    ctx: OperationContext,
+    ca_id: uuid.UUID,
+    body: CertificateRequest,
+    keyring: Keyring,
+) -> CertificateOut:
+    ca = await require_key(session, ca_id)
+    if ca.purpose != "ca" or ca.status != "active":
+        raise Conflict("this key is not an active certificate authority (purpose: ca)")
+    if (body.key_id is None) == (body.public_key is None):
+        raise InvalidInput("give either key_id or public_key", loc=("body", "key_id"))
+    if body.key_id is not None:
+        subject = await require_key(session, body.key_id)
+        public, label = subject.public_key, f"infrawatch:{subject.name}"
+    else:
+        public, label = str(body.public_key), f"infrawatch:{ctx.actor.username}"
+    try:
+        cert = ssh.sign_user_key(
+            private_key_of(ca, keyring),
+            public,
+            label,
+            list(body.principals),
+            body.valid_seconds,
+            secrets.randbits(63),
+        )
+    except ssh.KeyError_ as exc:
+        raise InvalidInput(str(exc), loc=("body", exc.field)) from None
+    ca.last_used_at = utcnow()
+    out = CertificateOut(
+        ca_id=ca.id,
+        certificate=cert.openssh,
+        serial=cert.serial,
+        principals=list(body.principals),
+        valid_after=datetime.fromtimestamp(cert.valid_after, UTC),
+        valid_before=datetime.fromtimestamp(cert.valid_before, UTC),
+    )
+    await audit.record(
+        session,
+        ctx,
+        audit.Change(
+            "ssh_ca.sign",
+            "ssh_key",
+            ca.id,
+            after={
+                "serial": cert.serial,
+                "principals": out.principals,
+                "key": label,
+                "valid_before": out.valid_before.isoformat(),
+            },
+        ),
+    )
+    return out
+
+
+def login_certificate(ca: SshKey, key: SshKey, username: str, keyring: Keyring) -> str:
+    """A five-minute certificate for one connection of a job."""
+    return ssh.sign_user_key(
+        private_key_of(ca, keyring),
+        key.public_key,
+        f"infrawatch:{key.name}",
+        [username],
+        300,
+        secrets.randbits(63),
+    ).openssh
 
 
 # --- host keys --------------------------------------------------------------------

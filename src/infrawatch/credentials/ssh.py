@@ -89,6 +89,50 @@ def key_blob(public_openssh: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
+# --- a certificate authority ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Certificate:
+    openssh: str  # "ssh-ed25519-cert-v01@openssh.com AAAA… comment"
+    serial: int
+    valid_after: int
+    valid_before: int
+
+
+def sign_user_key(
+    ca_private: str,
+    user_public: str,
+    key_id: str,
+    principals: list[str],
+    valid_seconds: int,
+    serial: int,
+) -> Certificate:
+    """A user certificate for `principals`, valid from a minute ago (clock
+    skew) for `valid_seconds`."""
+    ca = asyncssh.import_private_key(ca_private)
+    try:
+        user = asyncssh.import_public_key(user_public)
+    except (asyncssh.KeyImportError, ValueError) as exc:
+        raise KeyError_(f"not an OpenSSH public key: {exc}", "public_key") from None
+    now = int(time.time())
+    cert = ca.generate_user_certificate(
+        user,
+        key_id,
+        serial=serial,
+        principals=principals,
+        valid_after=now - 60,
+        valid_before=now + valid_seconds,
+        comment=key_id,
+    )
+    return Certificate(
+        openssh=cert.export_certificate("openssh").decode().strip(),
+        serial=serial,
+        valid_after=now - 60,
+        valid_before=now + valid_seconds,
+    )
+
+
 # --- talking to a server ------------------------------------------------------------
 
 
@@ -178,12 +222,17 @@ async def run(
     host_key: HostKeySeen,
     command: str,
     timeout: float,
+    certificate: str | None = None,
 ) -> tuple[str, dict[str, float]]:
-    """Log in with this key, trusting only this host key, and run one
-    command; a non-zero exit is a failure naming its stderr."""
+    """Log in with this key (and certificate, if given), trusting only this
+    host key, and run one command; a non-zero exit is a failure naming its
+    stderr."""
     timings: dict[str, float] = {}
     trusted = asyncssh.import_public_key(host_key.public_openssh)
-    client_key = asyncssh.import_private_key(private_openssh)
+    private = asyncssh.import_private_key(private_openssh)
+    client_key: Any = private
+    if certificate is not None:
+        client_key = (private, asyncssh.import_certificate(certificate))
     start = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):

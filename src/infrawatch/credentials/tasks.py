@@ -51,13 +51,14 @@ async def connection_test(ctx: JobContext) -> dict[str, Any]:
             raise PermanentError(str(exc)) from None
         trusted = await service.trusted_fingerprint(session, server_id, target.port)
         private = service.private_key_of(key, keyring)
+        certificate = await _certificate(session, assignment, key, keyring)
     await ctx.progress(10, f"connecting to {target.host}:{target.port} as {target.username}")
     report: dict[str, Any] = {"server_id": str(server_id), "key_id": str(key_id)}
     try:
         seen, timings = await ssh.fetch_host_key(target, SSH_TIMEOUT)
         ssh.check_host_key(seen, trusted)
         await ctx.progress(50, f"host key {seen.fingerprint}; logging in")
-        _, login = await ssh.run(target, private, seen, "true", SSH_TIMEOUT)
+        _, login = await ssh.run(target, private, seen, "true", SSH_TIMEOUT, certificate)
         timings.update(login)
     except ssh.StepFailed as exc:
         await _record_test(ctx, key_id, assignment.server_id, None, None, str(exc))
@@ -114,6 +115,16 @@ async def _record_test(
             ),
         )
     return trust
+
+
+async def _certificate(
+    session: Any, assignment: SshKeyAssignment, key: SshKey, keyring: Any
+) -> str | None:
+    """For an assignment that logs in through a CA: a fresh certificate."""
+    if assignment.ca_id is None:
+        return None
+    ca = await service.require_key(session, assignment.ca_id)
+    return service.login_certificate(ca, key, assignment.username, keyring)
 
 
 # --- rotation ---------------------------------------------------------------------
@@ -190,40 +201,27 @@ async def _rotate_on(
     new_private: str,
 ) -> dict[str, Any]:
     outcome: dict[str, Any] = {"server_id": str(assignment.server_id), "ok": False}
-    stage = "target"
-    added = False
+    step = _Step("target")
     try:
         async with ctx.db.unit_of_work(write=False) as session:
             target = await service.target_of(session, assignment)
             trusted = await service.trusted_fingerprint(session, assignment.server_id, target.port)
             server = (await inventory.servers_by_ids(session, [assignment.server_id]))[0]
+            certificate = await _certificate(session, assignment, new, ctx.services.keyring)
         outcome["server"] = server.name
-        stage = "host_key"
+        step.name = "host_key"
         seen, _ = await ssh.fetch_host_key(target, SSH_TIMEOUT)
         ssh.check_host_key(seen, trusted)
-        stage = "add_new_key"
-        await ssh.run(
-            target, old_private, seen, ssh.append_key_command(new.public_key), SSH_TIMEOUT
-        )
-        added = True
-        stage = "verify_new_key"
-        await ssh.run(target, new_private, seen, "true", SSH_TIMEOUT)
-        stage = "remove_old_key"
-        await ssh.run(
-            target, new_private, seen, ssh.remove_key_command(old.public_key), SSH_TIMEOUT
-        )
+        if certificate is not None:
+            # The server trusts the CA, not keys: nothing to add or remove,
+            # only prove that the new key logs in with a certificate.
+            step.name = "verify_new_key"
+            await ssh.run(target, new_private, seen, "true", SSH_TIMEOUT, certificate)
+        else:
+            await _swap_authorized_key(step, target, seen, old, old_private, new, new_private)
     except ssh.StepFailed as exc:
         outcome.setdefault("server", str(assignment.server_id))
-        outcome.update(stage=stage, error=exc.message)
-        if added and stage == "verify_new_key":
-            # The new key is in the file but does not log in: take it out
-            # again (best effort) so the server is as it was.
-            try:
-                await ssh.run(
-                    target, old_private, seen, ssh.remove_key_command(new.public_key), SSH_TIMEOUT
-                )
-            except ssh.StepFailed as cleanup:
-                outcome["cleanup_error"] = cleanup.message
+        outcome.update(stage=step.name, error=exc.message, **step.notes)
         await _record_use(ctx, old.id, assignment.server_id, "rotation", exc.message)
         return outcome
     async with ctx.db.unit_of_work() as session:
@@ -231,14 +229,48 @@ async def _rotate_on(
         current = await repository.assignment_of_server(session, assignment.server_id)
         if current is not None and current.key_id == old.id:
             current.key_id = new.id
-            current.last_test_at, current.last_test_ok, current.last_test_error = (
-                utcnow(),
-                True,
-                None,
-            )
+            current.last_test_at = utcnow()
+            current.last_test_ok, current.last_test_error = True, None
     await _record_use(ctx, new.id, assignment.server_id, "rotation", None)
     outcome.update(ok=True, stage="done", fingerprint=new.fingerprint)
     return outcome
+
+
+class _Step:
+    """Which step of a server's rotation is running, for the report."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.notes: dict[str, str] = {}
+
+
+async def _swap_authorized_key(
+    step: _Step,
+    target: ssh.Target,
+    seen: ssh.HostKeySeen,
+    old: SshKey,
+    old_private: str,
+    new: SshKey,
+    new_private: str,
+) -> None:
+    """Add the new key (as the old), log in with it, then remove the old
+    (as the new). If the new key was added but cannot log in, it is taken
+    out again (best effort) so the server is as it was."""
+    step.name = "add_new_key"
+    await ssh.run(target, old_private, seen, ssh.append_key_command(new.public_key), SSH_TIMEOUT)
+    step.name = "verify_new_key"
+    try:
+        await ssh.run(target, new_private, seen, "true", SSH_TIMEOUT)
+    except ssh.StepFailed:
+        try:
+            await ssh.run(
+                target, old_private, seen, ssh.remove_key_command(new.public_key), SSH_TIMEOUT
+            )
+        except ssh.StepFailed as cleanup:
+            step.notes["cleanup_error"] = cleanup.message
+        raise
+    step.name = "remove_old_key"
+    await ssh.run(target, new_private, seen, ssh.remove_key_command(old.public_key), SSH_TIMEOUT)
 
 
 async def _record_use(
