@@ -41,11 +41,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from infrawatch import migrations
+from benchdb import migrated_database
 from infrawatch.core.clock import utcnow
 from infrawatch.monitoring.models import SHARD_COUNT, Monitor
 
-POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BENCH_DB = "iw_bench_engine"
 TICKS = os.sysconf("SC_CLK_TCK")
 # A fleet is many hosts: spreading the targets over loopback addresses keeps
@@ -125,19 +124,7 @@ def target_url(n: int, port: int) -> str:
 
 
 async def prepare_database(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'infrawatch.db'}"
-    else:
-        admin = create_async_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-            await conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-        await admin.dispose()
-        url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    engine = create_async_engine(url)
-    await migrations.upgrade(engine)
-    await engine.dispose()
-    return url
+    return await migrated_database(kind, workdir, BENCH_DB)
 
 
 async def seed_monitors(url: str, count: int, interval: int, port: int) -> None:

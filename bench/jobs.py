@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from infrawatch import migrations
+from benchdb import migrated_database
 from infrawatch.core.config import Settings
 from infrawatch.core.context import cli_context
 from infrawatch.core.crypto import Keyring
@@ -40,7 +40,6 @@ from infrawatch.jobs.context import JobContext, JobServices
 from infrawatch.jobs.registry import JobRegistry, JobType
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
 
-POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BENCH_DB = "iw_bench_jobs"
 TICKS = os.sysconf("SC_CLK_TCK")
 SLEEP = 0.05
@@ -71,18 +70,7 @@ async def run_worker(url: str, name: str, max_running: int) -> None:
 
 
 async def prepare(kind: str, workdir: Path, count: int) -> str:
-    if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    else:
-        admin = create_async_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-            await conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-        await admin.dispose()
-        url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    engine = create_async_engine(url)
-    await migrations.upgrade(engine)
-    await engine.dispose()
+    url = await migrated_database(kind, workdir, BENCH_DB)
     db = Database(url, EventBus())
     for start in range(0, count, 500):
         async with db.unit_of_work() as session:

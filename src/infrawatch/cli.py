@@ -156,7 +156,7 @@ async def _work(settings: Settings, metrics_port: int | None, metrics_host: str)
         runner = web.AppRunner(metrics_app)
         await runner.setup()
         await web.TCPSite(runner, metrics_host, metrics_port).start()
-    err.print(f"InfraWatch worker at {settings.engine_location!r}: checking and alerting")
+    err.print(f"InfraWatch worker at {settings.engine_location!r}: checks, alerting and jobs")
     try:
         await stop.wait()
     finally:

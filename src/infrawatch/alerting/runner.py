@@ -4,7 +4,6 @@ incidents and messages, deliver the outbox, remind, apply maintenance."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +14,7 @@ from infrawatch.alerting.delivery import OutboxSender
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import service as monitoring
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,5 @@ class Alerting:
             if wake is None:
                 await asyncio.sleep(seconds)
             else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), seconds)
+                await wait_or_timeout(wake, seconds)
                 wake.clear()

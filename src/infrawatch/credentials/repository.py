@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.credentials.models import KnownHostKey, Secret, SshKey, SshKeyAssignment
@@ -47,6 +48,18 @@ async def assignment_counts(
 async def add(session: AsyncSession, row: object) -> None:
     session.add(row)
     await session.flush()
+
+
+async def add_unique(session: AsyncSession, row: object) -> bool:
+    """False (and nothing written) if a unique constraint refuses the row:
+    the check-then-insert race two requests can run."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 async def delete_row(session: AsyncSession, row: object) -> None:

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
@@ -160,11 +159,8 @@ async def store_key(
         created_at=now,
         updated_at=now,
     )
-    try:
-        async with session.begin_nested():
-            await repository.add(session, key)
-    except IntegrityError:
-        raise Conflict(f"an active SSH key named {name!r} exists already") from None
+    if not await repository.add_unique(session, key):
+        raise Conflict(f"an active SSH key named {name!r} exists already")
     return key
 
 
@@ -495,11 +491,8 @@ async def create_secret(
         created_at=now,
         updated_at=now,
     )
-    try:
-        async with session.begin_nested():
-            await repository.add(session, secret)
-    except IntegrityError:
-        raise Conflict(f"a secret named {body.name!r} exists already") from None
+    if not await repository.add_unique(session, secret):
+        raise Conflict(f"a secret named {body.name!r} exists already")
     await audit.record(
         session, ctx, audit.Change("secret.create", "secret", secret.id, after={"name": body.name})
     )

@@ -96,24 +96,7 @@ async def _record_test(
             assignment.last_test_ok = error is None
             assignment.last_test_error = error
             assignment.last_test_latency_ms = latency
-        key = await repository.get_key(session, key_id)
-        if key is not None:
-            key.last_used_at = now
-        await audit.record(
-            session,
-            _job_actor(ctx),
-            audit.Change(
-                "ssh_key.use",
-                "ssh_key",
-                key_id,
-                after={
-                    "purpose": "connection test",
-                    "server_id": str(server_id),
-                    "ok": error is None,
-                    "error": error,
-                },
-            ),
-        )
+        await _note_use(session, ctx, key_id, server_id, "connection test", error)
     return trust
 
 
@@ -277,24 +260,36 @@ async def _record_use(
     ctx: JobContext, key_id: uuid.UUID, server_id: uuid.UUID, purpose: str, error: str | None
 ) -> None:
     async with ctx.db.unit_of_work() as session:
-        key = await repository.get_key(session, key_id)
-        if key is not None:
-            key.last_used_at = utcnow()
-        await audit.record(
-            session,
-            _job_actor(ctx),
-            audit.Change(
-                "ssh_key.use",
-                "ssh_key",
-                key_id,
-                after={
-                    "purpose": purpose,
-                    "server_id": str(server_id),
-                    "ok": error is None,
-                    "error": error,
-                },
-            ),
-        )
+        await _note_use(session, ctx, key_id, server_id, purpose, error)
+
+
+async def _note_use(
+    session: Any,
+    ctx: JobContext,
+    key_id: uuid.UUID,
+    server_id: uuid.UUID,
+    purpose: str,
+    error: str | None,
+) -> None:
+    """Every use of a key is an audit record (and its last_used_at)."""
+    key = await repository.get_key(session, key_id)
+    if key is not None:
+        key.last_used_at = utcnow()
+    await audit.record(
+        session,
+        _job_actor(ctx),
+        audit.Change(
+            "ssh_key.use",
+            "ssh_key",
+            key_id,
+            after={
+                "purpose": purpose,
+                "server_id": str(server_id),
+                "ok": error is None,
+                "error": error,
+            },
+        ),
+    )
 
 
 async def _finish_rotation(

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from infrawatch.core.clock import utcnow
+from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.jobs import repository, service
 from infrawatch.jobs.context import JobContext, JobServices, LeaseLost
 from infrawatch.jobs.models import Job
@@ -78,8 +79,7 @@ class JobWorker:
                     await self._claim_and_start()
                 except Exception:
                     log.exception("claiming jobs failed; trying again")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.options.poll_seconds)
+                await wait_or_timeout(self._wake, self.options.poll_seconds)
                 self._wake.clear()
         finally:
             queued.close()
@@ -165,9 +165,8 @@ class JobWorker:
         )
         try:
             try:
-                result = await asyncio.wait_for(
-                    job_type.handler(ctx), timeout=job_type.timeout_seconds
-                )
+                async with asyncio.timeout(job_type.timeout_seconds):
+                    result = await job_type.handler(ctx)
             except asyncio.CancelledError:
                 reason = self.running[job.id].stop_reason
                 if reason == "cancel":

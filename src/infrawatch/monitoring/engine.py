@@ -22,6 +22,7 @@ from typing import Any
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
 from infrawatch.monitoring.leases import ShardLeaser
@@ -167,8 +168,7 @@ class Engine:
 
     async def _reconcile_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reconcile_now.wait(), self.options.reconcile_seconds)
+            await wait_or_timeout(self._reconcile_now, self.options.reconcile_seconds)
             self._reconcile_now.clear()
             try:
                 await self.reconcile()

@@ -5,7 +5,6 @@ if the database is slow or away, the batch grows and is retried."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from infrawatch.core.db import Database, stage_event
 from infrawatch.core.events import Event
+from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.health import refresh_server_health
 from infrawatch.monitoring.rollups import aggregate
@@ -69,8 +69,7 @@ class ResultWriter:
     async def run(self) -> None:
         backoff = self.flush_seconds
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            await wait_or_timeout(self._wake, backoff)
             self._wake.clear()
             backoff = self.flush_seconds if await self.flush() else min(backoff * 2, 30.0)
 
