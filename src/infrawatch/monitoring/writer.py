@@ -22,6 +22,7 @@ from infrawatch.monitoring.rollups import aggregate
 
 log = logging.getLogger(__name__)
 MAX_BUFFERED_RESULTS = 200_000
+ROWS_PER_TRANSACTION = 2000
 
 
 @dataclass
@@ -33,14 +34,25 @@ class Batch:
     def __len__(self) -> int:
         return len(self.results) + len(self.transitions)
 
-    def extend(self, other: Batch) -> None:
-        self.results[:0] = other.results
-        self.transitions[:0] = other.transitions
-        self.cert_expiry = {**other.cert_expiry, **self.cert_expiry}
+    def prepend(self, older: Batch) -> None:
+        """Put an older batch (one that failed to write) in front of this one."""
+        self.results[:0] = older.results
+        self.transitions[:0] = older.transitions
+        self.cert_expiry = {**older.cert_expiry, **self.cert_expiry}
+
+    def take(self, limit: int) -> Batch:
+        """The oldest `limit` results and transitions, removed from here."""
+        taken = Batch(self.results[:limit], self.transitions[:limit], self.cert_expiry)
+        del self.results[:limit]
+        del self.transitions[:limit]
+        self.cert_expiry = {}
+        return taken
 
 
 class ResultWriter:
-    def __init__(self, db: Database, flush_seconds: float = 1.0, max_rows: int = 5000) -> None:
+    def __init__(
+        self, db: Database, flush_seconds: float = 1.0, max_rows: int = ROWS_PER_TRANSACTION
+    ) -> None:
         self.db = db
         self.flush_seconds = flush_seconds
         self.max_rows = max_rows
@@ -74,30 +86,34 @@ class ResultWriter:
             backoff = self.flush_seconds if await self.flush() else min(backoff * 2, 30.0)
 
     async def flush(self) -> bool:
-        batch, self.pending = self.pending, Batch()
-        if not len(batch) and not batch.cert_expiry:
-            return True
-        try:
-            await self._write(batch)
-        except IntegrityError:
-            # A monitor deleted while its results waited here: drop its rows.
-            await self._write(await self._without_deleted(batch))
-        except Exception:
-            self.failed_flushes += 1
-            log.exception("writing %d monitor results failed; will retry", len(batch.results))
-            self._requeue(batch)
-            return False
-        self.written_results += len(batch.results)
+        """Write everything pending, at most `max_rows` results per
+        transaction. A writer that fell behind (a start-up, a database that
+        was away) would otherwise build one transaction of 100,000 rows, and
+        preparing its parameters holds the event loop, and every check due
+        meanwhile, for seconds; then it falls further behind."""
+        while len(self.pending) or self.pending.cert_expiry:
+            batch = self.pending.take(self.max_rows)
+            try:
+                await self._write(batch)
+            except IntegrityError:
+                # A monitor deleted while its results waited here: drop its rows.
+                await self._write(await self._without_deleted(batch))
+            except Exception:
+                self.failed_flushes += 1
+                log.exception("writing %d monitor results failed; will retry", len(batch.results))
+                self._requeue(batch)
+                return False
+            self.written_results += len(batch.results)
+            await asyncio.sleep(0)  # checks due now start between two slices
         return True
 
     def _requeue(self, batch: Batch) -> None:
-        batch.extend(self.pending)
-        overflow = len(batch.results) - MAX_BUFFERED_RESULTS
+        self.pending.prepend(batch)
+        overflow = len(self.pending.results) - MAX_BUFFERED_RESULTS
         if overflow > 0:
             # Transitions are never dropped; the oldest raw samples may be.
-            del batch.results[:overflow]
+            del self.pending.results[:overflow]
             self.dropped_results += overflow
-        self.pending = batch
 
     async def _without_deleted(self, batch: Batch) -> Batch:
         ids = {r["monitor_id"] for r in batch.results} | {
