@@ -163,7 +163,11 @@ def engine_metrics(engine: Any) -> Iterator[Metric]:
         labels=["monitor_id", "name", "type"],
     )
     latency_bounds = [str(b / 1000) for b in LATENCY_BOUNDS_MS] + ["+Inf"]
-    for tracked in engine.tracked.values():
+    # This runs in a thread while the engine's loop adds and drops monitors:
+    # list() copies the values in one step under the GIL; iterating the dict
+    # itself failed with "dictionary changed size during iteration" (a 500
+    # from a worker's /metrics at 50,000 monitors).
+    for tracked in list(engine.tracked.values()):
         if not tracked.latency_count:
             continue
         spec = tracked.spec
