@@ -304,31 +304,20 @@ async def _finish_rotation(
         new = await service.require_key(session, new_id, lock=True)
         before = {"old": old.status, "new": new.status}
         still_used = await repository.assignments_of_key(session, old.id)
-        if result["servers"] and not result["rotated"] and still_used:
-            await audit.record(
-                session,
-                _job_actor(ctx),
-                audit.Change(
-                    "ssh_key.rotate",
-                    "ssh_key",
-                    old.id,
-                    before,
-                    {**before, "rotated": 0, "failed": result["failed"]},
-                ),
-            )
-            return
-        now = utcnow()
-        old.status = "replaced" if still_used else "retired"
-        old.retired_at = None if still_used else now
-        old.next_rotation_at = None
-        old.updated_at = now
-        await session.flush()  # the active name is free before the new key takes it
-        if new.status == "pending":
-            new.status = "active"
-        new.last_rotated_at = now
-        if new.rotation_interval_days:
-            new.next_rotation_at = now + timedelta(days=new.rotation_interval_days)
-        new.updated_at = now
+        if result["rotated"] or not still_used:
+            now = utcnow()
+            old.status = "replaced" if still_used else "retired"
+            old.retired_at = None if still_used else now
+            old.next_rotation_at = None
+            old.updated_at = now
+            await session.flush()  # the active name is free before the new key takes it
+            if new.status == "pending":
+                new.status = "active"
+            new.last_rotated_at = now
+            if new.rotation_interval_days:
+                new.next_rotation_at = now + timedelta(days=new.rotation_interval_days)
+            new.updated_at = now
+        after = {"old": old.status, "new": new.status, "new_key_id": str(new.id)}
         await audit.record(
             session,
             _job_actor(ctx),
@@ -337,13 +326,7 @@ async def _finish_rotation(
                 "ssh_key",
                 old.id,
                 before,
-                {
-                    "old": old.status,
-                    "new": new.status,
-                    "new_key_id": str(new.id),
-                    "rotated": result["rotated"],
-                    "failed": result["failed"],
-                },
+                {**after, "rotated": result["rotated"], "failed": result["failed"]},
             ),
         )
 
