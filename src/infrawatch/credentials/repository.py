@@ -100,10 +100,12 @@ async def known_host(session: AsyncSession, server_id: uuid.UUID, port: int) -> 
     return await session.get(KnownHostKey, (server_id, port))
 
 
-async def known_hosts(session: AsyncSession, server_id: uuid.UUID | None) -> list[KnownHostKey]:
+async def known_hosts(
+    session: AsyncSession, server_ids: Sequence[uuid.UUID] | None
+) -> list[KnownHostKey]:
     query = select(KnownHostKey).order_by(KnownHostKey.server_id, KnownHostKey.port)
-    if server_id is not None:
-        query = query.where(KnownHostKey.server_id == server_id)
+    if server_ids is not None:
+        query = query.where(KnownHostKey.server_id.in_(server_ids))
     return list(await session.scalars(query))
 
 

@@ -303,14 +303,16 @@ async def list_assignments(session: AsyncSession, key_id: uuid.UUID) -> list[Ass
 async def assignments_out(
     session: AsyncSession, rows: list[SshKeyAssignment]
 ) -> list[AssignmentOut]:
-    servers = {
-        s.id: s for s in await inventory.servers_by_ids(session, [r.server_id for r in rows])
+    server_ids = [r.server_id for r in rows]
+    servers = {s.id: s for s in await inventory.servers_by_ids(session, server_ids)}
+    host_keys = {
+        (k.server_id, k.port): k for k in await repository.known_hosts(session, server_ids)
     }
     out = []
     for row in rows:
         server = servers.get(row.server_id)
         port = row.port or (server.ssh_port if server and server.ssh_port else 22)
-        known = await repository.known_host(session, row.server_id, port)
+        known = host_keys.get((row.server_id, port))
         out.append(
             AssignmentOut(
                 server_id=row.server_id,
@@ -451,7 +453,7 @@ async def list_known_hosts(
 ) -> list[KnownHostOut]:
     return [
         KnownHostOut.model_validate(k, from_attributes=True)
-        for k in await repository.known_hosts(session, server_id)
+        for k in await repository.known_hosts(session, None if server_id is None else [server_id])
     ]
 
 

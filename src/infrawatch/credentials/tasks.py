@@ -125,12 +125,14 @@ async def rotate(ctx: JobContext) -> dict[str, Any]:
         new_private = service.private_key_of(new, keyring)
         assignments = await repository.assignments_of_key(session, old_id)
     done: dict[str, Any] = state["servers"]
-    total = len(assignments) + sum(
-        1 for s in done if uuid.UUID(s) not in {a.server_id for a in assignments}
-    )
+    # Servers an earlier attempt moved are no longer the old key's.
+    moved_before = len(done.keys() - {str(a.server_id) for a in assignments})
+    total = moved_before + len(assignments)
     for index, assignment in enumerate(assignments):
         await ctx.progress(
-            100 * index / max(total, 1), f"server {index + 1} of {len(assignments)}", force=True
+            100 * (moved_before + index) / max(total, 1),
+            f"server {moved_before + index + 1} of {total}",
+            force=True,
         )
         outcome = await _rotate_on(ctx, assignment, old, old_private, new, new_private)
         done[str(assignment.server_id)] = outcome

@@ -114,9 +114,10 @@ async def _scan_out(session: AsyncSession, scan: DiscoveryScan) -> ScanOut:
 
 async def _scans_out(session: AsyncSession, scans: list[DiscoveryScan]) -> list[ScanOut]:
     counts = await repository.host_counts(session, [s.id for s in scans])
+    scan_jobs = await jobs.jobs_by_ids(session, [s.job_id for s in scans if s.job_id])
     out = []
     for scan in scans:
-        job = await jobs.find_job(session, scan.job_id) if scan.job_id else None
+        job = scan_jobs.get(scan.job_id) if scan.job_id else None
         out.append(
             ScanOut(
                 id=scan.id,

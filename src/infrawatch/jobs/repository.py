@@ -25,6 +25,12 @@ async def get(session: AsyncSession, job_id: uuid.UUID, *, lock: bool = False) -
     return (await session.scalars(query)).one_or_none()
 
 
+async def get_many(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> list[Job]:
+    if not job_ids:
+        return []
+    return list(await session.scalars(select(Job).where(Job.id.in_(job_ids))))
+
+
 async def by_idempotency_key(session: AsyncSession, key: str) -> Job | None:
     return (await session.scalars(select(Job).where(Job.idempotency_key == key))).one_or_none()
 

@@ -133,8 +133,8 @@ async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
     return job
 
 
-async def find_job(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
-    return await repository.get(session, job_id)
+async def jobs_by_ids(session: AsyncSession, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, Job]:
+    return {j.id: j for j in await repository.get_many(session, job_ids)}
 
 
 async def job_by_idempotency_key(session: AsyncSession, key: str) -> Job | None:
