@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +34,8 @@ from infrawatch.jobs.registry import JobRegistry
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
 from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
+from infrawatch.web.status import router as status_router
+from infrawatch.web.templating import STATIC_DIR
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -157,4 +160,6 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(api_router())
+    app.include_router(status_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

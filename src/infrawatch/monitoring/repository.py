@@ -479,3 +479,23 @@ async def set_in_maintenance(session: AsyncSession, ids: Sequence[uuid.UUID], va
 
 async def in_maintenance_ids(session: AsyncSession) -> set[uuid.UUID]:
     return set(await session.scalars(select(Monitor.id).where(Monitor.in_maintenance.is_(True))))
+
+
+async def rollup_tuples(
+    session: AsyncSession, ids: Sequence[uuid.UUID], granularity: int, since: datetime
+) -> list[Any]:
+    """(monitor_id, bucket_start, count, up, down, degraded, latency_sum) of
+    many monitors at once: plain rows, not objects, because a status page
+    reads thousands of them per render."""
+    rows: list[Any] = []
+    r = MonitorRollup
+    for start in range(0, len(ids), 1000):
+        query = select(
+            r.monitor_id, r.bucket_start, r.count, r.up, r.down, r.degraded, r.latency_sum
+        ).where(
+            r.monitor_id.in_(ids[start : start + 1000]),
+            r.granularity == granularity,
+            r.bucket_start >= since,
+        )
+        rows.extend(await session.execute(query))
+    return rows

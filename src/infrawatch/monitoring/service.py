@@ -556,3 +556,7 @@ async def monitor_briefs(
         )
         for m in await repository.monitors_by_ids(session, ids)
     }
+
+
+async def existing_monitor_ids(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    return await repository.existing_ids(session, ids) if ids else set()

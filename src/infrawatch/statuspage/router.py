@@ -1,0 +1,123 @@
+"""Managing status pages (/api/v1/status-pages): operators write, viewers
+read. The public pages themselves are served by the web layer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response, status
+
+from infrawatch.accounts.security import Context, authorize
+from infrawatch.core.concurrency import etag
+from infrawatch.core.runtime import DbSession
+from infrawatch.statuspage import service
+from infrawatch.statuspage.schemas import (
+    IncidentCreate,
+    IncidentPatch,
+    IncidentUpdateCreate,
+    PageCreate,
+    PageOut,
+    PageUpdate,
+    StatusIncidentOut,
+)
+
+router = APIRouter(
+    prefix="/status-pages", tags=["status pages"], dependencies=[Depends(authorize())]
+)
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+IfMatch = Annotated[str | None, Header(max_length=256)]
+
+
+@router.get("", response_model=list[PageOut])
+async def list_pages(session: DbSession) -> list[PageOut]:
+    return await service.list_pages(session)
+
+
+@router.post("", response_model=PageOut, status_code=status.HTTP_201_CREATED)
+async def create_page(body: PageCreate, ctx: Context, session: DbSession) -> PageOut:
+    return await service.create_page(session, ctx, body)
+
+
+@router.get("/{page_id}", response_model=PageOut)
+async def get_page(page_id: uuid.UUID, session: DbSession, response: Response) -> PageOut:
+    page = service.page_out(await service.get_page(session, page_id))
+    response.headers["ETag"] = etag(page.version)
+    return page
+
+
+@router.patch("/{page_id}", response_model=PageOut)
+async def update_page(
+    page_id: uuid.UUID,
+    body: PageUpdate,
+    ctx: Context,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PageOut:
+    page = await service.update_page(session, ctx, page_id, body, if_match)
+    response.headers["ETag"] = etag(page.version)
+    return page
+
+
+@router.delete("/{page_id}", status_code=NO_CONTENT)
+async def delete_page(page_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await service.delete_page(session, ctx, page_id)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/{page_id}/incidents", response_model=list[StatusIncidentOut])
+async def list_incidents(page_id: uuid.UUID, session: DbSession) -> list[StatusIncidentOut]:
+    return await service.list_incidents(session, page_id)
+
+
+@router.post(
+    "/{page_id}/incidents",
+    response_model=StatusIncidentOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_incident(
+    page_id: uuid.UUID, body: IncidentCreate, ctx: Context, session: DbSession
+) -> StatusIncidentOut:
+    return await service.create_incident(session, ctx, page_id, body)
+
+
+@router.get("/{page_id}/incidents/{incident_id}", response_model=StatusIncidentOut)
+async def get_incident(
+    page_id: uuid.UUID, incident_id: uuid.UUID, session: DbSession
+) -> StatusIncidentOut:
+    return await service.get_incident(session, page_id, incident_id)
+
+
+@router.patch("/{page_id}/incidents/{incident_id}", response_model=StatusIncidentOut)
+async def patch_incident(
+    page_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    body: IncidentPatch,
+    ctx: Context,
+    session: DbSession,
+) -> StatusIncidentOut:
+    return await service.patch_incident(session, ctx, page_id, incident_id, body)
+
+
+@router.post(
+    "/{page_id}/incidents/{incident_id}/updates",
+    response_model=StatusIncidentOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def add_update(
+    page_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    body: IncidentUpdateCreate,
+    ctx: Context,
+    session: DbSession,
+) -> StatusIncidentOut:
+    return await service.add_update(session, ctx, page_id, incident_id, body)
+
+
+@router.delete("/{page_id}/incidents/{incident_id}", status_code=NO_CONTENT)
+async def delete_incident(
+    page_id: uuid.UUID, incident_id: uuid.UUID, ctx: Context, session: DbSession
+) -> Response:
+    await service.delete_incident(session, ctx, page_id, incident_id)
+    return Response(status_code=NO_CONTENT)

@@ -1,0 +1,132 @@
+"""SVG drawn on the server: uptime bars, response-time charts and
+shields-style badges. Strings joined in Python, not templates: a status page
+draws 9,000 bars per render."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+GREEN, LIME, YELLOW, ORANGE, RED = "#3fb950", "#7cc95b", "#d4a72c", "#e3772b", "#f85149"
+GREY, BLUE = "#6e7681", "#388bfd"
+
+
+@dataclass(frozen=True)
+class DayBar:
+    date: str
+    uptime_percent: float | None
+    checks: int
+    down: int
+
+
+def uptime_color(percent: float | None) -> str:
+    if percent is None:
+        return GREY
+    if percent >= 99.9:
+        return GREEN
+    if percent >= 99:
+        return LIME
+    if percent >= 95:
+        return YELLOW
+    if percent >= 80:
+        return ORANGE
+    return RED
+
+
+def _day_title(day: DayBar) -> str:
+    if day.uptime_percent is None:
+        return f"{day.date}: no data"
+    failed = f", {day.down} of {day.checks} checks failed" if day.down else ""
+    return f"{day.date}: {day.uptime_percent:.2f} % up{failed}"
+
+
+def uptime_bars(days: Sequence[DayBar], label: str, width: int = 3, gap: int = 1) -> str:
+    """One bar per day, oldest on the left; each bar's <title> is its tooltip."""
+    step = width + gap
+    parts = [
+        f'<svg class="bars" role="img" viewBox="0 0 {len(days) * step - gap} 28" '
+        f'preserveAspectRatio="none" aria-label="{escape(label)}">'
+    ]
+    for i, day in enumerate(days):
+        parts.append(
+            f'<rect x="{i * step}" y="0" width="{width}" height="28" rx="1" '
+            f'fill="{uptime_color(day.uptime_percent)}"><title>{escape(_day_title(day))}'
+            "</title></rect>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def latency_chart(points: Sequence[float | None], label: str) -> str:
+    """A line of the hourly averages, scaled to its own maximum."""
+    known = [p for p in points if p is not None]
+    width, height, top = 240, 48, 4
+    if not known:
+        return (
+            f'<svg class="latency" role="img" viewBox="0 0 {width} {height}" '
+            f'aria-label="{escape(label)}: no data"><text x="0" y="28" class="muted">'
+            "no data</text></svg>"
+        )
+    peak = max(known) or 1.0
+    step = width / max(len(points) - 1, 1)
+    segments: list[list[str]] = [[]]
+    for i, value in enumerate(points):
+        if value is None:  # a gap, not a drop to zero
+            segments.append([])
+            continue
+        y = height - (height - top) * value / peak
+        segments[-1].append(f"{i * step:.1f},{y:.1f}")
+    lines = "".join(
+        f'<polyline fill="none" stroke="{BLUE}" stroke-width="1.5" points="{" ".join(s)}"/>'
+        for s in segments
+        if s
+    )
+    summary = f"{label}: peak {peak:.0f} ms, last {known[-1]:.0f} ms"
+    return (
+        f'<svg class="latency" role="img" viewBox="0 0 {width} {height}" '
+        f'preserveAspectRatio="none" aria-label="{escape(summary)}">'
+        f"<title>{escape(summary)}</title>{lines}</svg>"
+    )
+
+
+# --- badges --------------------------------------------------------------------------
+
+# Verdana 11px advance widths, near enough for shields-style layout.
+_NARROW = set("fijlrtI.,:;|!'()[] ")
+_WIDE = set("mwMW@%")
+
+
+def _text_width(text: str) -> int:
+    total = 0.0
+    for char in text:
+        if char in _NARROW:
+            total += 4.0
+        elif char in _WIDE:
+            total += 10.0
+        elif char.isupper() or char.isdigit():
+            total += 7.5
+        else:
+            total += 6.5
+    return int(total + 0.5)
+
+
+def badge(label: str, message: str, color: str) -> str:
+    label, message = label[:60], message[:60]
+    left, right = _text_width(label) + 10, _text_width(message) + 10
+    total = left + right
+    label_e, message_e = escape(label), escape(message)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="20" role="img" '
+        f'aria-label="{label_e}: {message_e}"><title>{label_e}: {message_e}</title>'
+        '<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" '
+        'stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>'
+        f'<clipPath id="r"><rect width="{total}" height="20" rx="3" fill="#fff"/></clipPath>'
+        f'<g clip-path="url(#r)"><rect width="{left}" height="20" fill="#555"/>'
+        f'<rect x="{left}" width="{right}" height="20" fill="{color}"/>'
+        f'<rect width="{total}" height="20" fill="url(#s)"/></g>'
+        '<g fill="#fff" text-anchor="middle" '
+        'font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">'
+        f'<text x="{left / 2:.1f}" y="14">{label_e}</text>'
+        f'<text x="{left + right / 2:.1f}" y="14">{message_e}</text></g></svg>'
+    )

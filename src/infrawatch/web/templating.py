@@ -1,0 +1,75 @@
+"""The one Jinja2 environment: templates and filters shared by the console
+and the public pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from infrawatch.core.clock import as_utc, utcnow
+from infrawatch.web import svg
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+
+def _when(value: datetime | None) -> str:
+    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = int((utcnow() - as_utc(value)).total_seconds())
+    if seconds < 0:
+        return "in " + _span(-seconds)
+    return _span(seconds) + " ago"
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _percent(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f} %"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def _iso(value: datetime | None) -> str:
+    return as_utc(value).isoformat() if value else ""
+
+
+def build_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(("html", "svg", "atom", "xml")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(when=_when, ago=_ago, percent=_percent, ms=_ms, iso=_iso)
+    env.globals.update(
+        uptime_bars=lambda days, label: Markup(svg.uptime_bars(days, label)),  # noqa: S704
+        latency_chart=lambda points, label: Markup(svg.latency_chart(points, label)),  # noqa: S704
+        uptime_color=svg.uptime_color,
+    )
+    return env
+
+
+ENVIRONMENT = build_environment()
+
+
+def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = ENVIRONMENT.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status_code)
