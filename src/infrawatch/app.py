@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,8 +33,8 @@ from infrawatch.jobs.registry import JobRegistry
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
 from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
-from infrawatch.web.status import router as status_router
-from infrawatch.web.templating import STATIC_DIR
+from infrawatch.web.hub import Hub
+from infrawatch.web.routes import html_error, install_console
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -135,6 +134,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         await check_keyring(runtime.db, runtime.keyring)
         await runtime.bus.start()
         background = start_background_work(runtime)
+        background.append(asyncio.create_task(hub.run(), name="websocket-hub"))
         try:
             yield
         finally:
@@ -151,15 +151,15 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    hub = app.state.hub = Hub(runtime.bus)
     inventory_templates.on_instantiate(
         "monitoring", monitor_templates.instantiate_hook(runtime.keyring)
     )
-    install_error_handlers(app)
+    install_error_handlers(app, html_error)
 
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(api_router())
-    app.include_router(status_router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_console(app)
     return app

@@ -5,10 +5,11 @@ value, never a 500."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 
 from infrawatch.core.errors import AppError
@@ -16,9 +17,18 @@ from infrawatch.core.errors import AppError
 log = logging.getLogger(__name__)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# For a browser asking for a page: a rendered error page, or None for JSON.
+HtmlErrors = Callable[[Request, int, str], Response | None]
+
+
+def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        if html_errors is not None and isinstance(exc.detail(), str):
+            page = html_errors(request, exc.status_code, exc.detail())
+            if page is not None:
+                page.headers.update(exc.headers or {})
+                return page
         return JSONResponse(
             {"detail": exc.detail()}, status_code=exc.status_code, headers=exc.headers
         )

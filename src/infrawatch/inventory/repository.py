@@ -498,3 +498,10 @@ def add_health_transition(
             server_id=server_id, from_state=before, to_state=after, at=at, reason=reason
         )
     )
+
+
+async def counts_by(session: AsyncSession, column_name: str) -> dict[str, int]:
+    """Live servers per value of lifecycle or health: one grouped scan."""
+    column = getattr(Server, column_name)
+    query = select(column, func.count()).where(Server.deleted_at.is_(None)).group_by(column)
+    return {str(value): int(count) for value, count in await session.execute(query)}

@@ -20,7 +20,7 @@ from infrawatch.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infrawatch.core.events import Event
 from infrawatch.core.pagination import Page, decode_cursor, encode_cursor, parse_sort
 from infrawatch.inventory import repository, search, search_sql
-from infrawatch.inventory.lifecycle import Health, check_transition
+from infrawatch.inventory.lifecycle import Health, Lifecycle, check_transition
 from infrawatch.inventory.models import Server
 from infrawatch.inventory.schemas import ServerOut
 
@@ -503,3 +503,13 @@ async def live_names_taken(session: AsyncSession, names: Sequence[str]) -> set[s
 
 async def servers_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[ServerOut]:
     return await present(session, await repository.get_servers(session, ids))
+
+
+async def fleet_counts(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Live servers by lifecycle and by health, every value present (0 if none)."""
+    lifecycle = await repository.counts_by(session, "lifecycle")
+    health = await repository.counts_by(session, "health")
+    return {
+        "lifecycle": {value.value: lifecycle.get(value.value, 0) for value in Lifecycle},
+        "health": {value.value: health.get(value.value, 0) for value in Health},
+    }

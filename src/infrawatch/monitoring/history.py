@@ -132,3 +132,46 @@ async def histories(
         for tally in by_hour.values():
             history.last_24h.merge(tally)
     return found
+
+
+@dataclass
+class StateChange:
+    monitor_id: uuid.UUID
+    monitor_name: str
+    from_state: str
+    to_state: str
+    at: datetime
+    reason: str | None
+
+
+@dataclass
+class Latency:
+    monitor_id: uuid.UUID
+    name: str
+    type: str
+    average_ms: float
+    checks: int
+
+
+async def status_counts(session: AsyncSession) -> dict[str, int]:
+    """Monitors per shown status (paused and maintenance win over the state)."""
+    found = await repository.display_status_counts(session)
+    states = ("up", "degraded", "down", "pending", "paused", "maintenance")
+    return {state: found.get(state, 0) for state in states}
+
+
+async def latest_changes(session: AsyncSession, limit: int = 15) -> list[StateChange]:
+    return [
+        StateChange(t.monitor_id, name, t.from_state, t.to_state, t.at, t.reason)
+        for t, name in await repository.latest_state_changes(session, limit)
+    ]
+
+
+async def slowest(session: AsyncSession, hours: int = 1, limit: int = 6) -> list[Latency]:
+    since = utcnow() - timedelta(hours=hours)
+    return [
+        Latency(monitor_id, name, type_, round(float(average or 0), 1), int(checks))
+        for monitor_id, name, type_, average, checks in await repository.slowest_since(
+            session, since, limit
+        )
+    ]

@@ -499,3 +499,38 @@ async def rollup_tuples(
         )
         rows.extend(await session.execute(query))
     return rows
+
+
+async def display_status_counts(session: AsyncSession) -> dict[str, int]:
+    shown = case(
+        (Monitor.paused, "paused"), (Monitor.in_maintenance, "maintenance"), else_=Monitor.status
+    )
+    query = select(shown, func.count()).group_by(shown)
+    return {str(status): int(count) for status, count in await session.execute(query)}
+
+
+async def latest_state_changes(session: AsyncSession, limit: int) -> list[Any]:
+    """(transition, monitor name), newest first, across all monitors."""
+    query = (
+        select(MonitorTransition, Monitor.name)
+        .join(Monitor, Monitor.id == MonitorTransition.monitor_id)
+        .where(MonitorTransition.kind == "state")
+        .order_by(MonitorTransition.id.desc())
+        .limit(limit)
+    )
+    return list(await session.execute(query))
+
+
+async def slowest_since(session: AsyncSession, since: datetime, limit: int) -> list[Any]:
+    """(monitor id, name, type, average latency, checks) from 5-minute rollups."""
+    r = MonitorRollup
+    average = (func.sum(r.latency_sum) / func.sum(r.count)).label("average")
+    query = (
+        select(r.monitor_id, Monitor.name, Monitor.type, average, func.sum(r.count))
+        .join(Monitor, Monitor.id == r.monitor_id)
+        .where(r.granularity == 300, r.bucket_start >= since)
+        .group_by(r.monitor_id, Monitor.name, Monitor.type)
+        .order_by(average.desc())
+        .limit(limit)
+    )
+    return list(await session.execute(query))

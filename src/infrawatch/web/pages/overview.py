@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from infrawatch.alerting import service as alerting
+from infrawatch.core.errors import NotFound
+from infrawatch.core.runtime import DbSession
+from infrawatch.inventory import service as inventory
+from infrawatch.monitoring import history
+from infrawatch.statuspage import service as statuspage
+from infrawatch.web.session import require_viewer, viewer_from_cookie
+from infrawatch.web.status import render_page
+from infrawatch.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(request: Request, session: DbSession) -> Response:
+    host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]").lower()
+    if host and "." in host:
+        try:  # a status page served on its own domain
+            page = await statuspage.published_page(session, domain=host)
+        except NotFound:
+            pass
+        else:
+            return render_page(await statuspage.public_view(session, page))
+    viewer = await require_viewer(request)
+    return render(
+        "overview.html",
+        viewer=viewer,
+        nav="overview",
+        title="Overview",
+        fleet=await inventory.fleet_counts(session),
+        monitors=await history.status_counts(session),
+        incidents=(await alerting.list_incidents(session, "open", None, 8)).items,
+        open_incidents=(await alerting.list_incidents(session, "open", None, 1)).total,
+        slowest=await history.slowest(session),
+        changes=await history.latest_changes(session),
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login(request: Request, next: str = "/") -> Response:
+    # Only a path on this site: never an open redirect.
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    if await viewer_from_cookie(request) is not None:
+        return RedirectResponse(target, status_code=303)
+    return render("login.html", viewer=None, next=target)

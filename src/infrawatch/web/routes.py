@@ -1,0 +1,37 @@
+"""Everything a person reaches with a browser, put on the app in one call."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from infrawatch.web import status, ws
+from infrawatch.web.pages import overview
+from infrawatch.web.session import LoginRequired, login_redirect
+from infrawatch.web.templating import STATIC_DIR, render
+
+PAGES = (overview,)
+
+
+def install_console(app: FastAPI) -> None:
+    app.include_router(status.router)
+    app.include_router(ws.router)
+    for page in PAGES:
+        app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        return login_redirect(request, exc)
+
+
+def html_error(request: Request, status_code: int, message: str) -> Response | None:
+    """An error page for a browser asking for a page; None (JSON) for the
+    API, badges, feeds and scripts."""
+    path = request.url.path
+    if path.startswith(("/api/", "/badge/", "/static/")) or path.endswith((".json", ".atom")):
+        return None
+    if "text/html" not in request.headers.get("accept", ""):
+        return None
+    return render("error.html", status_code=status_code, viewer=None, message=message)

@@ -1,0 +1,354 @@
+// InfraWatch console: the live connection, API calls with the CSRF header,
+// declarative forms and buttons, theme. No build step: plain ES2020.
+(function () {
+  "use strict";
+  const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+  // --- theme -------------------------------------------------------------------------
+  const savedTheme = localStorage.getItem("iw-theme");
+  if (savedTheme) document.documentElement.dataset.theme = savedTheme;
+  function toggleTheme() {
+    const next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
+    document.documentElement.dataset.theme = next;
+    localStorage.setItem("iw-theme", next);
+  }
+
+  // --- API -------------------------------------------------------------------------
+  async function api(method, url, body, headers) {
+    const init = { method, headers: { "X-CSRF-Token": csrf(), Accept: "application/json", ...(headers || {}) },
+                   credentials: "same-origin" };
+    if (body !== undefined && body !== null) {
+      if (typeof body === "string") { init.body = body; }
+      else { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
+    }
+    let response;
+    try { response = await fetch(url, init); }
+    catch (e) { return { ok: false, status: 0, data: { detail: "the server cannot be reached" } }; }
+    let data = null;
+    const text = await response.text();
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+    if (response.status === 401 && !url.startsWith("/api/v1/auth/login")) {
+      location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function describe(detail) {
+    if (detail == null) return "something went wrong";
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => (d.loc ? d.loc.filter((p) => p !== "body").join(".") + ": " : "") + (d.msg || "")).join("\n");
+    }
+    return JSON.stringify(detail);
+  }
+
+  function toast(message, isError) {
+    const box = document.createElement("div");
+    box.className = "toast" + (isError ? " error" : "");
+    box.setAttribute("role", isError ? "alert" : "status");
+    box.textContent = message;
+    document.body.appendChild(box);
+    setTimeout(() => box.remove(), isError ? 8000 : 3500);
+  }
+
+  // --- declarative forms -------------------------------------------------------------
+  // <form data-api="POST /api/v1/servers" data-then="go:/servers/{id}">; inputs by name,
+  // data-type = int | float | bool | json | lines | list | map ; empty fields are left out
+  // unless data-keep-empty. Nested names use dots: settings.method.
+  function convert(el) {
+    const type = el.dataset.type || (el.type === "number" ? "float" : "");
+    if (el.type === "checkbox") return el.checked;
+    const raw = el.value;
+    if (raw === "" && !("keepEmpty" in el.dataset)) return undefined;
+    switch (type) {
+      case "int": return parseInt(raw, 10);
+      case "float": return parseFloat(raw);
+      case "bool": return raw === "true";
+      case "json": return JSON.parse(raw);
+      case "null-empty": return raw === "" ? null : raw;
+      case "lines": return raw.split("\n").map((s) => s.trim()).filter(Boolean);
+      case "list": return raw.split(",").map((s) => s.trim()).filter(Boolean);
+      case "map": {
+        const out = {};
+        raw.split(/[\n,]/).map((s) => s.trim()).filter(Boolean).forEach((pair) => {
+          const i = pair.indexOf("=");
+          if (i < 0) out[pair] = ""; else out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+        });
+        return out;
+      }
+      default: return raw;
+    }
+  }
+
+  function collect(form) {
+    const body = {};
+    for (const el of form.querySelectorAll("input[name], select[name], textarea[name]")) {
+      if (el.disabled || (el.type === "radio" && !el.checked)) continue;
+      let value;
+      try { value = convert(el); } catch (e) { throw { field: el, message: "not valid JSON: " + e.message }; }
+      if (value === undefined) continue;
+      const path = el.name.split(".");
+      let target = body;
+      path.slice(0, -1).forEach((p) => { target = target[p] = target[p] || {}; });
+      target[path[path.length - 1]] = value;
+    }
+    return body;
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll(".field-error").forEach((e) => e.remove());
+    form.querySelectorAll('[aria-invalid="true"]').forEach((e) => e.removeAttribute("aria-invalid"));
+    const box = form.querySelector(".form-error");
+    if (box) box.textContent = "";
+  }
+
+  function markField(form, name, message) {
+    const field = form.querySelector(`[name="${CSS.escape(name)}"]`);
+    if (!field) return false;
+    field.setAttribute("aria-invalid", "true");
+    const note = document.createElement("div");
+    note.className = "field-error";
+    note.id = "err-" + name.replace(/\W/g, "-");
+    note.textContent = message;
+    field.setAttribute("aria-describedby", note.id);
+    field.insertAdjacentElement("afterend", note);
+    return true;
+  }
+
+  function showErrors(form, detail) {
+    const box = form.querySelector(".form-error");
+    const unplaced = [];
+    if (Array.isArray(detail)) {
+      for (const d of detail) {
+        const loc = (d.loc || []).filter((p) => p !== "body" && p !== "query");
+        const name = loc.filter((p) => typeof p === "string").join(".");
+        if (!(name && markField(form, name, d.msg))) unplaced.push((loc.join(".") ? loc.join(".") + ": " : "") + d.msg);
+      }
+    } else {
+      unplaced.push(describe(detail));
+    }
+    if (unplaced.length) {
+      if (box) box.textContent = unplaced.join("\n"); else toast(unplaced.join("\n"), true);
+    }
+    const first = form.querySelector('[aria-invalid="true"]');
+    if (first) first.focus();
+  }
+
+  function fill(template, data) {
+    return template.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(data && data[key] != null ? data[key] : ""));
+  }
+
+  function after(spec, data, source) {
+    if (!spec) return;
+    for (const step of spec.split("|")) {
+      const [what, arg] = [step.split(":")[0], step.slice(step.indexOf(":") + 1)];
+      if (what === "go") location.href = fill(arg, data);
+      else if (what === "reload") location.reload();
+      else if (what === "refresh") document.querySelectorAll(arg).forEach((el) => htmx.trigger(el, "iw:refresh"));
+      else if (what === "toast") toast(fill(arg, data).replace(/%20/g, " "));
+      else if (what === "result") {
+        const target = document.querySelector(arg);
+        if (target) { target.hidden = false; target.textContent = JSON.stringify(data, null, 2); }
+      } else if (what === "event") document.dispatchEvent(new CustomEvent(arg, { detail: { data, source } }));
+      else if (what === "reset" && source.tagName === "FORM") source.reset();
+    }
+  }
+
+  function parseAction(spec) {
+    const i = spec.indexOf(" ");
+    return { method: spec.slice(0, i), url: spec.slice(i + 1) };
+  }
+
+  async function submitForm(form, submitter) {
+    clearErrors(form);
+    let body;
+    try { body = form.dataset.raw ? form.querySelector("[data-raw-body]").value : collect(form); }
+    catch (e) { if (e.field) { markField(form, e.field.name, e.message); e.field.focus(); } return; }
+    if (form.dataset.transform && window[form.dataset.transform]) body = window[form.dataset.transform](body, form);
+    const { method, url } = parseAction((submitter && submitter.dataset.api) || form.dataset.api);
+    let target = url;
+    if (form.dataset.query) {  // fields sent as a query string (for example dry_run)
+      const params = new URLSearchParams();
+      for (const key of form.dataset.query.split(",")) if (body[key] !== undefined) { params.set(key, body[key]); delete body[key]; }
+      if ([...params].length) target += (url.includes("?") ? "&" : "?") + params;
+    }
+    const headers = form.dataset.contentType ? { "Content-Type": form.dataset.contentType } : {};
+    if (form.dataset.etag) headers["If-Match"] = form.dataset.etag;
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach((b) => (b.disabled = true));
+    const result = await api(method, fill(target, body).replace(/%2F/g, "/"), method === "GET" ? null : body, headers);
+    buttons.forEach((b) => (b.disabled = false));
+    if (!result.ok) { showErrors(form, result.data && result.data.detail); return; }
+    after((submitter && submitter.dataset.then) || form.dataset.then, result.data || {}, form);
+  }
+
+  async function clickAction(button) {
+    if (button.dataset.confirm && !confirm(button.dataset.confirm)) return;
+    const { method, url } = parseAction(button.dataset.api);
+    let body = button.dataset.body ? JSON.parse(button.dataset.body) : null;
+    if (button.dataset.bodyFrom && window[button.dataset.bodyFrom]) body = window[button.dataset.bodyFrom](button);
+    button.disabled = true;
+    const result = await api(method, url, body);
+    button.disabled = false;
+    if (!result.ok) { toast(describe(result.data && result.data.detail), true); return; }
+    after(button.dataset.then, result.data || {}, button);
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.dataset && form.dataset.api) { event.preventDefault(); submitForm(form, event.submitter); }
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-api]");
+    if (button && !button.form?.dataset.api) { event.preventDefault(); clickAction(button); }
+    if (event.target.closest("[data-theme-toggle]")) toggleTheme();
+  });
+
+  // --- live updates ------------------------------------------------------------------
+  // Pages name the topics they want (<body data-topics="monitoring.*,inventory.*">) and
+  // the monitors whose results they show (data-monitor-ids). Events are re-dispatched on
+  // document as "iw:event" plus "iw:<family>" ("iw:monitoring", "iw:inventory", ...).
+  // After a reconnect or a resync message, "iw:resync" asks live regions to reload.
+  const live = { socket: null, attempts: 0, everOpen: false, pollTimer: null, state: "connecting" };
+  const POLL_MS = 15000;
+
+  function setState(state) {
+    live.state = state;
+    document.querySelectorAll("[data-live-state]").forEach((el) => {
+      el.dataset.state = state;
+      el.textContent = { live: "live", polling: "polling every 15 s", offline: "offline, retrying", connecting: "connecting" }[state];
+    });
+  }
+
+  function resync(reason) {
+    document.dispatchEvent(new CustomEvent("iw:resync", { detail: { reason } }));
+  }
+
+  function startPolling() {
+    if (live.pollTimer) return;
+    setState("polling");
+    live.pollTimer = setInterval(() => resync("poll"), POLL_MS);
+  }
+
+  function stopPolling() {
+    if (live.pollTimer) { clearInterval(live.pollTimer); live.pollTimer = null; }
+  }
+
+  function subscribe() {
+    const topics = (document.body.dataset.topics || "").split(",").map((s) => s.trim()).filter(Boolean);
+    if (!topics.length || !live.socket || live.socket.readyState !== 1) return;
+    const message = { type: "subscribe", topics };
+    const ids = document.body.dataset.monitorIds;
+    if (ids !== undefined) message.monitor_ids = ids.split(",").filter(Boolean);
+    live.socket.send(JSON.stringify(message));
+  }
+
+  function connect() {
+    if (!("WebSocket" in window)) { startPolling(); return; }
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    let socket;
+    try { socket = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
+    live.socket = socket;
+    socket.onopen = () => {
+      const reconnected = live.everOpen;
+      live.everOpen = true;
+      live.attempts = 0;
+      stopPolling();
+      setState("live");
+      subscribe();
+      if (reconnected) resync("reconnected");
+    };
+    socket.onmessage = (message) => {
+      let data;
+      try { data = JSON.parse(message.data); } catch (e) { return; }
+      if (data.type === "event") {
+        document.dispatchEvent(new CustomEvent("iw:event", { detail: data }));
+        document.dispatchEvent(new CustomEvent("iw:" + data.topic.split(".")[0], { detail: data }));
+      } else if (data.type === "resync") {
+        resync(data.reason);
+      }
+    };
+    socket.onclose = (event) => {
+      live.socket = null;
+      if (event.code === 4401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    live.attempts += 1;
+    // After a few failures the page polls, and keeps trying the socket behind it.
+    if (live.attempts >= 3 || !live.everOpen) startPolling(); else setState("offline");
+    const delay = Math.min(30000, 1000 * 2 ** Math.min(live.attempts - 1, 5)) * (0.8 + Math.random() * 0.4);
+    setTimeout(connect, delay);
+  }
+
+  // Throttled "refresh this region" for events that arrive in bursts.
+  const pending = new Map();
+  function refreshSoon(selector, ms) {
+    if (pending.has(selector)) return;
+    pending.set(selector, setTimeout(() => {
+      pending.delete(selector);
+      document.querySelectorAll(selector).forEach((el) => htmx.trigger(el, "iw:refresh"));
+    }, ms || 300));
+  }
+
+  // Monitor rows and tiles update in place from results: status, latency, sparkline.
+  const sparkData = new Map();
+  function applyResults(results) {
+    for (const r of results) {
+      document.querySelectorAll(`[data-monitor-row="${r.id}"]`).forEach((row) => {
+        const latency = row.querySelector("[data-latency]");
+        if (latency) latency.textContent = r.latency_ms == null ? "—" : Math.round(r.latency_ms) + " ms";
+        const checked = row.querySelector("[data-checked]");
+        if (checked) checked.textContent = "just now";
+        const spark = row.querySelector("svg.spark");
+        if (spark) {
+          const points = sparkData.get(r.id) || JSON.parse(spark.dataset.points || "[]");
+          points.push(r.latency_ms || 0);
+          while (points.length > 30) points.shift();
+          sparkData.set(r.id, points);
+          drawSpark(spark, points);
+        }
+      });
+      document.dispatchEvent(new CustomEvent("iw:result", { detail: r }));
+    }
+  }
+
+  function drawSpark(svg, points) {
+    const peak = Math.max(1, ...points);
+    const step = 120 / Math.max(points.length - 1, 1);
+    const coords = points.map((p, i) => `${(i * step).toFixed(1)},${(22 - (20 * p) / peak).toFixed(1)}`).join(" ");
+    svg.innerHTML = `<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="${coords}"/>`;
+  }
+
+  function applyStatus(kind, payload) {
+    const selector = kind === "monitor" ? `[data-monitor-status="${payload.id}"]` : `[data-server-health="${payload.id}"]`;
+    document.querySelectorAll(selector).forEach((el) => {
+      el.textContent = payload.to;
+      el.className = el.className.replace(/\bs-\w+/g, "").trim() + " s-" + payload.to;
+      el.closest("[data-status-holder]")?.setAttribute("data-status", payload.to);
+    });
+  }
+
+  document.addEventListener("iw:event", (event) => {
+    const { topic, payload } = event.detail;
+    if (topic === "monitoring.results") applyResults(payload.results || []);
+    else if (topic === "monitoring.monitor.status") applyStatus("monitor", payload);
+    else if (topic === "inventory.server.health") applyStatus("server", payload);
+    // Regions that depend on a family of events reload themselves (throttled).
+    document.querySelectorAll("[data-refresh-on]").forEach((el) => {
+      const patterns = el.dataset.refreshOn.split(",");
+      if (patterns.some((p) => topic.startsWith(p.replace("*", "")))) refreshSoon("#" + el.id, 400);
+    });
+  });
+  document.addEventListener("iw:resync", () => {
+    document.querySelectorAll("[data-refresh-on]").forEach((el) => refreshSoon("#" + el.id, 50));
+  });
+
+  window.iw = { api, toast, describe, resync, drawSpark, live, refreshSoon };
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("svg.spark[data-points]").forEach((s) => drawSpark(s, JSON.parse(s.dataset.points)));
+    if (document.body.dataset.topics) connect();
+  });
+})();
