@@ -50,6 +50,15 @@ def _iso(value: datetime | None) -> str:
     return as_utc(value).isoformat() if value else ""
 
 
+def _history_bars(found: Any, label: str) -> Markup:
+    """90-day bars of a monitoring.history.History."""
+    days = [
+        svg.DayBar(d.date.isoformat(), d.tally.uptime_percent, d.tally.checks, d.tally.down)
+        for d in found.days
+    ]
+    return Markup(svg.uptime_bars(days, label))  # noqa: S704  (svg escapes what it draws)
+
+
 def build_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -63,6 +72,7 @@ def build_environment() -> Environment:
         uptime_bars=lambda days, label: Markup(svg.uptime_bars(days, label)),  # noqa: S704
         latency_chart=lambda points, label: Markup(svg.latency_chart(points, label)),  # noqa: S704
         uptime_color=svg.uptime_color,
+        history_bars=_history_bars,
     )
     return env
 

@@ -346,9 +346,42 @@
     document.querySelectorAll("[data-refresh-on]").forEach((el) => refreshSoon("#" + el.id, 50));
   });
 
+  // --- response-time charts (uPlot) --------------------------------------------------
+  // <div data-chart="{monitor id}">: the last results from the API, then live results.
+  const charts = new Map();
+  async function initChart(el) {
+    const id = el.dataset.chart;
+    const result = await api("GET", `/api/v1/monitors/${id}/results?limit=200`);
+    if (!result.ok || !window.uPlot) return;
+    const items = (result.data.items || []).slice().reverse();
+    const data = [items.map((r) => Date.parse(r.checked_at) / 1000), items.map((r) => r.latency_ms)];
+    const style = getComputedStyle(document.documentElement);
+    const axis = { stroke: style.getPropertyValue("--muted"), grid: { stroke: style.getPropertyValue("--border") } };
+    const plot = new uPlot({
+      width: Math.max(el.clientWidth, 240), height: 160,
+      series: [{}, { label: "response time", stroke: style.getPropertyValue("--accent"), width: 1.5, value: (u, v) => v == null ? "—" : v.toFixed(0) + " ms" }],
+      axes: [axis, { ...axis, values: (u, vals) => vals.map((v) => v + " ms"), size: 60 }],
+      scales: { x: { time: true } },
+    }, data, el);
+    charts.set(id, { plot, data });
+  }
+  document.addEventListener("iw:result", (event) => {
+    const r = event.detail, chart = charts.get(r.id);
+    if (!chart) return;
+    chart.data[0].push(Date.parse(r.at) / 1000);
+    chart.data[1].push(r.latency_ms);
+    if (chart.data[0].length > 500) { chart.data[0].shift(); chart.data[1].shift(); }
+    chart.plot.setData(chart.data);
+  });
+  window.addEventListener("resize", () => charts.forEach((c, id) => {
+    const el = document.querySelector(`[data-chart="${id}"]`);
+    if (el) c.plot.setSize({ width: Math.max(el.clientWidth, 240), height: 160 });
+  }));
+
   window.iw = { api, toast, describe, resync, drawSpark, live, refreshSoon };
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("svg.spark[data-points]").forEach((s) => drawSpark(s, JSON.parse(s.dataset.points)));
     if (document.body.dataset.topics) connect();
   });
+  window.addEventListener("load", () => document.querySelectorAll("[data-chart]").forEach(initChart));
 })();
