@@ -7,11 +7,11 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from infrawatch.web import status, ws
-from infrawatch.web.pages import overview, servers
+from infrawatch.web.pages import monitors, overview, servers
 from infrawatch.web.session import LoginRequired, login_redirect
 from infrawatch.web.templating import STATIC_DIR, render
 
-PAGES = (overview, servers)
+PAGES = (overview, servers, monitors)
 
 
 def install_console(app: FastAPI) -> None:

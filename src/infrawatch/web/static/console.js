@@ -83,7 +83,7 @@
   function collect(form) {
     const body = {};
     for (const el of form.querySelectorAll("input[name], select[name], textarea[name]")) {
-      if (el.disabled || (el.type === "radio" && !el.checked)) continue;
+      if (el.matches(":disabled") || (el.type === "radio" && !el.checked)) continue;
       let value;
       try { value = convert(el); } catch (e) { throw { field: el, message: "not valid JSON: " + e.message }; }
       if (value === undefined) continue;
@@ -381,7 +381,7 @@
   window.iw = { api, toast, describe, resync, drawSpark, live, refreshSoon };
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("svg.spark[data-points]").forEach((s) => drawSpark(s, JSON.parse(s.dataset.points)));
-    if (document.body.dataset.topics) connect();
+    connect();
   });
   window.addEventListener("load", () => document.querySelectorAll("[data-chart]").forEach(initChart));
 })();

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from infrawatch.core.errors import InvalidInput
+from infrawatch.core.runtime import DbSession, KeyringDep
+from infrawatch.inventory import service as inventory
+from infrawatch.monitoring import history
+from infrawatch.monitoring import service as monitoring
+from infrawatch.monitoring.schemas import MonitorStatus, MonitorType
+from infrawatch.web.session import OperatorDep, ViewerDep
+from infrawatch.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+TYPES = ("http", "tcp", "ping", "dns", "tls", "push", "ssh")
+STATUSES = ("up", "degraded", "down", "pending", "paused", "maintenance")
+TARGET_HINTS = {
+    "http": "https://example.internal/health",
+    "tcp": "host:port",
+    "ping": "host or IP",
+    "dns": "name to resolve",
+    "tls": "host:443",
+    "push": "(none: the monitor gets a URL to call)",
+    "ssh": "host:22",
+}
+
+
+def _presenter(request: Request, keyring: Any) -> monitoring.Presenter:
+    return monitoring.Presenter(keyring, str(request.base_url))
+
+
+@router.get("/monitors", response_class=HTMLResponse)
+async def monitors(
+    request: Request,
+    viewer: ViewerDep,
+    session: DbSession,
+    keyring: KeyringDep,
+    status: MonitorStatus | None = None,
+    type: MonitorType | None = None,
+    name: Annotated[str, Query(max_length=128)] = "",
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    filters = {"status": status, "type": type, "name": f"*{name}*" if name else None}
+    error = None
+    try:
+        page = await monitoring.list_monitors(
+            session,
+            _presenter(request, keyring),
+            filters=filters,
+            sort="name",
+            cursor=cursor,
+            limit=100,
+        )
+    except InvalidInput as exc:
+        error, page = exc.message, None
+    items = page.items if page else []
+    found = await history.histories(session, [m.id for m in items], 1)
+    return render(
+        "monitors/list.html",
+        viewer=viewer,
+        nav="monitors",
+        title="Monitors",
+        page=page,
+        items=items,
+        histories=found,
+        error=error,
+        params={"status": status or "", "type": type or "", "name": name},
+        types=TYPES,
+        statuses=STATUSES,
+        first_page=cursor is None,
+    )
+
+
+@router.get("/monitors/new", response_class=HTMLResponse)
+async def new_monitor(
+    viewer: OperatorDep,
+    session: DbSession,
+    server_id: uuid.UUID | None = None,
+    type: MonitorType = "http",
+) -> Response:
+    server = (await inventory.get_server(session, server_id)).server if server_id else None
+    return render(
+        "monitors/new.html",
+        viewer=viewer,
+        nav="monitors",
+        title="New monitor",
+        monitor=None,
+        server=server,
+        chosen_type=type,
+        types=TYPES,
+        hints=TARGET_HINTS,
+    )
+
+
+@router.get("/monitors/{monitor_id}", response_class=HTMLResponse)
+async def monitor_page(
+    request: Request,
+    monitor_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: DbSession,
+    keyring: KeyringDep,
+) -> Response:
+    found = await monitoring.require(session, monitor_id)
+    monitor = await monitoring.present_one(session, found, _presenter(request, keyring))
+    server = None
+    if monitor.server_id is not None:
+        server = (await inventory.get_server(session, monitor.server_id)).server
+    histories = await history.histories(session, [monitor.id], 90)
+    return render(
+        "monitors/detail.html",
+        viewer=viewer,
+        nav="monitors",
+        title=monitor.name,
+        monitor=monitor,
+        version=found.version,
+        server=server,
+        history=histories.get(monitor.id),
+        uptime=await monitoring.uptime(session, monitor.id),
+        transitions=await monitoring.transitions(session, monitor.id, 30),
+        chosen_type=monitor.type,
+        types=TYPES,
+        hints=TARGET_HINTS,
+    )
