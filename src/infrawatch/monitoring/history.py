@@ -175,3 +175,15 @@ async def slowest(session: AsyncSession, hours: int = 1, limit: int = 6) -> list
             session, since, limit
         )
     ]
+
+
+@dataclass
+class Choice:
+    id: uuid.UUID
+    name: str
+    type: str
+
+
+async def monitor_choices(session: AsyncSession, limit: int = 2000) -> list[Choice]:
+    """Monitors by name for the console's pickers (alert rules, windows, status pages)."""
+    return [Choice(*row) for row in await repository.monitor_choices(session, limit)]

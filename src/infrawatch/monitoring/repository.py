@@ -534,3 +534,9 @@ async def slowest_since(session: AsyncSession, since: datetime, limit: int) -> l
         .limit(limit)
     )
     return list(await session.execute(query))
+
+
+async def monitor_choices(session: AsyncSession, limit: int) -> list[Any]:
+    """(id, name, type) by name, for pickers."""
+    query = select(Monitor.id, Monitor.name, Monitor.type).order_by(Monitor.name).limit(limit)
+    return list(await session.execute(query))

@@ -7,11 +7,35 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from infrawatch.web import status, ws
-from infrawatch.web.pages import monitors, overview, servers
+from infrawatch.web.pages import (
+    admin,
+    alerting,
+    audit,
+    credentials,
+    incidents,
+    jobs,
+    monitors,
+    overview,
+    servers,
+    statuspages,
+    tools,
+)
 from infrawatch.web.session import LoginRequired, login_redirect
 from infrawatch.web.templating import STATIC_DIR, render
 
-PAGES = (overview, servers, monitors)
+PAGES = (
+    alerting,
+    incidents,
+    monitors,
+    overview,
+    servers,
+    statuspages,
+    credentials,
+    tools,
+    jobs,
+    audit,
+    admin,
+)
 
 
 def install_console(app: FastAPI) -> None:

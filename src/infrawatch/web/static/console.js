@@ -58,6 +58,7 @@
   function convert(el) {
     const type = el.dataset.type || (el.type === "number" ? "float" : "");
     if (el.type === "checkbox") return el.checked;
+    if (el.multiple) return [...el.selectedOptions].map((o) => o.value);
     const raw = el.value;
     if (raw === "" && !("keepEmpty" in el.dataset)) return undefined;
     switch (type) {
@@ -164,7 +165,15 @@
     let body;
     try { body = form.dataset.raw ? form.querySelector("[data-raw-body]").value : collect(form); }
     catch (e) { if (e.field) { markField(form, e.field.name, e.message); e.field.focus(); } return; }
-    if (form.dataset.transform && window[form.dataset.transform]) body = window[form.dataset.transform](body, form);
+    if (form.dataset.transform && window[form.dataset.transform]) {
+      // A transform may look things up (async) and refuse a field: throw { fieldName, message }.
+      try { body = await window[form.dataset.transform](body, form); }
+      catch (e) {
+        if (e && e.fieldName && markField(form, e.fieldName, e.message)) form.querySelector(`[name="${CSS.escape(e.fieldName)}"]`).focus();
+        else showErrors(form, String((e && e.message) || e));
+        return;
+      }
+    }
     const { method, url } = parseAction((submitter && submitter.dataset.api) || form.dataset.api);
     let target = url;
     if (form.dataset.query) {  // fields sent as a query string (for example dry_run)
@@ -381,7 +390,7 @@
   window.iw = { api, toast, describe, resync, drawSpark, live, refreshSoon };
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("svg.spark[data-points]").forEach((s) => drawSpark(s, JSON.parse(s.dataset.points)));
-    connect();
+    if ("live" in document.body.dataset) connect();  // signed-in pages only
   });
   window.addEventListener("load", () => document.querySelectorAll("[data-chart]").forEach(initChart));
 })();

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from infrawatch.core.runtime import DbSession
+from infrawatch.credentials import service as credentials
+from infrawatch.jobs import service as jobs
+from infrawatch.web.session import ViewerDep
+from infrawatch.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/credentials", response_class=HTMLResponse)
+async def credentials_page(viewer: ViewerDep, session: DbSession) -> Response:
+    return render(
+        "credentials/index.html",
+        viewer=viewer,
+        nav="credentials",
+        title="Credentials",
+        keys=await credentials.list_keys(session, include_retired=False),
+        secrets=await credentials.list_secrets(session),
+    )
+
+
+@router.get("/credentials/keys/{key_id}", response_class=HTMLResponse)
+async def key_page(key_id: uuid.UUID, viewer: ViewerDep, session: DbSession) -> Response:
+    key = await credentials.get_key(session, key_id)
+    recent = await jobs.list_jobs(
+        session,
+        status=None,
+        job_type=None,
+        subject_id=str(key_id),
+        sort=None,
+        cursor=None,
+        limit=10,
+    )
+    cas = [k for k in await credentials.list_keys(session, False) if k.purpose == "ca"]
+    return render(
+        "credentials/key.html",
+        viewer=viewer,
+        nav="credentials",
+        title=key.name,
+        key=key,
+        assignments=await credentials.list_assignments(session, key_id),
+        jobs=recent.items,
+        cas=cas,
+    )
