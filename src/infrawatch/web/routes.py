@@ -58,4 +58,6 @@ def html_error(request: Request, status_code: int, message: str) -> Response | N
         return None
     if "text/html" not in request.headers.get("accept", ""):
         return None
-    return render("error.html", status_code=status_code, viewer=None, message=message)
+    return render(
+        "error.html", status_code=status_code, code=status_code, viewer=None, message=message
+    )

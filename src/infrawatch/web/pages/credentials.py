@@ -22,7 +22,8 @@ async def credentials_page(viewer: ViewerDep, session: DbSession) -> Response:
         nav="credentials",
         title="Credentials",
         keys=await credentials.list_keys(session, include_retired=False),
-        secrets=await credentials.list_secrets(session),
+        # Secrets' names are for operators and up, as in the API.
+        secrets=await credentials.list_secrets(session) if viewer.can_write else None,
     )
 
 
