@@ -78,7 +78,10 @@ def running_server(
 
 
 def create_user(
-    env: dict[str, str], username: str, password: str = "a long enough password"
+    env: dict[str, str],
+    username: str,
+    password: str = "a long enough password",
+    role: str = "admin",
 ) -> subprocess.CompletedProcess[str]:
     return infrawatch(
         env,
@@ -86,7 +89,7 @@ def create_user(
         "create",
         username,
         "--role",
-        "admin",
+        role,
         "--password-stdin",
         stdin=password + "\n",
     )

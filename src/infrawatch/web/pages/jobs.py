@@ -8,7 +8,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from infrawatch.core.runtime import DbSession
 from infrawatch.jobs import service as jobs
-from infrawatch.jobs.schemas import JobStatus
 from infrawatch.web.session import ViewerDep
 from infrawatch.web.templating import render
 
@@ -19,12 +18,14 @@ router = APIRouter(include_in_schema=False)
 async def jobs_page(
     viewer: ViewerDep,
     session: DbSession,
-    status: JobStatus | None = None,
+    status: Annotated[str, Query(max_length=32)] = "",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
+    statuses = ("queued", "running", "succeeded", "failed", "cancelled")
+    status = status if status in statuses else ""
     page = await jobs.list_jobs(
         session,
-        status=status,
+        status=status or None,
         job_type=None,
         subject_id=None,
         sort=None,
@@ -37,8 +38,8 @@ async def jobs_page(
         nav="jobs",
         title="Jobs",
         page=page,
-        status=status or "",
-        statuses=("queued", "running", "succeeded", "failed", "cancelled"),
+        status=status,
+        statuses=statuses,
         first_page=cursor is None,
     )
 

@@ -11,7 +11,7 @@ from infrawatch.core.runtime import DbSession, KeyringDep
 from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import history
 from infrawatch.monitoring import service as monitoring
-from infrawatch.monitoring.schemas import MonitorStatus, MonitorType
+from infrawatch.monitoring.schemas import MonitorType
 from infrawatch.web.session import OperatorDep, ViewerDep
 from infrawatch.web.templating import render
 
@@ -40,12 +40,19 @@ async def monitors(
     viewer: ViewerDep,
     session: DbSession,
     keyring: KeyringDep,
-    status: MonitorStatus | None = None,
-    type: MonitorType | None = None,
+    # Plain strings: the filter form sends "" for "any".
+    status: Annotated[str, Query(max_length=32)] = "",
+    type: Annotated[str, Query(max_length=32)] = "",
     name: Annotated[str, Query(max_length=128)] = "",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
-    filters = {"status": status, "type": type, "name": f"*{name}*" if name else None}
+    status = status if status in STATUSES else ""
+    type = type if type in TYPES else ""
+    filters = {
+        "status": status or None,
+        "type": type or None,
+        "name": f"*{name}*" if name else None,
+    }
     error = None
     try:
         page = await monitoring.list_monitors(
@@ -69,7 +76,7 @@ async def monitors(
         items=items,
         histories=found,
         error=error,
-        params={"status": status or "", "type": type or "", "name": name},
+        params={"status": status, "type": type, "name": name},
         types=TYPES,
         statuses=STATUSES,
         first_page=cursor is None,

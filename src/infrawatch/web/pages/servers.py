@@ -42,8 +42,9 @@ async def servers(
     session: DbSession,
     counts: Counts,
     q: Annotated[str, Query(max_length=2000)] = "",
-    lifecycle: Lifecycle | None = None,
-    health: Health | None = None,
+    # Plain strings: the filter form sends "" for "any".
+    lifecycle: Annotated[str, Query(max_length=32)] = "",
+    health: Annotated[str, Query(max_length=32)] = "",
     environment: Annotated[str, Query(max_length=64)] = "",
     sort: Annotated[str, Query(max_length=40)] = "name",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
@@ -51,10 +52,12 @@ async def servers(
     deleted: bool = False,
 ) -> Response:
     terms: list[search.Term] = []
-    if lifecycle is not None:
-        terms.append(search.TextMatch("lifecycle", lifecycle.value))
-    if health is not None:
-        terms.append(search.TextMatch("health", health.value))
+    lifecycle = lifecycle if lifecycle in {x.value for x in Lifecycle} else ""
+    health = health if health in {x.value for x in Health} else ""
+    if lifecycle:
+        terms.append(search.TextMatch("lifecycle", lifecycle))
+    if health:
+        terms.append(search.TextMatch("health", health))
     if environment:
         terms.append(search.TextMatch("environment", environment))
     filters = inventory.ServerFilters(q=q or None, include_deleted=deleted, terms=terms)
@@ -73,8 +76,8 @@ async def servers(
         error = exc.message  # a bad query is shown by the box, not as an error page
     params = {
         "q": q,
-        "lifecycle": lifecycle.value if lifecycle else "",
-        "health": health.value if health else "",
+        "lifecycle": lifecycle,
+        "health": health,
         "environment": environment,
         "sort": sort,
         "limit": str(limit),
