@@ -3,10 +3,11 @@ badges and the console: a fixed number of queries whatever the count."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,13 +21,14 @@ DAY = 86400
 HOUR = 3600
 
 
-@dataclass
 class Tally:
-    checks: int = 0
-    up: int = 0
-    down: int = 0
-    degraded: int = 0
-    latency_sum: float = 0.0
+    """Checks counted over a span (a day, an hour, 24 hours)."""
+
+    __slots__ = ("checks", "degraded", "down", "latency_sum", "up")
+
+    def __init__(self) -> None:
+        self.checks = self.up = self.down = self.degraded = 0
+        self.latency_sum = 0.0
 
     def add(self, row: Any) -> None:
         """A row of repository.rollup_tuples."""
@@ -56,19 +58,66 @@ class Tally:
 
 
 @dataclass
-class Day:
-    date: date
-    tally: Tally
-
-
-@dataclass
 class Point:
     at: datetime
     latency_avg_ms: float | None
 
 
+class Rollups:
+    """What the rollups say of one monitor: slow to change, so cacheable.
+    Days are parallel columns (index 0 the oldest): a page of 100 monitors
+    reads 9,000 days, and objects per day cost more than the query."""
+
+    def __init__(self, dates: list[str]) -> None:
+        count = len(dates)
+        self.dates = dates  # ISO dates, UTC; shared by every monitor of a read
+        self.checks = [0] * count
+        self.up = [0] * count
+        self.down = [0] * count
+        self.degraded = [0] * count
+        self.latency_sum = [0.0] * count
+        self.hourly: list[Point] = []  # the last 24 h, oldest first
+        self.last_24h = Tally()
+        # What readers derive (drawn bars, JSON), kept as long as the rollups.
+        self.memo: dict[str, Any] = {}
+
+    def add_day(self, index: int, row: Any) -> None:
+        """A row of repository.rollup_tuples for the day at `index`."""
+        self.checks[index] += row[2]
+        self.up[index] += row[3]
+        self.down[index] += row[4]
+        self.degraded[index] += row[5]
+        self.latency_sum[index] += row[6]
+
+    def percents(self) -> list[float | None]:
+        """Uptime per day; None where nothing was checked."""
+        if "percents" not in self.memo:
+            self.memo["percents"] = [
+                round(100 * (up + degraded) / (up + down + degraded), 3)
+                if up + down + degraded
+                else None
+                for up, down, degraded in zip(self.up, self.down, self.degraded, strict=True)
+            ]
+        found: list[float | None] = self.memo["percents"]
+        return found
+
+    def uptime(self, days: int) -> float | None:
+        """Over the last `days` days (1 reads the last 24 hours)."""
+        if days <= 1:
+            return self.last_24h.uptime_percent
+        key = f"uptime-{days}"
+        if key not in self.memo:
+            up, down, degraded = (sum(c[-days:]) for c in (self.up, self.down, self.degraded))
+            known = up + down + degraded
+            self.memo[key] = round(100 * (up + degraded) / known, 3) if known else None
+        result: float | None = self.memo[key]
+        return result
+
+
 @dataclass
 class History:
+    """A monitor now (always read fresh) and its rollups."""
+
     id: uuid.UUID
     name: str
     type: str
@@ -76,25 +125,88 @@ class History:
     status: str
     status_changed_at: datetime | None
     cert_expires_at: datetime | None
-    days: list[Day] = field(default_factory=list)  # oldest first, one per day
-    hourly: list[Point] = field(default_factory=list)  # the last 24 h, oldest first
-    last_24h: Tally = field(default_factory=Tally)
+    rollups: Rollups = field(default_factory=lambda: Rollups([]))
+
+    @property
+    def hourly(self) -> list[Point]:
+        return self.rollups.hourly
+
+    @property
+    def last_24h(self) -> Tally:
+        return self.rollups.last_24h
 
     def uptime(self, days: int) -> float | None:
-        """Over the last `days` days (1 reads the last 24 hours)."""
-        if days <= 1:
-            return self.last_24h.uptime_percent
-        total = Tally()
-        for day in self.days[-days:]:
-            total.merge(day.tally)
-        return total.uptime_percent
+        return self.rollups.uptime(days)
+
+
+async def rollups(
+    session: AsyncSession, ids: Sequence[uuid.UUID], days: int = 90
+) -> dict[uuid.UUID, Rollups]:
+    """Two queries: daily rollups for `days` days, hourly ones for 24 h."""
+    now = utcnow()
+    keys = list(ids)
+    if not keys:
+        return {}
+    first_day = bucket_start(now, DAY) - timedelta(days=days - 1)
+    first = int(first_day.timestamp()) // DAY
+    dates = [(first_day + timedelta(days=i)).date().isoformat() for i in range(days)]
+    found = {key: Rollups(dates) for key in keys}
+    for row in await repository.rollup_tuples(session, keys, DAY, first_day):
+        index = int(row[1].timestamp()) // DAY - first
+        if 0 <= index < days:
+            found[row[0]].add_day(index, row)
+    first_hour = bucket_start(now, HOUR) - timedelta(hours=23)
+    hourly: dict[uuid.UUID, dict[datetime, Tally]] = {k: {} for k in keys}
+    for row in await repository.rollup_tuples(session, keys, HOUR, first_hour):
+        tally = hourly[row[0]][row[1]] = Tally()
+        tally.add(row)
+    hour_starts = [first_hour + timedelta(hours=i) for i in range(24)]
+    for key, result in found.items():
+        by_hour = hourly[key]
+        result.hourly = [
+            Point(h, by_hour[h].latency_avg_ms if h in by_hour else None) for h in hour_starts
+        ]
+        for tally in by_hour.values():
+            result.last_24h.merge(tally)
+    return found
+
+
+class RollupCache:
+    """Rollups of a set of monitors, kept for `ttl` seconds: a public page
+    read by a crowd during an outage reads them once a minute, not once a
+    request. Current states are never cached."""
+
+    def __init__(self, ttl: float = 60.0, entries: int = 256) -> None:
+        self.ttl = ttl
+        self.entries = entries
+        self._cached: dict[tuple[Any, ...], tuple[float, dict[uuid.UUID, Rollups]]] = {}
+
+    async def get(
+        self, session: AsyncSession, ids: Sequence[uuid.UUID], days: int
+    ) -> dict[uuid.UUID, Rollups]:
+        key = (days, *sorted(ids))
+        now = time.monotonic()
+        hit = self._cached.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await rollups(session, ids, days)
+        if len(self._cached) >= self.entries:
+            self._cached.pop(next(iter(self._cached)))
+        self._cached[key] = (now + self.ttl, found)
+        return found
+
+    def clear(self) -> None:
+        self._cached.clear()
 
 
 async def histories(
-    session: AsyncSession, ids: Sequence[uuid.UUID], days: int = 90
+    session: AsyncSession,
+    ids: Sequence[uuid.UUID],
+    days: int = 90,
+    cache: RollupCache | None = None,
 ) -> dict[uuid.UUID, History]:
-    """Three queries: the monitors, their daily rollups, their hourly ones."""
-    now = utcnow()
+    """The monitors' current states (one query) and their rollups (two
+    queries, or none when the cache has them)."""
     monitors = await repository.monitors_by_ids(session, list(ids))
     found = {
         m.id: History(
@@ -111,26 +223,9 @@ async def histories(
     if not found:
         return found
     keys = list(found)
-    today = bucket_start(now, DAY)
-    first_day = today - timedelta(days=days - 1)
-    daily: dict[uuid.UUID, dict[datetime, Tally]] = {k: {} for k in keys}
-    for row in await repository.rollup_tuples(session, keys, DAY, first_day):
-        daily[row[0]].setdefault(row[1], Tally()).add(row)
-    this_hour = bucket_start(now, HOUR)
-    first_hour = this_hour - timedelta(hours=23)
-    hourly: dict[uuid.UUID, dict[datetime, Tally]] = {k: {} for k in keys}
-    for row in await repository.rollup_tuples(session, keys, HOUR, first_hour):
-        hourly[row[0]].setdefault(row[1], Tally()).add(row)
-    day_starts = [first_day + timedelta(days=i) for i in range(days)]
-    hour_starts = [first_hour + timedelta(hours=i) for i in range(24)]
+    counted = await (cache.get(session, keys, days) if cache else rollups(session, keys, days))
     for key, history in found.items():
-        by_day, by_hour = daily[key], hourly[key]
-        history.days = [Day(d.date(), by_day.get(d) or Tally()) for d in day_starts]
-        history.hourly = [
-            Point(h, by_hour[h].latency_avg_ms if h in by_hour else None) for h in hour_starts
-        ]
-        for tally in by_hour.values():
-            history.last_24h.merge(tally)
+        history.rollups = counted.get(key) or Rollups([])
     return found
 
 

@@ -489,6 +489,7 @@ async def rollup_tuples(
     reads thousands of them per render."""
     rows: list[Any] = []
     r = MonitorRollup
+    connection = await session.connection()  # plain rows: no ORM loading per row
     for start in range(0, len(ids), 1000):
         query = select(
             r.monitor_id, r.bucket_start, r.count, r.up, r.down, r.degraded, r.latency_sum
@@ -497,7 +498,7 @@ async def rollup_tuples(
             r.granularity == granularity,
             r.bucket_start >= since,
         )
-        rows.extend(await session.execute(query))
+        rows.extend(await connection.execute(query))
     return rows
 
 

@@ -4,7 +4,8 @@ the public sees (built only from what a page explicitly publishes)."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,11 +29,7 @@ from infrawatch.statuspage.schemas import (
     PageCreate,
     PageOut,
     PageUpdate,
-    PublicDay,
     PublicIncident,
-    PublicMonitor,
-    PublicPage,
-    PublicSection,
     PublicState,
     Section,
     StatusIncidentOut,
@@ -376,27 +373,112 @@ async def published_page(
     return page
 
 
-def _public_monitor(entry: dict[str, Any], found: history.History) -> PublicMonitor:
-    return PublicMonitor(
-        id=found.id,
-        name=entry["name"],
-        target=found.target if entry.get("show_target") else None,
-        status=PUBLIC_STATES.get(found.status, "unknown"),
-        uptime_24h=found.uptime(1),
-        uptime_30d=found.uptime(30),
-        uptime_90d=found.uptime(90),
-        latency_avg_ms_24h=found.last_24h.latency_avg_ms,
-        days=[
-            PublicDay(
-                date=d.date.isoformat(),
-                uptime_percent=d.tally.uptime_percent,
-                checks=d.tally.checks,
-                down=d.tally.down,
-            )
-            for d in found.days
-        ],
-        hourly_latency_ms=[p.latency_avg_ms for p in found.hourly],
-    )
+@dataclass
+class MonitorView:
+    """A monitor as the public sees it: the page's name for it, its state
+    and its history; the target only when the page chose to show it."""
+
+    name: str
+    target: str | None
+    found: history.History
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.found.id
+
+    @property
+    def status(self) -> PublicState:
+        return PUBLIC_STATES.get(self.found.status, "unknown")
+
+    def uptime(self, days: int) -> float | None:
+        return self.found.uptime(days)
+
+    @property
+    def latency_avg_ms_24h(self) -> float | None:
+        return self.found.last_24h.latency_avg_ms
+
+    @property
+    def hourly_latency_ms(self) -> list[float | None]:
+        return [p.latency_avg_ms for p in self.found.hourly]
+
+    def _days_json(self) -> list[dict[str, Any]]:
+        counted = self.found.rollups  # memo lives as long as the (cached) rollups
+        if "days-json" not in counted.memo:
+            counted.memo["days-json"] = [
+                {"date": d, "uptime_percent": p, "checks": c, "down": n}
+                for d, p, c, n in zip(
+                    counted.dates, counted.percents(), counted.checks, counted.down, strict=True
+                )
+            ]
+        days: list[dict[str, Any]] = counted.memo["days-json"]
+        return days
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "target": self.target,
+            "status": self.status,
+            "uptime_24h": self.uptime(1),
+            "uptime_30d": self.uptime(30),
+            "uptime_90d": self.uptime(90),
+            "latency_avg_ms_24h": self.latency_avg_ms_24h,
+            "days": self._days_json(),
+            "hourly_latency_ms": self.hourly_latency_ms,
+        }
+
+
+@dataclass
+class SectionView:
+    name: str
+    monitors: list[MonitorView]
+
+
+@dataclass
+class PublicView:
+    """Everything a public page shows; `to_json` is the shape of PublicPage
+    (built by hand: validating 9,000 days per request would cost more than
+    the page)."""
+
+    slug: str
+    title: str
+    description: str | None
+    logo_url: str | None
+    footer: str | None
+    refresh_seconds: int
+    overall: Overall
+    sections: list[SectionView]
+    active_incidents: list[PublicIncident]
+    maintenance: list[PublicIncident]
+    past_incidents: list[PublicIncident]
+    generated_at: datetime
+
+    @property
+    def overall_text(self) -> str:
+        return OVERALL_TEXT[self.overall]
+
+    def to_json(self) -> dict[str, Any]:
+        def announced(items: list[PublicIncident]) -> list[dict[str, Any]]:
+            return [i.model_dump(mode="json") for i in items]
+
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "description": self.description,
+            "logo_url": self.logo_url,
+            "footer": self.footer,
+            "refresh_seconds": self.refresh_seconds,
+            "overall": self.overall,
+            "overall_text": self.overall_text,
+            "sections": [
+                {"name": s.name, "monitors": [m.to_json() for m in s.monitors]}
+                for s in self.sections
+            ],
+            "active_incidents": announced(self.active_incidents),
+            "maintenance": announced(self.maintenance),
+            "past_incidents": announced(self.past_incidents),
+            "generated_at": self.generated_at.isoformat(),
+        }
 
 
 def _public_incident(
@@ -405,7 +487,7 @@ def _public_incident(
     return PublicIncident.model_validate(incident_out(incident, updates).model_dump())
 
 
-def _overall(monitors: list[PublicMonitor], active: list[PublicIncident]) -> Overall:
+def _overall(monitors: list[MonitorView], active: list[PublicIncident]) -> Overall:
     states = [m.status for m in monitors]
     down = states.count("down")
     impacts = {i.impact for i in active if i.kind == "incident"}
@@ -421,17 +503,26 @@ def _overall(monitors: list[PublicMonitor], active: list[PublicIncident]) -> Ove
     return "operational"
 
 
-async def public_view(session: AsyncSession, page: StatusPage) -> PublicPage:
+# Rollups of public pages are read once a minute per page, whatever the crowd.
+PUBLIC_ROLLUPS = history.RollupCache(ttl=60.0)
+
+
+async def public_view(session: AsyncSession, page: StatusPage) -> PublicView:
     now = utcnow()
     wanted = [uuid.UUID(m["monitor_id"]) for s in page.sections for m in s["monitors"]]
-    found = await history.histories(session, wanted, HISTORY_DAYS)
+    found = await history.histories(session, wanted, HISTORY_DAYS, cache=PUBLIC_ROLLUPS)
     sections = [
-        PublicSection(
+        SectionView(
             name=s["name"],
             monitors=[
-                _public_monitor(m, found[uuid.UUID(m["monitor_id"])])
+                MonitorView(
+                    name=m["name"],
+                    target=found[key].target if m.get("show_target") else None,
+                    found=found[key],
+                )
                 for m in s["monitors"]
-                if uuid.UUID(m["monitor_id"]) in found  # a deleted monitor just disappears
+                # A deleted monitor just disappears from the page.
+                if (key := uuid.UUID(m["monitor_id"])) in found
             ],
         )
         for s in page.sections
@@ -446,16 +537,14 @@ async def public_view(session: AsyncSession, page: StatusPage) -> PublicPage:
         (i for i in open_ if i.kind == "maintenance"),
         key=lambda i: as_utc(i.scheduled_start) if i.scheduled_start else now,
     )
-    overall = _overall([m for s in sections for m in s.monitors], open_)
-    return PublicPage(
+    return PublicView(
         slug=page.slug,
         title=page.title,
         description=page.description,
         logo_url=page.logo_url,
         footer=page.footer,
         refresh_seconds=page.refresh_seconds,
-        overall=overall,
-        overall_text=OVERALL_TEXT[overall],
+        overall=_overall([m for s in sections for m in s.monitors], open_),
         sections=sections,
         active_incidents=[i for i in open_ if i.kind == "incident"],
         maintenance=maintenance,
@@ -473,7 +562,9 @@ async def badge_subject(
         for section in page.sections:
             for entry in section["monitors"]:
                 if entry["monitor_id"] == str(monitor_id):
-                    found = await history.histories(session, [monitor_id], HISTORY_DAYS)
+                    found = await history.histories(
+                        session, [monitor_id], HISTORY_DAYS, cache=PUBLIC_ROLLUPS
+                    )
                     if monitor_id in found:
                         return entry["name"], found[monitor_id]
     raise NotFound("no published status page shows this monitor")

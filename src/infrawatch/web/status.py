@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.runtime import DbSession
@@ -32,24 +32,21 @@ BADGE_COLORS = {
 DURATIONS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
 
 
-def render_page(view: PublicPage) -> HTMLResponse:
-    response = render("status/page.html", page=view, day_bars=_day_bars)
+def render_page(view: statuspage.PublicView) -> HTMLResponse:
+    response = render("status/page.html", page=view)
     response.headers["Cache-Control"] = CACHE
     return response
 
 
-def _day_bars(monitor: object) -> list[svg.DayBar]:
-    return [
-        svg.DayBar(d.date, d.uptime_percent, d.checks, d.down)
-        for d in monitor.days  # type: ignore[attr-defined]
-    ]
-
-
-@router.get("/status/{slug}.json", response_model=PublicPage)
-async def status_json(slug: str, session: DbSession, response: Response) -> PublicPage:
+@router.get(
+    "/status/{slug}.json",
+    response_class=JSONResponse,
+    responses={200: {"model": PublicPage, "description": "the page as data"}},
+)
+async def status_json(slug: str, session: DbSession) -> JSONResponse:
     page = await statuspage.published_page(session, slug=slug)
-    response.headers["Cache-Control"] = CACHE
-    return await statuspage.public_view(session, page)
+    view = await statuspage.public_view(session, page)
+    return JSONResponse(view.to_json(), headers={"Cache-Control": CACHE})
 
 
 @router.get("/status/{slug}/feed.atom", response_class=Response)

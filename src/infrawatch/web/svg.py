@@ -5,19 +5,10 @@ draws 9,000 bars per render."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 
 GREEN, LIME, YELLOW, ORANGE, RED = "#3fb950", "#7cc95b", "#d4a72c", "#e3772b", "#f85149"
 GREY, BLUE = "#6e7681", "#388bfd"
-
-
-@dataclass(frozen=True)
-class DayBar:
-    date: str
-    uptime_percent: float | None
-    checks: int
-    down: int
 
 
 def uptime_color(percent: float | None) -> str:
@@ -34,28 +25,40 @@ def uptime_color(percent: float | None) -> str:
     return RED
 
 
-def _day_title(day: DayBar) -> str:
-    if day.uptime_percent is None:
-        return f"{day.date}: no data"
-    failed = f", {day.down} of {day.checks} checks failed" if day.down else ""
-    return f"{day.date}: {day.uptime_percent:.2f} % up{failed}"
+BAR_WIDTH, BAR_GAP = 3, 1
 
 
-def uptime_bars(days: Sequence[DayBar], label: str, width: int = 3, gap: int = 1) -> str:
-    """One bar per day, oldest on the left; each bar's <title> is its tooltip."""
-    step = width + gap
-    parts = [
-        f'<svg class="bars" role="img" viewBox="0 0 {len(days) * step - gap} 28" '
-        f'preserveAspectRatio="none" aria-label="{escape(label)}">'
-    ]
-    for i, day in enumerate(days):
-        parts.append(
-            f'<rect x="{i * step}" y="0" width="{width}" height="28" rx="1" '
-            f'fill="{uptime_color(day.uptime_percent)}"><title>{escape(_day_title(day))}'
-            "</title></rect>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+def _day_title(date: str, percent: float | None, checks: int, down: int) -> str:
+    if percent is None:
+        return f"{date}: no data"
+    failed = f", {down} of {checks} checks failed" if down else ""
+    return f"{date}: {percent:.2f} % up{failed}"
+
+
+def bar_rects(
+    dates: Sequence[str],
+    percents: Sequence[float | None],
+    checks: Sequence[int],
+    downs: Sequence[int],
+) -> str:
+    """The bars, one per day, oldest on the left; each bar's <title> is its
+    tooltip. Terse: a page of 100 monitors draws 9,000."""
+    step = BAR_WIDTH + BAR_GAP
+    # Titles hold digits, dates and fixed words only: nothing to escape.
+    return "".join(
+        f'<rect x="{i * step}" width="{BAR_WIDTH}" height="28" fill="{uptime_color(p)}">'
+        f"<title>{_day_title(d, p, c, n)}</title></rect>"
+        for i, (d, p, c, n) in enumerate(zip(dates, percents, checks, downs, strict=True))
+    )
+
+
+def uptime_bars(days: int, label: str, rects: str) -> str:
+    """An <svg> around `rects` from bar_rects."""
+    width = days * (BAR_WIDTH + BAR_GAP) - BAR_GAP
+    return (
+        f'<svg class="bars" role="img" viewBox="0 0 {max(width, 1)} 28" '
+        f'preserveAspectRatio="none" aria-label="{escape(label)}">{rects}</svg>'
+    )
 
 
 def latency_chart(points: Sequence[float | None], label: str) -> str:

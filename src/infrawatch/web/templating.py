@@ -51,12 +51,14 @@ def _iso(value: datetime | None) -> str:
 
 
 def _history_bars(found: Any, label: str) -> Markup:
-    """90-day bars of a monitoring.history.History."""
-    days = [
-        svg.DayBar(d.date.isoformat(), d.tally.uptime_percent, d.tally.checks, d.tally.down)
-        for d in found.days
-    ]
-    return Markup(svg.uptime_bars(days, label))  # noqa: S704  (svg escapes what it draws)
+    """90-day bars of a monitoring.history.History, drawn once per rollups."""
+    counted = found.rollups
+    if "bars" not in counted.memo:
+        counted.memo["bars"] = svg.bar_rects(
+            counted.dates, counted.percents(), counted.checks, counted.down
+        )
+    bars = svg.uptime_bars(len(counted.dates), label, counted.memo["bars"])
+    return Markup(bars)  # noqa: S704  (svg escapes what it draws)
 
 
 def build_environment() -> Environment:
@@ -69,7 +71,6 @@ def build_environment() -> Environment:
     )
     env.filters.update(when=_when, ago=_ago, percent=_percent, ms=_ms, iso=_iso)
     env.globals.update(
-        uptime_bars=lambda days, label: Markup(svg.uptime_bars(days, label)),  # noqa: S704
         latency_chart=lambda points, label: Markup(svg.latency_chart(points, label)),  # noqa: S704
         uptime_color=svg.uptime_color,
         history_bars=_history_bars,
