@@ -4,6 +4,7 @@ may see. Every step asserts what a person would check by eye."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -65,11 +66,11 @@ async def assert_not_reloaded(page: Any) -> None:
     assert await page.evaluate("window.__stillTheSamePage === true"), "the page reloaded"
 
 
-async def badge_text(page: Any, selector: str, text: str) -> None:
+async def badge_text(page: Any, selector: str, text: str, timeout: int = WAIT) -> None:
     await page.wait_for_function(
         "([s, t]) => document.querySelector(s)?.textContent.trim() === t",
         arg=[selector, text],
-        timeout=WAIT,
+        timeout=timeout,
     )
 
 
@@ -228,7 +229,27 @@ async def test_operations_console_end_to_end(
         assert await page.locator("[data-scan-progress]").get_attribute("aria-valuenow") == "100"
         host = page.locator('[data-host="127.0.0.1"]')
         assert str(serve_port) in (await host.text_content() or "")
+        assert "web-1" in (await host.text_content() or "")  # already in the inventory
         await shot(page, screenshots, "09-discovery")
+
+        # Another scan finds a host the inventory lacks; import it from the list.
+        listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.2", 0)
+        stack.push_async_callback(listener.wait_closed)
+        stack.callback(listener.close)
+        other_port = listener.sockets[0].getsockname()[1]
+        await page.goto(f"{base}/tools")
+        scan = page.get_by_role("form", name="Start a scan")
+        await scan.get_by_label("Range (CIDR)").fill("127.0.0.2/32")
+        await scan.get_by_label("Ports", exact=True).fill(str(other_port))
+        await scan.get_by_role("button", name="Start scan").click()
+        await page.wait_for_url(re.compile(r"/tools/scans/"))
+        await badge_text(page, "[data-scan-status]", "succeeded")
+        await page.get_by_label("Select 127.0.0.2").check()
+        await page.get_by_role("button", name="Import selected").click()
+        imported = page.locator('[data-host="127.0.0.2"] a')
+        await imported.wait_for(timeout=WAIT)
+        assert await imported.text_content() == "host-127-0-0-2"  # now in the inventory
+        assert (await imported.get_attribute("href") or "").startswith("/servers/")
         for path, name in (
             ("/jobs", "10-jobs"),
             ("/alerting", "11-alerting"),
@@ -350,3 +371,59 @@ CONTRAST = """
   return out;
 })()
 """
+
+
+ACTIVE_TILE = '[data-tile="lifecycle-active"]'
+
+
+async def _active_count(page: Any) -> str:
+    return (await page.locator(ACTIVE_TILE).text_content() or "").strip()
+
+
+async def test_live_pages_resync_after_a_lost_socket_and_poll_without_one(
+    cli_env: dict[str, str], browser: Any
+) -> None:
+    env = console_env(cli_env)
+    env["INFRAWATCH_ENGINE_ENABLED"] = "false"
+    assert create_user(env, "admin").returncode == 0
+    token = infrawatch(env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]
+    with running_server(env) as (base, _):
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await login(page, base, "admin")
+            assert await _active_count(page) == "0"
+            await mark_no_reload(page)
+            # The socket drops; what changes meanwhile arrives after the reconnect.
+            await page.evaluate("iw.live.socket.close()")
+            await page.wait_for_selector('[data-live-state][data-state="offline"]')
+            assert (await http.post("/api/v1/servers", json={"name": "a-1"})).status_code == 201
+            await page.wait_for_selector('[data-live-state][data-state="live"]', timeout=WAIT)
+            await badge_text(page, ACTIVE_TILE, "1")
+            await assert_not_reloaded(page)
+            await context.close()
+
+            # No WebSocket at all: the page says so and polls every 15 s.
+            context = await browser.new_context()
+            await context.add_init_script("delete window.WebSocket")
+            page = await context.new_page()
+            await login_without_socket(page, base)
+            state = page.locator("[data-live-state]")
+            assert await state.get_attribute("data-state") == "polling"
+            assert await _active_count(page) == "1"
+            await mark_no_reload(page)
+            assert (await http.post("/api/v1/servers", json={"name": "a-2"})).status_code == 201
+            await badge_text(page, ACTIVE_TILE, "2", timeout=25_000)
+            await assert_not_reloaded(page)
+            await context.close()
+
+
+async def login_without_socket(page: Any, base: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.get_by_label("Username").fill("admin")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(f"{base}/")
+    await page.wait_for_selector('[data-live-state][data-state="polling"]', timeout=WAIT)

@@ -29,3 +29,27 @@ def test_a_lagging_client_is_told_to_resync() -> None:
 def test_only_readable_topics_may_be_subscribed() -> None:
     assert allowed_pattern("monitoring.*") and allowed_pattern("jobs.event")
     assert not allowed_pattern("*") and not allowed_pattern("accounts.secret")
+
+
+def test_a_client_gets_what_it_missed_or_is_told_to_reload() -> None:
+    from datetime import timedelta
+
+    from infrawatch.core.clock import utcnow
+    from infrawatch.core.events import EventBus
+    from infrawatch.web.hub import Hub
+
+    hub = Hub(EventBus())
+    started = utcnow()
+    hub.complete_since = started
+    before, after = Event("inventory.server.created", {"name": "old"}), None
+    after = Event("inventory.server.created", {"name": "new"})
+    object.__setattr__(before, "at", started + timedelta(seconds=1))
+    object.__setattr__(after, "at", started + timedelta(seconds=3))
+    hub.recent.extend([before, after])
+
+    client = Client(patterns=("inventory.*",))
+    assert hub.replay(client, started + timedelta(seconds=2))
+    assert [client.queue.get_nowait()["payload"]["name"]] == ["new"]
+    assert client.queue.empty()
+    # Older than what the hub has seen since it started: it cannot know.
+    assert not hub.replay(Client(patterns=("*",)), started - timedelta(seconds=1))

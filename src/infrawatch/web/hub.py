@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from infrawatch.core.clock import utcnow
 from infrawatch.core.events import Event, EventBus
 
 log = logging.getLogger(__name__)
@@ -18,6 +21,9 @@ log = logging.getLogger(__name__)
 # What a console may subscribe to (everything a viewer may read anyway).
 ALLOWED_TOPICS = ("inventory.*", "monitoring.*", "alerting.*", "jobs.*", "statuspage.*")
 CLIENT_QUEUE = 1000
+# Recent events kept for clients that say what they last saw (a page just
+# rendered, a socket just reconnected): replayed instead of reloading.
+RECENT_EVENTS = 5000
 
 
 @dataclass(eq=False)
@@ -75,16 +81,34 @@ class Hub:
         self._bus = bus
         self.clients: set[Client] = set()
         self.delivered = 0
+        self.recent: deque[Event] = deque(maxlen=RECENT_EVENTS)
+        self.complete_since: datetime | None = None  # no event after this was dropped
+
+    def replay(self, client: Client, since: datetime) -> bool:
+        """Queue what the client missed after `since`; False when the hub
+        cannot know (it started later, or the events are no longer kept)."""
+        if self.complete_since is None or since < self.complete_since:
+            return False
+        if self.recent and len(self.recent) == self.recent.maxlen and self.recent[0].at > since:
+            return False
+        for item in list(self.recent):
+            if item.at > since:
+                client.offer(item)
+        return True
 
     async def run(self) -> None:
         subscription = self._bus.subscribe("*", maxsize=20_000)
+        self.complete_since = utcnow()
         try:
             async for item in subscription:
                 if subscription.dropped:
                     log.warning("the WebSocket hub fell behind the bus; clients resync")
                     subscription.dropped = 0
+                    self.recent.clear()
+                    self.complete_since = utcnow()
                     for client in list(self.clients):
                         client.resync("the server fell behind")
+                self.recent.append(item)
                 for client in list(self.clients):
                     client.offer(item)
                 self.delivered += 1

@@ -3,7 +3,7 @@ and the public pages."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,12 @@ def _history_bars(found: Any, label: str) -> Markup:
     return Markup(bars)  # noqa: S704  (svg escapes what it draws)
 
 
+def _live_since() -> str:
+    """Where a page's live updates start: a little before it was rendered,
+    so an event committed while it rendered is replayed (twice is harmless)."""
+    return (utcnow() - timedelta(seconds=2)).isoformat()
+
+
 def build_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -74,6 +80,7 @@ def build_environment() -> Environment:
         latency_chart=lambda points, label: Markup(svg.latency_chart(points, label)),  # noqa: S704
         uptime_color=svg.uptime_color,
         history_bars=_history_bars,
+        live_since=_live_since,
     )
     return env
 

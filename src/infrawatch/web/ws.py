@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,7 +77,7 @@ async def websocket(ws: WebSocket) -> None:
             asyncio.create_task(_keepalive(ws, client, runtime, secret)),
         ]
         try:
-            await _receive(ws, client)
+            await _receive(ws, client, hub)
         except WebSocketDisconnect:
             pass
         finally:
@@ -106,19 +107,29 @@ async def _keepalive(ws: WebSocket, client: Client, runtime: Runtime, secret: st
                 return
 
 
-async def _receive(ws: WebSocket, client: Client) -> None:
+async def _receive(ws: WebSocket, client: Client, hub: Hub) -> None:
     while True:
         try:
             message = await ws.receive_json()
         except ValueError:
             await ws.send_json({"type": "error", "message": "messages are JSON objects"})
             continue
-        reply = _handle(client, message)
+        reply = _handle(client, hub, message)
         if reply is not None:
             await ws.send_json(reply)
 
 
-def _handle(client: Client, message: Any) -> dict[str, Any] | None:
+def _since(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _handle(client: Client, hub: Hub, message: Any) -> dict[str, Any] | None:
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == "ping":
         return {"type": "pong", "server_time": utcnow().isoformat()}
@@ -142,6 +153,15 @@ def _handle(client: Client, message: Any) -> dict[str, Any] | None:
         or not all(isinstance(i, str) and len(i) <= 64 for i in ids)
     ):
         return {"type": "error", "message": f"monitor_ids: at most {MAX_MONITOR_IDS} ids"}
+    since = message.get("since")
+    if since is not None and _since(since) is None:
+        return {"type": "error", "message": "since: an ISO 8601 time with a zone"}
     client.patterns = tuple(topics)
     client.monitor_ids = frozenset(ids) if ids is not None else None
-    return {"type": "subscribed", "topics": topics, "monitor_ids": ids}
+    reply = {"type": "subscribed", "topics": topics, "monitor_ids": ids}
+    found = _since(since)
+    # What happened since the client's last look follows this reply (the
+    # queue keeps the order); if the hub cannot know, the client reloads.
+    if found is not None and not hub.replay(client, found):
+        client.resync("events since then are no longer kept")
+    return reply

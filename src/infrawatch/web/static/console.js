@@ -218,7 +218,9 @@
   // the monitors whose results they show (data-monitor-ids). Events are re-dispatched on
   // document as "iw:event" plus "iw:<family>" ("iw:monitoring", "iw:inventory", ...).
   // After a reconnect or a resync message, "iw:resync" asks live regions to reload.
-  const live = { socket: null, attempts: 0, everOpen: false, pollTimer: null, state: "connecting" };
+  // `since`: the newest event this page has seen (at first, when the server rendered it).
+  // Every subscribe sends it, and the server replays what came after, or says "resync".
+  const live = { socket: null, attempts: 0, everOpen: false, pollTimer: null, state: "connecting", since: null };
   const POLL_MS = 15000;
 
   function setState(state) {
@@ -247,6 +249,7 @@
     const topics = (document.body.dataset.topics || "").split(",").map((s) => s.trim()).filter(Boolean);
     if (!topics.length || !live.socket || live.socket.readyState !== 1) return;
     const message = { type: "subscribe", topics };
+    if (live.since) message.since = live.since;
     const ids = document.body.dataset.monitorIds;
     if (ids !== undefined) message.monitor_ids = ids.split(",").filter(Boolean);
     live.socket.send(JSON.stringify(message));
@@ -259,18 +262,17 @@
     try { socket = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     live.socket = socket;
     socket.onopen = () => {
-      const reconnected = live.everOpen;
       live.everOpen = true;
       live.attempts = 0;
       stopPolling();
       setState("live");
-      subscribe();
-      if (reconnected) resync("reconnected");
+      subscribe();  // with `since`: what was missed while away comes first
     };
     socket.onmessage = (message) => {
       let data;
       try { data = JSON.parse(message.data); } catch (e) { return; }
       if (data.type === "event") {
+        if (!live.since || Date.parse(data.at) > Date.parse(live.since)) live.since = data.at;
         document.dispatchEvent(new CustomEvent("iw:event", { detail: data }));
         document.dispatchEvent(new CustomEvent("iw:" + data.topic.split(".")[0], { detail: data }));
       } else if (data.type === "resync") {
@@ -390,6 +392,7 @@
   window.iw = { api, toast, describe, resync, drawSpark, live, refreshSoon };
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("svg.spark[data-points]").forEach((s) => drawSpark(s, JSON.parse(s.dataset.points)));
+    live.since = document.body.dataset.since || null;
     if ("live" in document.body.dataset) connect();  // signed-in pages only
   });
   window.addEventListener("load", () => document.querySelectorAll("[data-chart]").forEach(initChart));
