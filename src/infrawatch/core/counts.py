@@ -10,21 +10,27 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class CountCache:
     def __init__(self, size: int = 512) -> None:
-        self._entries: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._size = size
         self.hits = 0
         self.misses = 0
 
-    async def get(self, key: str, generation: int, count: Callable[[], Awaitable[int]]) -> int:
+    async def get(self, key: str, generation: int, count: Callable[[], Awaitable[T]]) -> T:
+        """`count` again only if the generation moved since it was counted
+        (a total, or any other figure of the same data)."""
         cached = self._entries.get(key)
         if cached is not None and cached[0] == generation:
             self._entries.move_to_end(key)
             self.hits += 1
-            return cached[1]
+            found: T = cached[1]
+            return found
         self.misses += 1
         total = await count()
         self._entries[key] = (generation, total)

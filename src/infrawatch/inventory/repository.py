@@ -500,8 +500,11 @@ def add_health_transition(
     )
 
 
-async def counts_by(session: AsyncSession, column_name: str) -> dict[str, int]:
-    """Live servers per value of lifecycle or health: one grouped scan."""
-    column = getattr(Server, column_name)
-    query = select(column, func.count()).where(Server.deleted_at.is_(None)).group_by(column)
-    return {str(value): int(count) for value, count in await session.execute(query)}
+async def lifecycle_health_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """Live servers per (lifecycle, health): one grouped scan."""
+    query = (
+        select(Server.lifecycle, Server.health, func.count())
+        .where(Server.deleted_at.is_(None))
+        .group_by(Server.lifecycle, Server.health)
+    )
+    return [(str(a), str(b), int(n)) for a, b, n in await session.execute(query)]

@@ -505,11 +505,19 @@ async def servers_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> lis
     return await present(session, await repository.get_servers(session, ids))
 
 
-async def fleet_counts(session: AsyncSession) -> dict[str, dict[str, int]]:
-    """Live servers by lifecycle and by health, every value present (0 if none)."""
-    lifecycle = await repository.counts_by(session, "lifecycle")
-    health = await repository.counts_by(session, "health")
-    return {
-        "lifecycle": {value.value: lifecycle.get(value.value, 0) for value in Lifecycle},
-        "health": {value.value: health.get(value.value, 0) for value in Health},
-    }
+async def fleet_counts(session: AsyncSession, cache: CountCache) -> dict[str, dict[str, int]]:
+    """Live servers by lifecycle and by health, every value present (0 if
+    none). Counted again only when the inventory's generation moved (any
+    change to servers, health included, moves it)."""
+
+    async def count() -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {
+            "lifecycle": {value.value: 0 for value in Lifecycle},
+            "health": {value.value: 0 for value in Health},
+        }
+        for lifecycle, health, n in await repository.lifecycle_health_counts(session):
+            counts["lifecycle"][lifecycle] = counts["lifecycle"].get(lifecycle, 0) + n
+            counts["health"][health] = counts["health"].get(health, 0) + n
+        return counts
+
+    return await cache.get("fleet", await repository.inventory_generation(session), count)

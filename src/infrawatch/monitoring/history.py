@@ -262,14 +262,30 @@ async def latest_changes(session: AsyncSession, limit: int = 15) -> list[StateCh
     ]
 
 
-async def slowest(session: AsyncSession, hours: int = 1, limit: int = 6) -> list[Latency]:
-    since = utcnow() - timedelta(hours=hours)
-    return [
+SLOWEST_WINDOW = timedelta(minutes=10)
+
+
+async def slowest(
+    session: AsyncSession, memo: dict[str, Any], limit: int = 6, ttl: float = 15.0
+) -> list[Latency]:
+    """The slowest monitors of the last 10 minutes (two 5-minute buckets).
+    Kept in `memo` (the caller's, one per running app) for `ttl` seconds: at
+    20,000 monitors it aggregates 40,000 rows, and the overview asks on
+    every refresh."""
+    now = time.monotonic()
+    kept = memo.get("slowest")
+    if kept is not None and kept[0] > now:
+        cached: list[Latency] = kept[1]
+        return cached
+    since = bucket_start(utcnow() - SLOWEST_WINDOW + timedelta(minutes=5), 300)
+    found = [
         Latency(monitor_id, name, type_, round(float(average or 0), 1), int(checks))
         for monitor_id, name, type_, average, checks in await repository.slowest_since(
             session, since, limit
         )
     ]
+    memo["slowest"] = (now + ttl, found)
+    return found
 
 
 @dataclass

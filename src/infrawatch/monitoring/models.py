@@ -126,6 +126,11 @@ class MonitorRollup(Base):
     date by upserts in the same transaction as the results they count."""
 
     __tablename__ = "monitor_rollups"
+    # Time windows across all monitors (the console's latency tiles, the
+    # retention sweep) read by granularity and time, not by monitor.
+    __table_args__ = (
+        Index("ix_monitor_rollups_granularity_bucket", "granularity", "bucket_start"),
+    )
 
     monitor_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True

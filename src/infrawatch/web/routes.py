@@ -39,6 +39,7 @@ PAGES = (
 
 
 def install_console(app: FastAPI) -> None:
+    app.state.page_memo = {}  # figures pages keep for a few seconds (per app)
     app.include_router(status.router)
     app.include_router(ws.router)
     for page in PAGES:

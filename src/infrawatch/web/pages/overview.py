@@ -5,7 +5,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from infrawatch.alerting import service as alerting
 from infrawatch.core.errors import NotFound
-from infrawatch.core.runtime import DbSession
+from infrawatch.core.runtime import Counts, DbSession
 from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import history
 from infrawatch.statuspage import service as statuspage
@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-async def overview(request: Request, session: DbSession) -> Response:
+async def overview(request: Request, session: DbSession, counts: Counts) -> Response:
     host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]").lower()
     if host and "." in host:
         try:  # a status page served on its own domain
@@ -32,11 +32,11 @@ async def overview(request: Request, session: DbSession) -> Response:
         viewer=viewer,
         nav="overview",
         title="Overview",
-        fleet=await inventory.fleet_counts(session),
+        fleet=await inventory.fleet_counts(session, counts),
         monitors=await history.status_counts(session),
         incidents=(await alerting.list_incidents(session, "open", None, 8)).items,
         open_incidents=(await alerting.list_incidents(session, "open", None, 1)).total,
-        slowest=await history.slowest(session),
+        slowest=await history.slowest(session, request.app.state.page_memo),
         changes=await history.latest_changes(session),
     )
 
