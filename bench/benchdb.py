@@ -3,12 +3,16 @@ folder on SQLite, a database of its own on the local PostgreSQL."""
 
 from __future__ import annotations
 
+import random
+import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infrawatch import migrations
+from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS
 
 POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -27,3 +31,23 @@ async def migrated_database(kind: str, workdir: Path, name: str) -> str:
     await migrations.upgrade(engine)
     await engine.dispose()
     return url
+
+
+def rollup_row(
+    monitor_id: uuid.UUID, granularity: int, start: Any, checks: int, down: int = 0
+) -> dict[str, Any]:
+    """A monitor_rollups row as the engine's writer makes them (random latency)."""
+    row: dict[str, Any] = {
+        "monitor_id": monitor_id,
+        "granularity": granularity,
+        "bucket_start": start,
+        "count": checks,
+        "up": checks - down,
+        "down": down,
+        "degraded": 0,
+        "latency_sum": checks * random.uniform(20, 300),
+        "latency_min": 10.0,
+        "latency_max": 900.0,
+    }
+    row.update(dict.fromkeys(HISTOGRAM_COLUMNS, 0))
+    return row

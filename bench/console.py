@@ -30,11 +30,12 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
+from benchdb import rollup_row
 from infrawatch.app import create_app
 from infrawatch.core.clock import utcnow
 from infrawatch.inventory.models import Server
 from infrawatch.monitoring.models import SHARD_COUNT, Monitor, MonitorRollup
-from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, bucket_start
+from infrawatch.monitoring.rollups import bucket_start
 from inventory import prepare_database, seed
 
 BATCH = 5000
@@ -71,23 +72,6 @@ def monitor_row(n: int, server_id: uuid.UUID | None, now: Any) -> dict[str, Any]
     }
 
 
-def rollup(monitor_id: uuid.UUID, granularity: int, start: Any, checks: int) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "monitor_id": monitor_id,
-        "granularity": granularity,
-        "bucket_start": start,
-        "count": checks,
-        "up": checks,
-        "down": 0,
-        "degraded": 0,
-        "latency_sum": checks * random.uniform(20, 300),
-        "latency_min": 10.0,
-        "latency_max": 900.0,
-    }
-    row.update(dict.fromkeys(HISTOGRAM_COLUMNS, 0))
-    return row
-
-
 async def seed_monitors(app: Any, count: int) -> None:
     db = app.state.runtime.db
     now = utcnow()
@@ -101,9 +85,11 @@ async def seed_monitors(app: Any, count: int) -> None:
         chunk = rows[start : start + BATCH]
         rollups = []
         for m in chunk:
-            rollups += [rollup(m["id"], 3600, hour - timedelta(hours=h), 120) for h in range(24)]
             rollups += [
-                rollup(m["id"], 300, five - timedelta(minutes=5 * i), 10) for i in range(12)
+                rollup_row(m["id"], 3600, hour - timedelta(hours=h), 120) for h in range(24)
+            ]
+            rollups += [
+                rollup_row(m["id"], 300, five - timedelta(minutes=5 * i), 10) for i in range(12)
             ]
         async with db.unit_of_work() as session:
             await session.execute(insert(Monitor), chunk)

@@ -27,14 +27,14 @@ from typing import Any
 
 import httpx
 
-from benchdb import migrated_database
+from benchdb import migrated_database, rollup_row
 from infrawatch.app import create_app
 from infrawatch.core.clock import utcnow
 from infrawatch.core.config import Settings
 from infrawatch.core.context import cli_context
 from infrawatch.monitoring import repository as monitoring_repository
 from infrawatch.monitoring import service as monitoring
-from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, bucket_start
+from infrawatch.monitoring.rollups import bucket_start
 from infrawatch.monitoring.schemas import MonitorCreate
 from infrawatch.statuspage import service as statuspage
 from infrawatch.statuspage.schemas import IncidentCreate, PageCreate
@@ -43,21 +43,7 @@ BENCH_DB = "iw_bench_statuspage"
 
 
 def rollup(monitor_id: uuid.UUID, granularity: int, start: Any, checks: int) -> dict[str, Any]:
-    down = 1 if random.random() < 0.1 else 0
-    row: dict[str, Any] = {
-        "monitor_id": monitor_id,
-        "granularity": granularity,
-        "bucket_start": start,
-        "count": checks,
-        "up": checks - down,
-        "down": down,
-        "degraded": 0,
-        "latency_sum": checks * random.uniform(20, 300),
-        "latency_min": 10.0,
-        "latency_max": 900.0,
-    }
-    row.update(dict.fromkeys(HISTOGRAM_COLUMNS, 0))
-    return row
+    return rollup_row(monitor_id, granularity, start, checks, 1 if random.random() < 0.1 else 0)
 
 
 async def prepare(app: Any, monitors: int) -> str:

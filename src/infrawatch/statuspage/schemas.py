@@ -139,9 +139,10 @@ class IncidentUpdateOut(BaseModel):
     at: datetime
 
 
-class StatusIncidentOut(BaseModel):
+class PublicIncident(BaseModel):
+    """An announcement as anyone may read it (newest update first)."""
+
     id: uuid.UUID
-    page_id: uuid.UUID
     kind: str
     title: str
     impact: str
@@ -152,6 +153,10 @@ class StatusIncidentOut(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     updates: list[IncidentUpdateOut]
+
+
+class StatusIncidentOut(PublicIncident):
+    page_id: uuid.UUID
 
 
 def check_status(kind: str, status: str) -> None:
@@ -196,20 +201,6 @@ class PublicMonitor(BaseModel):
 class PublicSection(BaseModel):
     name: str
     monitors: list[PublicMonitor]
-
-
-class PublicIncident(BaseModel):
-    id: uuid.UUID
-    kind: str
-    title: str
-    impact: str
-    status: str
-    scheduled_start: datetime | None
-    scheduled_end: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None
-    updates: list[IncidentUpdateOut]
 
 
 class PublicPage(BaseModel):

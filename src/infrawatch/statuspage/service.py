@@ -484,7 +484,9 @@ class PublicView:
 def _public_incident(
     incident: StatusIncident, updates: list[StatusIncidentUpdate]
 ) -> PublicIncident:
-    return PublicIncident.model_validate(incident_out(incident, updates).model_dump())
+    return PublicIncident.model_validate(
+        incident_out(incident, updates).model_dump(exclude={"page_id"})
+    )
 
 
 def _overall(monitors: list[MonitorView], active: list[PublicIncident]) -> Overall:
