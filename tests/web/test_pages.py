@@ -37,6 +37,13 @@ async def _fixtures(api: Clients) -> dict[str, str]:
         },
     )
     key = await api.admin.post("/api/v1/ssh-keys", json={"name": "deploy"})
+    channel = await api.operator.post(
+        "/api/v1/notification-channels", json={"name": "ops", "url": "json://127.0.0.1:9/hook"}
+    )
+    rule = await api.operator.post(
+        "/api/v1/alert-rules", json={"name": "all", "channel_ids": [channel.json()["id"]]}
+    )
+    assert rule.status_code == 201, rule.text
     return {
         "server": server,
         "monitor": monitor,
@@ -77,6 +84,9 @@ async def test_every_page_renders_for_admin(api: Clients, db: Database) -> None:
         assert 'name="csrf-token" content=""' not in response.text, path
     servers = (await admin.get("/servers")).text
     assert "New server" in servers and 'data-api="POST /api/v1/servers/bulk"' in servers
+    alerting = (await admin.get("/alerting")).text
+    assert "PATCH /api/v1/notification-channels/" in alerting and "Disable" in alerting
+    assert "json://127.0.0.1:9/hook" not in alerting  # channel URLs are write-only
 
 
 async def test_viewer_sees_no_control_that_would_be_refused(api: Clients) -> None:
