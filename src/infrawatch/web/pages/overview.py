@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -19,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, session: DbSession, counts: Counts) -> Response:
     host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]").lower()
-    if host and "." in host:
+    if _could_be_domain(host):
         try:  # a status page served on its own domain
             page = await statuspage.published_page(session, domain=host)
         except NotFound:
@@ -39,6 +41,17 @@ async def overview(request: Request, session: DbSession, counts: Counts) -> Resp
         slowest=await history.slowest(session, request.app.state.page_memo),
         changes=await history.latest_changes(session),
     )
+
+
+def _could_be_domain(host: str) -> bool:
+    """Worth looking up as a status page's domain: a dotted name, not an IP."""
+    if "." not in host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
 
 
 @router.get("/login", response_class=HTMLResponse)
