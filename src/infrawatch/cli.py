@@ -87,7 +87,7 @@ def serve(
         else "PostgreSQL"
     )
     err.print(f"InfraWatch {web_app.version} on {where}")
-    err.print(f"Listening on [bold]http://{host}:{port}[/bold]  (API docs at /docs)")
+    err.print(f"Listening on [bold]http://{host}:{port}[/bold]  (console at /, API at /docs)")
     if user_count == 0:
         err.print(
             "No users yet. Create the first admin with:\n"
