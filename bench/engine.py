@@ -261,6 +261,12 @@ def scrape(port: int) -> dict[str, Any]:
             "infrawatch_engine_gc_pause_max_seconds",
         ):
             out[family.name] = family.samples[0].value
+        elif family.name in (
+            "infrawatch_engine_shards_gained",
+            "infrawatch_engine_shards_lost",
+            "infrawatch_engine_monitors_loaded",
+        ):
+            out[family.name] = sum(s.value for s in family.samples if s.name.endswith("_total"))
     return out
 
 
@@ -460,6 +466,14 @@ async def run(args: argparse.Namespace) -> None:
             f"{max(s.get('infrawatch_engine_loop_lag_max_seconds', 0) for s in last) * 1000:.0f} ms"
             f" / {max(s.get('infrawatch_engine_gc_pause_max_seconds', 0) for s in last) * 1000:.0f}"
             " ms",
+        ),
+        (
+            # Lease churn: steady runs stop at the start-up figures.
+            "shards gained / lost, monitors loaded (all workers, whole run)",
+            " / ".join(
+                f"{sum(s.get(f'infrawatch_engine_{name}', 0) for s in last):.0f}"
+                for name in ("shards_gained", "shards_lost", "monitors_loaded")
+            ),
         ),
         (
             "every monitor checked once after",

@@ -161,8 +161,11 @@ class Engine:
 
     async def _lease_loop(self) -> None:
         while True:
+            before = set(self.leaser.owned)
             changed = await self.leaser.tick()
             if changed:
+                self.stats.shards_gained += len(self.leaser.owned - before)
+                self.stats.shards_lost += len(before - self.leaser.owned)
                 self._reconcile_now.set()
             await asyncio.sleep(self.options.lease_seconds / 3)
 
@@ -191,6 +194,7 @@ class Engine:
             if mid not in self.tracked or self.tracked[mid].spec.version != version
         ]
         self._signature = signature
+        self.stats.monitors_loaded += len(wanted)
         for mid in [m for m in self.tracked if m not in versions]:
             self.tracked.pop(mid)
         # In chunks, each its own short read: checks of monitors already

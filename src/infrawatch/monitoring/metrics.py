@@ -145,6 +145,12 @@ def engine_metrics(engine: Any) -> Iterator[Metric]:
     for name, (text, value) in gauges.items():
         yield GaugeMetricFamily(name, text, value=value)
     counters = {
+        "infrawatch_engine_shards_gained": ("shard leases taken", stats.shards_gained),
+        "infrawatch_engine_shards_lost": ("shard leases given up or lost", stats.shards_lost),
+        "infrawatch_engine_monitors_loaded": (
+            "monitors loaded or reloaded from the database",
+            stats.monitors_loaded,
+        ),
         "infrawatch_engine_results_written": ("results committed", engine.writer.written_results),
         "infrawatch_engine_results_dropped": (
             "raw results dropped while the database was away",

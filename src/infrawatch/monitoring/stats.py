@@ -26,6 +26,13 @@ class EngineStats:
 
     loop_lag_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENESS_BOUNDS) + 1))
     loop_lag_sum: float = 0.0
+    # Churn: shards that came and went, and monitors (re)loaded. In a steady
+    # run both stop growing after start-up; if they keep growing, leases move
+    # between workers (a stalled loop renewing late) and monitors are loaded
+    # again and again.
+    shards_gained: int = 0
+    shards_lost: int = 0
+    monitors_loaded: int = 0
 
     def loop_lag(self, lag: float) -> None:
         lag = max(0.0, lag)
