@@ -14,6 +14,7 @@ from infrawatch.monitoring import repository
 from infrawatch.monitoring.models import SHARD_COUNT
 
 log = logging.getLogger(__name__)
+LIVE_LEASES = 2  # lease periods without a heartbeat before a worker is gone
 
 
 class ShardLeaser:
@@ -39,14 +40,24 @@ class ShardLeaser:
         return self.owned != before
 
     async def _tick(self) -> None:
-        now = utcnow()
-        until = now + self.lease
         async with self.db.unit_of_work() as session:
             await repository.serialize_lease_changes(session)
+            # The time is read after the lock: another worker may have held
+            # it for seconds, and leases renewed from an older "now" would
+            # run out that much sooner.
+            now = utcnow()
+            until = now + self.lease
             await repository.heartbeat_worker(session, self.worker_id, self.location, now)
             await repository.forget_workers(session, now - self.lease * 20)
             await repository.ensure_lease_rows(session, SHARD_COUNT)
-            live = await repository.live_workers(session, now - self.lease)
+            # A worker counts for the fair share until it has missed two
+            # lease periods. With one, a worker whose loop stalled under load
+            # lost its share, took it back a moment later, and every move
+            # reloaded thousands of monitors on both sides (seen at 50,000
+            # monitors: 175,000 loads for 50,000 monitors), which stalled the
+            # loops more. Shards whose leases ran out meanwhile wait for their
+            # holder to renew, or for it to be counted gone.
+            live = await repository.live_workers(session, now - self.lease * LIVE_LEASES)
             held = await repository.renew_leases(session, self.worker_id, sorted(self.owned), until)
             fair = math.ceil(SHARD_COUNT / max(1, len(live)))
             if len(held) > fair:
