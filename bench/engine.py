@@ -233,7 +233,9 @@ def postgres_cpu_seconds() -> float:
 
 
 def scrape(port: int) -> dict[str, Any]:
-    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    # A saturated worker's loop may not answer for a while: its /metrics is
+    # served by that same loop. Wait for it rather than lose the run.
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=180).text
     out: dict[str, Any] = {
         "lateness": {},
         "lag": {},
