@@ -335,6 +335,7 @@ async def run(args: argparse.Namespace) -> None:
     port, slow_port = free_port(), free_port()
     slow = subprocess.Popen([sys.executable, "-c", SLOW_TARGET, str(slow_port)])
     nginx = start_nginx(workdir, port, slow_port)
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         time.sleep(1.0)
         bare_rate, bare_cpu = bare_loop(port, args.baseline_seconds)
@@ -353,7 +354,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         pg_cpu_start = postgres_cpu_seconds() if args.database == "postgresql" else 0.0
         started = time.monotonic()
-        workers, ports = [], []
+        ports = []
         for index in range(args.workers):
             metrics_port = free_port()
             ports.append(metrics_port)
@@ -406,6 +407,11 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"  worker {worker.pid} did not stop within 60 s of SIGTERM; killed")
                 worker.kill()
     finally:
+        # A failed run must not leave its workers checking (a crashed run's
+        # workers once skewed the next run's figures).
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
         nginx.terminate()
         slow.terminate()
         nginx.wait(timeout=10)
