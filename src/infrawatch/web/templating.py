@@ -78,7 +78,6 @@ def build_environment() -> Environment:
     env.filters.update(when=_when, ago=_ago, percent=_percent, ms=_ms, iso=_iso)
     env.globals.update(
         latency_chart=lambda points, label: Markup(svg.latency_chart(points, label)),  # noqa: S704
-        uptime_color=svg.uptime_color,
         history_bars=_history_bars,
         live_since=_live_since,
     )

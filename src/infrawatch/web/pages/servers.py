@@ -37,7 +37,6 @@ SEARCH_HINTS = (
 
 @router.get("/servers", response_class=HTMLResponse)
 async def servers(
-    request: Request,
     viewer: ViewerDep,
     session: DbSession,
     counts: Counts,
@@ -97,7 +96,6 @@ async def servers(
         sortable=SORTABLE,
         page_sizes=PAGE_SIZES,
         hints=SEARCH_HINTS,
-        query_string=request.url.query,
     )
 
 
