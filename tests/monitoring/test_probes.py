@@ -8,13 +8,12 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import asyncssh
 import pytest
 
 from infrawatch.monitoring.probes.certs import client_context
 from infrawatch.monitoring.probes.dns import probe_dns
-from infrawatch.monitoring.probes.http import make_session, probe_http
+from infrawatch.monitoring.probes.http import HttpClient, probe_http
 from infrawatch.monitoring.probes.net import probe_ssh, probe_tcp, probe_tls
 from infrawatch.monitoring.probes.ping import SYSCTL_HINT, probe_ping
 from tests.monitoring.servers import (
@@ -27,9 +26,9 @@ from tests.monitoring.servers import (
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with make_session() as session:
-        yield session
+async def http() -> AsyncIterator[HttpClient]:
+    async with HttpClient() as client:
+        yield client
 
 
 @pytest.fixture
@@ -49,7 +48,7 @@ def certs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Certificates:
 
 
 async def test_http_success_carries_status_body_and_phase_timings(
-    http: aiohttp.ClientSession, target: str
+    http: HttpClient, target: str
 ) -> None:
     result = await probe_http(http, f"{target}/ok", {}, 5)
     assert result.ok and result.status_code == 200
@@ -59,18 +58,14 @@ async def test_http_success_carries_status_body_and_phase_timings(
     assert timings["total"] >= timings["first_byte"] > 0
 
 
-async def test_http_status_outside_the_accepted_ranges_fails(
-    http: aiohttp.ClientSession, target: str
-) -> None:
+async def test_http_status_outside_the_accepted_ranges_fails(http: HttpClient, target: str) -> None:
     result = await probe_http(http, f"{target}/broken", {}, 5)
     assert not result.ok and "503" in (result.error or "")
     accepted = await probe_http(http, f"{target}/broken", {"accepted_status_codes": ["500-599"]}, 5)
     assert accepted.ok
 
 
-async def test_http_keyword_and_json_path_assertions(
-    http: aiohttp.ClientSession, target: str
-) -> None:
+async def test_http_keyword_and_json_path_assertions(http: HttpClient, target: str) -> None:
     assert (await probe_http(http, f"{target}/ok", {"keyword": "items"}, 5)).ok
     missing = await probe_http(http, f"{target}/ok", {"keyword": "banana"}, 5)
     assert not missing.ok and "banana" in (missing.error or "")
@@ -87,9 +82,7 @@ async def test_http_keyword_and_json_path_assertions(
     assert not bad.ok and "expected 'up'" in (bad.error or "")
 
 
-async def test_http_redirects_are_followed_hop_by_hop(
-    http: aiohttp.ClientSession, target: str
-) -> None:
+async def test_http_redirects_are_followed_hop_by_hop(http: HttpClient, target: str) -> None:
     result = await probe_http(http, f"{target}/redirect/2", {}, 5)
     assert result.ok
     assert [hop["status"] for hop in result.details["hops"]] == [302, 302, 302, 200]
@@ -97,7 +90,7 @@ async def test_http_redirects_are_followed_hop_by_hop(
 
 
 async def test_http_redirect_loops_and_too_many_hops_are_named(
-    http: aiohttp.ClientSession, target: str
+    http: HttpClient, target: str
 ) -> None:
     loop = await probe_http(http, f"{target}/loop", {}, 5)
     assert not loop.ok and "redirect loop" in (loop.error or "")
@@ -105,9 +98,7 @@ async def test_http_redirect_loops_and_too_many_hops_are_named(
     assert not many.ok and "too many redirects" in (many.error or "")
 
 
-async def test_http_timeout_and_refused_connection_are_named(
-    http: aiohttp.ClientSession, target: str
-) -> None:
+async def test_http_timeout_and_refused_connection_are_named(http: HttpClient, target: str) -> None:
     slow = await probe_http(http, f"{target}/slow?s=3", {}, 0.5)
     assert not slow.ok and "timed out" in (slow.error or "")
     with socket.socket() as sock:
@@ -118,7 +109,7 @@ async def test_http_timeout_and_refused_connection_are_named(
 
 
 async def test_https_reads_certificate_expiry_and_tls_timing(
-    http: aiohttp.ClientSession, certs: Certificates
+    http: HttpClient, certs: Certificates
 ) -> None:
     async with serve_http(target_app(), certs.server_context(certs.expiring)) as (_, port):
         result = await probe_http(http, f"https://localhost:{port}/ok", {}, 5)
@@ -129,7 +120,7 @@ async def test_https_reads_certificate_expiry_and_tls_timing(
 
 
 async def test_https_with_an_untrusted_certificate_fails_unless_verification_is_off(
-    http: aiohttp.ClientSession, certs: Certificates
+    http: HttpClient, certs: Certificates
 ) -> None:
     async with serve_http(target_app(), certs.server_context(certs.wrong_host)) as (_, port):
         strict = await probe_http(http, f"https://localhost:{port}/ok", {}, 5)

@@ -21,7 +21,7 @@ from infrawatch.discovery.schemas import (
 )
 from infrawatch.inventory.schemas import normalize_hostname
 from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.http import make_session, probe_http
+from infrawatch.monitoring.probes.http import HttpClient, probe_http
 from infrawatch.monitoring.probes.net import probe_tcp, probe_tls
 
 
@@ -125,11 +125,8 @@ async def validate_http(request: HttpRequest) -> ProbeOut:
         # Any status is an answer here: the tool reports it, it does not judge it.
         "accepted_status_codes": ["100-599"],
     }
-    async with make_session() as session:
-        try:
-            result = await probe_http(session, request.url, settings, request.timeout)
-        except ValueError as exc:
-            result = ProbeResult(ok=False, latency_ms=0.0, error=f"invalid URL: {exc}")
+    async with HttpClient() as client:
+        result = await probe_http(client, request.url, settings, request.timeout)
     return _out(result)
 
 

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiohttp
-
 from infrawatch.monitoring import conditions
 from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.dns import probe_dns
-from infrawatch.monitoring.probes.http import probe_http
+from infrawatch.monitoring.probes.http import HttpClient, probe_http
 from infrawatch.monitoring.probes.net import probe_ssh, probe_tcp, probe_tls
 from infrawatch.monitoring.probes.ping import probe_ping
 from infrawatch.monitoring.state import Outcome
@@ -56,7 +54,7 @@ class CheckOutcome:
 
 async def run_check(
     spec: MonitorSpec,
-    http: aiohttp.ClientSession,
+    http: HttpClient,
     read_push: PushReader,
     checked_at: datetime,
 ) -> CheckOutcome | None:
@@ -82,9 +80,7 @@ async def run_check(
     return CheckOutcome(outcome, result, checked_at)
 
 
-async def _probe(
-    spec: MonitorSpec, http: aiohttp.ClientSession, read_push: PushReader
-) -> ProbeResult | None:
+async def _probe(spec: MonitorSpec, http: HttpClient, read_push: PushReader) -> ProbeResult | None:
     try:
         if spec.type == "http":
             return await probe_http(http, spec.target, spec.settings, spec.timeout_seconds)

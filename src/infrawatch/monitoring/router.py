@@ -17,7 +17,7 @@ from infrawatch.core.runtime import DbSession, KeyringDep, WriteSession
 from infrawatch.monitoring import service, templates
 from infrawatch.monitoring.checks import run_check
 from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.http import make_session
+from infrawatch.monitoring.probes.http import HttpClient
 from infrawatch.monitoring.push import judge_push, push_state
 from infrawatch.monitoring.schemas import (
     CheckResultOut,
@@ -144,7 +144,7 @@ async def check_now(monitor_id: uuid.UUID, session: DbSession) -> CheckResultOut
     async def read_push(_: uuid.UUID) -> ProbeResult | None:
         return judge_push(state, utcnow())
 
-    async with make_session() as http:
+    async with HttpClient() as http:
         checked = await run_check(spec, http, read_push, utcnow())
     if checked is None:
         return CheckResultOut(
