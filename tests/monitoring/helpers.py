@@ -36,7 +36,13 @@ class Switchable:
 
 @contextlib.asynccontextmanager
 async def running_engine(db: Database, bus: EventBus, **options: Any) -> AsyncIterator[Engine]:
-    engine = Engine(db, bus, EngineOptions(flush_seconds=0.1, reconcile_seconds=0.5, **options))
+    engine = Engine(
+        db,
+        bus,
+        EngineOptions(
+            **{"flush_seconds": 0.1, "reconcile_seconds": 0.5, "join_seconds": 0.0, **options}
+        ),
+    )
     task = asyncio.create_task(engine.run())
     try:
         await asyncio.wait_for(engine.ready.wait(), 15)

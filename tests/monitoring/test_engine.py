@@ -163,6 +163,30 @@ async def test_two_engines_share_the_shards_and_one_takes_over_when_the_other_di
         await eventually(lambda: asyncio.sleep(0, result=len(first.tracked) == 12), 15)
 
 
+async def test_engines_started_together_split_the_shards_without_handing_any_over(
+    api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
+) -> None:
+    _, url = switch
+    for _ in range(12):
+        await _monitor(api, url, interval_seconds=2)
+    bus = app.state.runtime.bus
+    together = {"lease_seconds": 3, "join_seconds": 1.0}
+    async with (
+        running_engine(db, bus, **together) as first,
+        running_engine(db, bus, **together) as second,
+    ):
+        await eventually(
+            lambda: asyncio.sleep(
+                0, result=len(first.leaser.owned) == len(second.leaser.owned) == 32
+            )
+        )
+        await asyncio.sleep(1.5)
+        # Each saw the other before taking anything: nothing was taken only
+        # to be released, no monitor loaded twice.
+        assert first.stats.shards_lost == second.stats.shards_lost == 0
+        assert first.stats.monitors_loaded + second.stats.monitors_loaded == 12
+
+
 async def test_rollups_count_every_result_and_feed_uptime(
     api: Clients, db: Database, app: Any, switch: tuple[Switchable, str]
 ) -> None:

@@ -28,7 +28,7 @@ from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
 from infrawatch.monitoring.leases import ShardLeaser
 from infrawatch.monitoring.models import Monitor, MonitorResult
 from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.http import make_session
+from infrawatch.monitoring.probes.http import HttpClient
 from infrawatch.monitoring.push import judge_push, push_state
 from infrawatch.monitoring.retention import run_retention
 from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS
@@ -50,6 +50,7 @@ class EngineOptions:
     max_concurrency: int = 2000
     per_host_concurrency: int = 100
     lease_seconds: float = 30.0
+    join_seconds: float = 2.0  # counted, not yet leasing: workers started together split evenly
     reconcile_seconds: float = 10.0
     flush_seconds: float = 1.0
     raw_retention_hours: float = 48.0
@@ -102,7 +103,7 @@ class Engine:
     # --- lifecycle ----------------------------------------------------------
 
     async def run(self) -> None:
-        self._http = make_session()
+        self._http = HttpClient()
         # Only the two topics it acts on: not the result batches it publishes.
         changes = self.bus.subscribe("monitoring.monitor.changed", maxsize=10_000)
         pushes = self.bus.subscribe("monitoring.push", maxsize=10_000)
@@ -160,6 +161,9 @@ class Engine:
     # --- which monitors are ours -------------------------------------------------
 
     async def _lease_loop(self) -> None:
+        with contextlib.suppress(Exception):  # the first tick reports what fails
+            await self.leaser.join()
+            await asyncio.sleep(self.options.join_seconds)
         while True:
             before = set(self.leaser.owned)
             changed = await self.leaser.tick()
@@ -167,7 +171,8 @@ class Engine:
                 self.stats.shards_gained += len(self.leaser.owned - before)
                 self.stats.shards_lost += len(before - self.leaser.owned)
                 self._reconcile_now.set()
-            await asyncio.sleep(self.options.lease_seconds / 3)
+            period = self.options.lease_seconds / 3
+            await asyncio.sleep(min(1.0, period) if self.leaser.short else period)
 
     async def _reconcile_loop(self) -> None:
         while True:

@@ -24,7 +24,18 @@ class ShardLeaser:
         self.location = location
         self.lease = timedelta(seconds=lease_seconds)
         self.owned: set[int] = set()
+        # Fewer shards than the fair share, some held by others: the next
+        # tick should come soon, since they are about to be released.
+        self.short = False
         self._confirmed_until = utcnow()
+
+    async def join(self) -> None:
+        """Be counted before taking anything. Workers started together (a
+        deploy, a restart) then each see the others on their first tick and
+        take their share at once, instead of the first taking every shard,
+        loading every monitor and handing half of them over a tick later."""
+        async with self.db.unit_of_work() as session:
+            await repository.heartbeat_worker(session, self.worker_id, self.location, utcnow())
 
     async def tick(self) -> bool:
         """Renew, rebalance; True if the set of owned shards changed."""
@@ -78,6 +89,7 @@ class ShardLeaser:
                     ):
                         held.add(lease.shard)
         self.owned = held
+        self.short = len(held) < fair
         self._confirmed_until = until
 
     async def release_all(self) -> None:
