@@ -1,10 +1,17 @@
 """Prometheus metrics of monitoring: what every replica can read from the
 database (status, certificate days, latency percentiles of the last hour)
 and what the engine in this process counts (checks, lateness, per-monitor
-latency histograms, write queue)."""
+latency histograms, write queue).
+
+The per-monitor series (tens of thousands of monitors, a dozen lines each)
+are formatted here as text, a slice at a time on the event loop: formatting
+them in a thread held the GIL for seconds on every scrape, and the engine's
+checks on the same loop started seconds late (seen at 50,000 monitors)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -54,55 +61,100 @@ async def snapshot(session: AsyncSession) -> MonitorSnapshot:
     return shot
 
 
-class MonitoringCollector:
-    def __init__(self, shot: MonitorSnapshot, engine: Any | None) -> None:
-        self.shot = shot
+class EngineCollector:
+    """What this process's engine counted, apart from the per-monitor series."""
+
+    def __init__(self, engine: Any) -> None:
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        labels = ["monitor_id", "name", "type"]
-        status = GaugeMetricFamily(
-            "infrawatch_monitor_status",
-            "1 for the monitor's current status",
-            labels=[*labels, "status"],
-        )
-        up = GaugeMetricFamily(
-            "infrawatch_monitor_up", "1 if up or degraded, 0 otherwise", labels=labels
-        )
+        yield from engine_metrics(self.engine)
+
+
+async def per_monitor_text(shot: MonitorSnapshot, engine: Any | None) -> str:
+    """The per-monitor families in the Prometheus text format."""
+    families = {
+        "status": _family(
+            "infrawatch_monitor_status", "gauge", "1 for the monitor's current status"
+        ),
+        "up": _family("infrawatch_monitor_up", "gauge", "1 if up or degraded, 0 otherwise"),
         # Seconds, as Prometheus wants base units; the dashboard shows days.
-        cert = GaugeMetricFamily(
+        "cert": _family(
             "infrawatch_monitor_certificate_expires_in_seconds",
+            "gauge",
             "time until the certificate expires",
-            labels=labels,
-        )
-        p50 = GaugeMetricFamily(
-            "infrawatch_monitor_latency_p50_seconds",
-            "median latency over the last hour",
-            labels=labels,
-        )
-        p95 = GaugeMetricFamily(
-            "infrawatch_monitor_latency_p95_seconds",
-            "95th percentile latency, last hour",
-            labels=labels,
-        )
-        if not self.shot.monitors:  # a worker: only what its engine counted
-            yield from engine_metrics(self.engine) if self.engine is not None else ()
-            return
-        for monitor_id, name, kind, current, days in self.shot.monitors:
-            values = [monitor_id, name, kind]
-            for candidate in STATUSES:
-                status.add_metric([*values, candidate], 1.0 if candidate == current else 0.0)
-            up.add_metric(values, 1.0 if current in ("up", "degraded") else 0.0)
-            if days is not None:
-                cert.add_metric(values, round(days * 86400))
-            latency = self.shot.latency.get(monitor_id)
-            if latency and latency[0] is not None:
-                p50.add_metric(values, latency[0] / 1000)
-            if latency and latency[1] is not None:
-                p95.add_metric(values, latency[1] / 1000)
-        yield from (status, up, cert, p50, p95)
-        if self.engine is not None:
-            yield from engine_metrics(self.engine)
+        ),
+        "p50": _family(
+            "infrawatch_monitor_latency_p50_seconds", "gauge", "median latency over the last hour"
+        ),
+        "p95": _family(
+            "infrawatch_monitor_latency_p95_seconds", "gauge", "95th percentile latency, last hour"
+        ),
+    }
+    for index, (monitor_id, name, kind, current, days) in enumerate(shot.monitors):
+        if index % SLICE == SLICE - 1:
+            await asyncio.sleep(0)
+        labels = monitor_labels(monitor_id, name, kind)
+        status = families["status"]
+        for candidate in STATUSES:
+            value = 1 if candidate == current else 0
+            status.append(f'infrawatch_monitor_status{{{labels},status="{candidate}"}} {value}\n')
+        is_up = 1 if current in ("up", "degraded") else 0
+        families["up"].append(f"infrawatch_monitor_up{{{labels}}} {is_up}\n")
+        if days is not None:
+            families["cert"].append(
+                f"infrawatch_monitor_certificate_expires_in_seconds{{{labels}}} "
+                f"{round(days * 86400)}\n"
+            )
+        latency = shot.latency.get(monitor_id)
+        for key, latency_ms in zip(("p50", "p95"), latency or (), strict=False):
+            if latency_ms is not None:
+                families[key].append(
+                    f"infrawatch_monitor_latency_{key}_seconds{{{labels}}} {latency_ms / 1000!r}\n"
+                )
+    parts = [line for family in families.values() for line in family] if shot.monitors else []
+    if engine is not None:
+        parts.extend(await _latency_histograms(engine))
+    return "".join(parts)
+
+
+SLICE = 500  # monitors formatted between two turns of the event loop
+HISTOGRAM = "infrawatch_monitor_latency_seconds"
+
+
+async def _latency_histograms(engine: Any) -> list[str]:
+    lines = _family(
+        HISTOGRAM, "histogram", "check latency per monitor, counted by the process that checks it"
+    )
+    bounds = [repr(b / 1000) for b in LATENCY_BOUNDS_MS] + ["+Inf"]
+    # A copy: the loop adds and drops monitors between two slices.
+    for index, tracked in enumerate(list(engine.tracked.values())):
+        if index % SLICE == SLICE - 1:
+            await asyncio.sleep(0)
+        if not tracked.latency_count:
+            continue
+        spec = tracked.spec
+        labels = monitor_labels(str(spec.id), spec.name, spec.type)
+        total = 0
+        for bound, count in zip(bounds, tracked.latency_buckets, strict=True):
+            total += count
+            lines.append(f'{HISTOGRAM}_bucket{{{labels},le="{bound}"}} {total}\n')
+        lines.append(f"{HISTOGRAM}_count{{{labels}}} {total}\n")
+        lines.append(f"{HISTOGRAM}_sum{{{labels}}} {tracked.latency_sum / 1000!r}\n")
+    return lines
+
+
+def _family(name: str, kind: str, text: str) -> list[str]:
+    return [f"# HELP {name} {text}\n", f"# TYPE {name} {kind}\n"]
+
+
+@functools.lru_cache(maxsize=200_000)
+def monitor_labels(monitor_id: str, name: str, kind: str) -> str:
+    return f'monitor_id="{monitor_id}",name="{_escape(name)}",type="{kind}"'
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def engine_metrics(engine: Any) -> Iterator[Metric]:
@@ -163,26 +215,6 @@ def engine_metrics(engine: Any) -> Iterator[Metric]:
     }
     for name, (text, value) in counters.items():
         yield CounterMetricFamily(name, text, value=value)
-    histogram = HistogramMetricFamily(
-        "infrawatch_monitor_latency_seconds",
-        "check latency per monitor, counted by the process that checks it",
-        labels=["monitor_id", "name", "type"],
-    )
-    latency_bounds = [str(b / 1000) for b in LATENCY_BOUNDS_MS] + ["+Inf"]
-    # This runs in a thread while the engine's loop adds and drops monitors:
-    # list() copies the values in one step under the GIL; iterating the dict
-    # itself failed with "dictionary changed size during iteration" (a 500
-    # from a worker's /metrics at 50,000 monitors).
-    for tracked in list(engine.tracked.values()):
-        if not tracked.latency_count:
-            continue
-        spec = tracked.spec
-        histogram.add_metric(
-            [str(spec.id), spec.name, spec.type],
-            _cumulative(latency_bounds, tracked.latency_buckets),
-            sum_value=tracked.latency_sum / 1000,
-        )
-    yield histogram
 
 
 def _cumulative(bounds: list[str], counts: list[int]) -> list[tuple[str, float]]:

@@ -1,0 +1,101 @@
+"""The per-monitor series, formatted as text: parsed back by Prometheus's
+own parser, names that need escaping survive, and formatting tens of
+thousands of monitors lets the event loop (the engine's checks) run."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from types import SimpleNamespace
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from infrawatch.monitoring.checks import MonitorSpec
+from infrawatch.monitoring.engine import Tracked
+from infrawatch.monitoring.metrics import SLICE, MonitorSnapshot, per_monitor_text
+from infrawatch.monitoring.state import Position
+
+
+def _tracked(name: str, latencies: list[int]) -> Tracked:
+    spec = MonitorSpec(
+        id=uuid.uuid4(),
+        name=name,
+        type="http",
+        target="http://127.0.0.1/",
+        interval_seconds=30,
+        timeout_seconds=10,
+        retry_interval_seconds=30,
+        failure_threshold=3,
+        success_threshold=1,
+        degraded_threshold_ms=None,
+        conditions=(),
+        settings={},
+        server_id=None,
+        critical=False,
+        shard=0,
+        version=1,
+        host="127.0.0.1",
+    )
+    tracked = Tracked(spec=spec, position=Position("up"))
+    for index, count in enumerate(latencies):
+        tracked.latency_buckets[index] = count
+    tracked.latency_count = sum(latencies)
+    tracked.latency_sum = 0.004 * tracked.latency_count * 1000
+    return tracked
+
+
+async def test_series_parse_back_with_escaped_names_and_cumulative_buckets() -> None:
+    awkward = 'edge "eu"\\west\nline two'
+    tracked = _tracked(awkward, [3, 2, 0, 1])
+    idle = _tracked("never checked", [])
+    engine = SimpleNamespace(tracked={t.spec.id: t for t in (tracked, idle)})
+    monitor_id = str(tracked.spec.id)
+    shot = MonitorSnapshot(
+        monitors=[(monitor_id, awkward, "http", "degraded", 12.5)],
+        latency={monitor_id: (120.0, None)},
+    )
+    text = await per_monitor_text(shot, engine)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+    status = {s.labels["status"]: s.value for s in families["infrawatch_monitor_status"].samples}
+    assert status["degraded"] == 1 and sum(status.values()) == 1
+    (up,) = families["infrawatch_monitor_up"].samples
+    assert up.labels["name"] == awkward and up.value == 1
+    (cert,) = families["infrawatch_monitor_certificate_expires_in_seconds"].samples
+    assert cert.value == 12.5 * 86400
+    (p50,) = families["infrawatch_monitor_latency_p50_seconds"].samples
+    assert p50.value == 0.12
+    assert not families["infrawatch_monitor_latency_p95_seconds"].samples
+
+    histogram = families["infrawatch_monitor_latency_seconds"].samples
+    assert {s.labels["monitor_id"] for s in histogram} == {monitor_id}  # not the idle one
+    buckets = [s.value for s in histogram if s.name.endswith("_bucket")]
+    assert buckets[:4] == [3, 5, 5, 6] and buckets[-1] == 6
+    count = next(s.value for s in histogram if s.name.endswith("_count"))
+    assert count == 6
+
+
+async def test_formatting_many_monitors_gives_the_loop_turns() -> None:
+    monitors = 20 * SLICE
+    many = [_tracked(f"m{i}", [1]) for i in range(monitors)]
+    engine = SimpleNamespace(tracked={t.spec.id: t for t in many})
+    shot = MonitorSnapshot(
+        monitors=[(str(t.spec.id), t.spec.name, "http", "up", None) for t in many]
+    )
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    ticker = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    before = turns
+    text = await per_monitor_text(shot, engine)
+    ticker.cancel()
+    # One turn per slice of the snapshot and one per slice of the engine's
+    # monitors: the checks sharing this loop never wait for the whole.
+    assert turns - before >= 2 * (monitors // SLICE) - 2
+    assert text.count("infrawatch_monitor_up{") == monitors
