@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
+from infrawatch.monitoring.engine import Engine
 from infrawatch.monitoring.models import MonitorResult, MonitorRollup, MonitorTransition
 from infrawatch.monitoring.retention import run_retention
 from tests.conftest import Clients
@@ -281,3 +282,26 @@ async def test_a_deleted_monitor_stops_being_checked(
     async with db.unit_of_work(write=False) as session:
         count = await session.scalar(text("SELECT count(*) FROM monitor_results"))
     assert count == 0
+
+
+async def test_first_checks_fit_in_the_engines_first_interval_however_long_loading_took(
+    db: Database, app: Any
+) -> None:
+    engine = Engine(db, app.state.runtime.bus)
+    now = 1000.0
+    ids = [uuid.uuid4() for _ in range(2000)]
+    # Loading took 20 of the first 30 seconds: the rest squeeze into 10.
+    engine._started = now - 20
+    squeezed = [engine._first_due(i, 30, now) for i in ids]
+    assert all(now <= due <= now + 10.01 for due in squeezed)
+    assert max(squeezed) - min(squeezed) > 9  # still spread, not a burst
+    # Past three quarters of it: a whole interval, as for later arrivals.
+    engine._started = now - 25
+    assert max(engine._first_due(i, 30, now) for i in ids) > now + 29
+    engine._started = now - 3600
+    late = [engine._first_due(i, 30, now) for i in ids]
+    assert all(now <= due <= now + 30.01 for due in late) and max(late) > now + 29
+    # The order is the id's, whatever the window: the same after a restart.
+    assert sorted(range(len(ids)), key=lambda n: late[n]) == sorted(
+        range(len(ids)), key=lambda n: squeezed[n]
+    )

@@ -99,10 +99,12 @@ class Engine:
         self._signature: tuple[Any, ...] | None = None
         self._forced = False
         self._gc_started = 0.0
+        self._started = 0.0  # loop time when run() began
 
     # --- lifecycle ----------------------------------------------------------
 
     async def run(self) -> None:
+        self._started = asyncio.get_running_loop().time()
         self._http = HttpClient()
         # Only the two topics it acts on: not the result batches it publishes.
         changes = self.bus.subscribe("monitoring.monitor.changed", maxsize=10_000)
@@ -238,11 +240,21 @@ class Engine:
             tracked.cert_days = (row.cert_expires_at - last.checked_at).total_seconds() / 86400
         tracked.checked_at = last.checked_at if last else None
         self.tracked[row.id] = tracked
-        # Spread first checks over one interval by a stable hash of the id:
-        # no thundering herd at start, and the same phase after a restart.
-        interval = self._interval(spec)
-        phase = zlib.crc32(row.id.bytes) % max(1, int(interval * 1000)) / 1000
-        self._schedule(tracked, asyncio.get_running_loop().time() + phase)
+        now = asyncio.get_running_loop().time()
+        self._schedule(tracked, self._first_due(row.id, self._interval(spec), now))
+
+    def _first_due(self, monitor_id: uuid.UUID, interval: float, now: float) -> float:
+        """First checks spread over one interval by a stable hash of the id
+        (no thundering herd, the same order after a restart). While the
+        engine's own first interval lasts, they squeeze into what is left of
+        it (never less than a quarter): every monitor is checked within one
+        interval of the engine's start, however long loading took. Later
+        arrivals (a new monitor, shards taken over) spread over a whole one."""
+        fraction = zlib.crc32(monitor_id.bytes) % 10_000 / 10_000
+        window = interval
+        if now < self._started + interval * 0.75:
+            window = self._started + interval - now
+        return now + fraction * window
 
     # --- scheduling ------------------------------------------------------------------
 
