@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from infrawatch.core.clock import utcnow
+from infrawatch.core.clock import process_age, utcnow
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 from infrawatch.core.waiting import wait_or_timeout
@@ -99,12 +99,14 @@ class Engine:
         self._signature: tuple[Any, ...] | None = None
         self._forced = False
         self._gc_started = 0.0
-        self._started = 0.0  # loop time when run() began
+        self._started = 0.0  # loop time when this process started
 
     # --- lifecycle ----------------------------------------------------------
 
     async def run(self) -> None:
-        self._started = asyncio.get_running_loop().time()
+        # The first interval is counted from the process's start: imports
+        # and migrations take seconds of it.
+        self._started = asyncio.get_running_loop().time() - process_age()
         self._http = HttpClient()
         # Only the two topics it acts on: not the result batches it publishes.
         changes = self.bus.subscribe("monitoring.monitor.changed", maxsize=10_000)
@@ -246,9 +248,9 @@ class Engine:
     def _first_due(self, monitor_id: uuid.UUID, interval: float, now: float) -> float:
         """First checks spread over one interval by a stable hash of the id
         (no thundering herd, the same order after a restart). While the
-        engine's own first interval lasts, they squeeze into what is left of
+        process's first interval lasts, they squeeze into what is left of
         it (never less than a quarter): every monitor is checked within one
-        interval of the engine's start, however long loading took. Later
+        interval of the process's start, however long loading took. Later
         arrivals (a new monitor, shards taken over) spread over a whole one."""
         fraction = zlib.crc32(monitor_id.bytes) % 10_000 / 10_000
         window = interval
