@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import gzip
 import socket
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import uvloop
 from aiohttp import web
 from yarl import URL
 
+from infrawatch.monitoring.probes import ProbeResult
+from infrawatch.monitoring.probes.certs import client_context
 from infrawatch.monitoring.probes.http import HttpClient, probe_http
 from infrawatch.monitoring.probes.wire import MAX_BODY_BYTES, encode_request
-from tests.monitoring.servers import serve_http
+from tests.monitoring.servers import Certificates, serve_http, target_app
 
 
 class RawServer:
@@ -242,3 +248,32 @@ async def test_names_resolve_once_per_cache_period(
     assert lookups == []
     assert (await client.addresses("127.0.0.1", 80))[0][4] == ("127.0.0.1", 80)
     assert lookups == []  # a literal needs no lookup
+
+
+def test_on_uvloop_as_workers_run_it_tls_succeeds_fails_and_leaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certs = Certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_file))
+    client_context.cache_clear()
+    unhandled: list[dict[str, Any]] = []
+
+    async def scenario() -> list[ProbeResult]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: unhandled.append(ctx))
+        results = []
+        async with HttpClient() as http:
+            for leaf in (certs.valid, certs.wrong_host):
+                async with serve_http(target_app(), certs.server_context(leaf)) as (_, port):
+                    results.append(await probe_http(http, f"https://localhost:{port}/ok", {}, 5))
+        gc.collect()  # a failed future nobody read would be reported now
+        await asyncio.sleep(0.1)
+        return results
+
+    try:
+        good, bad = uvloop.run(scenario())
+    finally:
+        client_context.cache_clear()
+    assert good.ok, good.error
+    assert {"connect", "tls", "first_byte"} <= set(good.details["timings_ms"])
+    assert not bad.ok and "certificate verification failed" in (bad.error or "")
+    assert unhandled == []

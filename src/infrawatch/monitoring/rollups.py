@@ -73,9 +73,17 @@ def aggregate(
     """(monitor_id, checked_at, outcome, latency) -> one upsert row per
     monitor, granularity and bucket."""
     buckets: dict[tuple[uuid.UUID, int, datetime], Bucket] = {}
+    # A batch spans a second or so: a handful of bucket starts, each made
+    # into a datetime once rather than three times per result.
+    starts: dict[tuple[int, int, Any], datetime] = {}
     for monitor_id, at, outcome, latency in results:
+        seconds = int(at.timestamp())
         for granularity in GRANULARITIES:
-            key = (monitor_id, granularity, bucket_start(at, granularity))
+            start_key = (granularity, seconds - seconds % granularity, at.tzinfo)
+            start = starts.get(start_key)
+            if start is None:
+                start = starts[start_key] = datetime.fromtimestamp(start_key[1], tz=at.tzinfo)
+            key = (monitor_id, granularity, start)
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = Bucket()

@@ -9,8 +9,8 @@ is the difference between the engine fitting on two cores or not (about a
 third of aiohttp's client CPU per request; docs/benchmarks.md).
 
 DNS still goes through aiohttp's resolver (aiodns where installed, with a
-short cache) and connections through aiohappyeyeballs, as aiohttp's own
-connector does.
+short cache); a name with several addresses connects through
+aiohappyeyeballs, as aiohttp's own connector does.
 """
 
 from __future__ import annotations
@@ -135,32 +135,52 @@ class HttpClient:
         marks = result.marks
         infos = await self.addresses(host, port)
         marks["dns"] = time.perf_counter()
-        sock = await aiohappyeyeballs.start_connection(infos, loop=loop)
-        marks["connect"] = time.perf_counter()
         done: asyncio.Future[None] = loop.create_future()
-        reader = _ResponseReader(request, method == "HEAD", result, done)
+        reader = _ResponseReader(method == "HEAD", result, done)
+        transport = await _connect(loop, reader, infos)
         try:
-            transport, _ = await loop.create_connection(
-                lambda: reader,
-                sock=sock,
-                ssl=tls,
-                server_hostname=host if tls is not None else None,
-            )
-        except BaseException:
-            sock.close()
-            raise
-        try:
-            if tls is not None:
-                marks["tls"] = time.perf_counter()
-                result.peer_der = peer_der(transport.get_extra_info("ssl_object"))
+            marks["connect"] = time.perf_counter()
             peer = transport.get_extra_info("peername")
             result.peer_ip = str(peer[0]) if peer else None
+            if tls is not None:
+                upgraded = await loop.start_tls(transport, reader, tls, server_hostname=host)
+                if upgraded is None:  # the loop gave up on the handshake
+                    raise ssl.SSLError("the TLS handshake did not complete")
+                transport = upgraded
+                marks["tls"] = time.perf_counter()
+                result.peer_der = peer_der(transport.get_extra_info("ssl_object"))
+            transport.write(request)
             await done
         finally:
             transport.close()
+            # Nobody reads `done` after this (a failed handshake, a timeout):
+            # settle it, or a late error would be logged as never retrieved.
+            if not done.done():
+                done.cancel()
+            elif not done.cancelled():
+                done.exception()
         marks["total"] = time.perf_counter()
         result.body = _decoded(result.headers.get("content-encoding", ""), result.body)
         return result
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop, reader: _ResponseReader, infos: list[Any]
+) -> asyncio.Transport:
+    """A plain TCP connection. One address (the usual case, and every IP
+    literal) goes straight to the loop, which connects in C; several go
+    through happy eyeballs, as a browser would."""
+    if len(infos) == 1:
+        address = infos[0][4]
+        transport, _ = await loop.create_connection(lambda: reader, address[0], address[1])
+        return transport
+    sock = await aiohappyeyeballs.start_connection(infos, loop=loop)
+    try:
+        transport, _ = await loop.create_connection(lambda: reader, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    return transport
 
 
 def _literal_family(host: str) -> int | None:
@@ -231,13 +251,10 @@ def _decoded(encoding: str, body: bytes) -> bytes:
 
 
 class _ResponseReader(asyncio.Protocol):
-    """Writes the request once connected, feeds what arrives to llhttp and
-    resolves `done` when the response is complete (or the body cap is hit)."""
+    """Feeds what arrives to llhttp and resolves `done` when the response is
+    complete (or the body cap is hit)."""
 
-    def __init__(
-        self, request: bytes, head_only: bool, result: Exchange, done: asyncio.Future[None]
-    ) -> None:
-        self._request = request
+    def __init__(self, head_only: bool, result: Exchange, done: asyncio.Future[None]) -> None:
         self._head_only = head_only
         self._result = result
         self._done = done
@@ -246,9 +263,6 @@ class _ResponseReader(asyncio.Protocol):
         self._size = 0
         self._headers_complete = False
         self._length_known = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.write(self._request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         if self._done.done():
