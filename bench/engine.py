@@ -33,6 +33,7 @@ import textwrap
 import time
 import uuid
 import zlib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchdb import migrated_database
-from infrawatch.core.clock import utcnow
+from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.monitoring.models import SHARD_COUNT, Monitor
 
 BENCH_DB = "iw_bench_engine"
@@ -205,6 +206,20 @@ async def distinct_checked(url: str) -> int:
     return int(value or 0)
 
 
+async def last_first_check(url: str) -> datetime:
+    """When the last monitor to be checked had its first check."""
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        value = await conn.scalar(
+            text(
+                "SELECT max(first) FROM "
+                "(SELECT min(checked_at) AS first FROM monitor_results GROUP BY monitor_id) AS f"
+            )
+        )
+    await engine.dispose()
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
 # --- processes ----------------------------------------------------------------------
 
 
@@ -354,6 +369,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         pg_cpu_start = postgres_cpu_seconds() if args.database == "postgresql" else 0.0
         started = time.monotonic()
+        launched_at = utcnow()
         ports = []
         for index in range(args.workers):
             metrics_port = free_port()
@@ -378,7 +394,8 @@ async def run(args: argparse.Namespace) -> None:
         while all_checked_after is None and time.monotonic() - started < args.interval * 3:
             await asyncio.sleep(2)
             if await distinct_checked(url) >= args.monitors:
-                all_checked_after = time.monotonic() - started
+                # From the rows themselves, not from this 2 s poll.
+                all_checked_after = (await last_first_check(url) - launched_at).total_seconds()
         # Measure the steady state: from one interval after start to the end.
         warm = max(0.0, args.interval - (time.monotonic() - started))
         await asyncio.sleep(warm)
@@ -484,8 +501,8 @@ async def run(args: argparse.Namespace) -> None:
             ),
         ),
         (
-            "every monitor checked once after",
-            f"{all_checked_after:.0f} s" if all_checked_after else "not within 3 intervals",
+            "every monitor's first check, after the workers' launch",
+            f"{all_checked_after:.1f} s" if all_checked_after else "not within 3 intervals",
         ),
         ("cores used (workers)", f"{cpu / elapsed:.2f}"),
         ("CPU per check (workers)", f"{per_check_ms:.3f} ms"),

@@ -290,14 +290,16 @@ async def test_first_checks_fit_in_the_engines_first_interval_however_long_loadi
     engine = Engine(db, app.state.runtime.bus)
     now = 1000.0
     ids = [uuid.uuid4() for _ in range(2000)]
-    # Loading took 20 of the first 30 seconds: the rest squeeze into 10.
-    engine._started = now - 20
+    # Loading took 15 of the first 30 seconds: the rest squeeze into the 12
+    # left before 90 % of it.
+    engine._started = now - 15
     squeezed = [engine._first_due(i, 30, now) for i in ids]
-    assert all(now <= due <= now + 10.01 for due in squeezed)
-    assert max(squeezed) - min(squeezed) > 9  # still spread, not a burst
-    # Past three quarters of it: a whole interval, as for later arrivals.
-    engine._started = now - 25
-    assert max(engine._first_due(i, 30, now) for i in ids) > now + 29
+    assert all(now <= due <= now + 12.01 for due in squeezed)
+    assert max(squeezed) - min(squeezed) > 11  # still spread, not a burst
+    # Loading took longer: never squeezed into less than a quarter interval.
+    engine._started = now - 28
+    assert max(engine._first_due(i, 30, now) for i in ids) == pytest.approx(now + 7.5, abs=0.01)
+    # Later arrivals spread over a whole interval.
     engine._started = now - 3600
     late = [engine._first_due(i, 30, now) for i in ids]
     assert all(now <= due <= now + 30.01 for due in late) and max(late) > now + 29

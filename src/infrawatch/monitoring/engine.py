@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CERT_LADDER_DAYS = (60, 30, 21, 14, 7, 3, 1, 0)
 FREEZE_AFTER_LOADING = 1000  # monitors loaded at once
 LOAD_CHUNK = 2000
+FIRST_ROUND = 0.9  # share of the first interval by which every monitor had a check
 
 
 @dataclass
@@ -249,13 +250,14 @@ class Engine:
         """First checks spread over one interval by a stable hash of the id
         (no thundering herd, the same order after a restart). While the
         process's first interval lasts, they squeeze into what is left of
-        it (never less than a quarter): every monitor is checked within one
-        interval of the process's start, however long loading took. Later
-        arrivals (a new monitor, shards taken over) spread over a whole one."""
+        its first 90 % (never less than a quarter interval): every monitor is
+        checked within one interval of the process's start, with room for
+        some lateness, however long loading took. Later arrivals (a new
+        monitor, shards taken over) spread over a whole interval."""
         fraction = zlib.crc32(monitor_id.bytes) % 10_000 / 10_000
         window = interval
-        if now < self._started + interval * 0.75:
-            window = self._started + interval - now
+        if now < self._started + interval:
+            window = max(self._started + interval * FIRST_ROUND - now, interval * 0.25)
         return now + fraction * window
 
     # --- scheduling ------------------------------------------------------------------
