@@ -167,7 +167,7 @@ async def seed_monitors(url: str, count: int, interval: int, port: int) -> None:
 
 async def database_bytes(kind: str, url: str, workdir: Path) -> int:
     if kind == "sqlite":
-        return sum(p.stat().st_size for p in workdir.glob("infrawatch.db*"))
+        return sum(p.stat().st_size for p in workdir.glob(f"{BENCH_DB}.db*"))
     engine = create_async_engine(url)
     async with engine.connect() as conn:
         size = await conn.scalar(text("SELECT pg_database_size(current_database())"))
