@@ -223,6 +223,17 @@ async def last_first_check(url: str) -> datetime:
 # --- processes ----------------------------------------------------------------------
 
 
+def dump_stacks(pid: int, path: Path) -> None:
+    """Where a worker that will not stop is stuck (py-spy, when installed)."""
+    if shutil.which("py-spy") is None:
+        return
+    dump = subprocess.run(
+        ["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True, check=False
+    )
+    path.write_text(dump.stdout + dump.stderr)
+    print(f"  its stacks: {path}")
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -422,6 +433,7 @@ async def run(args: argparse.Namespace) -> None:
                 worker.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 print(f"  worker {worker.pid} did not stop within 60 s of SIGTERM; killed")
+                dump_stacks(worker.pid, workdir / f"worker-{worker.pid}-stuck.txt")
                 worker.kill()
     finally:
         # A failed run must not leave its workers checking (a crashed run's
