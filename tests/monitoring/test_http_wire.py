@@ -277,3 +277,16 @@ def test_on_uvloop_as_workers_run_it_tls_succeeds_fails_and_leaks_nothing(
     assert {"connect", "tls", "first_byte"} <= set(good.details["timings_ms"])
     assert not bad.ok and "certificate verification failed" in (bad.error or "")
     assert unhandled == []
+
+
+async def test_a_name_without_addresses_is_a_dns_failure(
+    client: HttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await client.addresses("localhost", 80)  # makes the resolver
+
+    async def nothing(host: str, port: int, family: int) -> list[dict[str, object]]:
+        return []
+
+    monkeypatch.setattr(client._resolver, "resolve", nothing)
+    result = await probe_http(client, "http://no-addresses.test/", {}, 5)
+    assert not result.ok and (result.error or "").startswith("DNS failure")

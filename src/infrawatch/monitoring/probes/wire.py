@@ -113,6 +113,8 @@ class HttpClient:
             )
             for entry in found
         ]
+        if not infos:
+            raise DnsError(host, OSError(f"{host} has no address"))
         if len(self._dns) > 10_000:
             self._dns.clear()
         self._dns[(host, port)] = (now + DNS_CACHE_SECONDS, infos)
