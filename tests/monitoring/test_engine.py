@@ -298,7 +298,7 @@ async def test_first_checks_fit_in_the_engines_first_interval_however_long_loadi
     assert max(squeezed) - min(squeezed) > 11  # still spread, not a burst
     # Loading took longer: never squeezed into less than a quarter interval.
     engine._started = now - 28
-    assert max(engine._first_due(i, 30, now) for i in ids) == pytest.approx(now + 7.5, abs=0.01)
+    assert now + 7 < max(engine._first_due(i, 30, now) for i in ids) <= now + 7.5
     # Later arrivals spread over a whole interval.
     engine._started = now - 3600
     late = [engine._first_due(i, 30, now) for i in ids]
