@@ -11,7 +11,9 @@ from aiohttp import web
 
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
-from infrawatch.monitoring.engine import Engine, EngineOptions
+from infrawatch.monitoring.checks import MonitorSpec
+from infrawatch.monitoring.engine import Engine, EngineOptions, Tracked
+from infrawatch.monitoring.state import Position
 
 
 class Switchable:
@@ -86,3 +88,32 @@ async def create_http_monitor(api: Any, url: str, **fields: Any) -> str:
     response = await api.operator.post("/api/v1/monitors", json={**body, **fields})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+def tracked_monitor(name: str, latencies: list[int] | None = None) -> Tracked:
+    """An engine's record of an HTTP monitor, with latencies counted per bucket."""
+    spec = MonitorSpec(
+        id=uuid.uuid4(),
+        name=name,
+        type="http",
+        target="http://127.0.0.1/",
+        interval_seconds=30,
+        timeout_seconds=10,
+        retry_interval_seconds=30,
+        failure_threshold=3,
+        success_threshold=1,
+        degraded_threshold_ms=None,
+        conditions=(),
+        settings={},
+        server_id=None,
+        critical=False,
+        shard=0,
+        version=1,
+        host="127.0.0.1",
+    )
+    tracked = Tracked(spec=spec, position=Position("up"))
+    for index, count in enumerate(latencies or []):
+        tracked.latency_buckets[index] = count
+    tracked.latency_count = sum(latencies or [])
+    tracked.latency_sum = 0.004 * tracked.latency_count * 1000
+    return tracked

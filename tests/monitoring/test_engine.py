@@ -23,6 +23,7 @@ from tests.monitoring.helpers import (
     create_server,
     eventually,
     running_engine,
+    tracked_monitor,
 )
 from tests.monitoring.servers import serve_http
 
@@ -307,3 +308,29 @@ async def test_first_checks_fit_in_the_engines_first_interval_however_long_loadi
     assert sorted(range(len(ids)), key=lambda n: late[n]) == sorted(
         range(len(ids)), key=lambda n: squeezed[n]
     )
+
+
+async def test_after_a_squeezed_first_check_a_monitor_returns_to_its_own_slot(
+    db: Database, app: Any
+) -> None:
+    engine = Engine(db, app.state.runtime.bus)
+    engine._started = 1000.0
+    checks = [tracked_monitor(f"m{i}") for i in range(200)]
+    seconds = []
+    for tracked in checks:
+        tracked.squeezed = True
+        first = engine._first_due(tracked.spec.id, 30, 1010.0)  # squeezed into 1010..1027
+        engine._schedule_next(tracked, first, first)
+        seconds.append(tracked.due)
+        assert not tracked.squeezed
+        assert first < tracked.due <= first + 30  # never more than an interval apart
+        # Its own slot: the same phase as an unsqueezed monitor would have.
+        phase = (tracked.due - 1000.0) % 30
+        assert phase == pytest.approx(engine._first_due(tracked.spec.id, 30, 5000.0) - 5000.0)
+    # Second checks spread over a whole interval again, not over 17 s.
+    assert max(seconds) - min(seconds) > 25
+    # From then on, plain intervals.
+    tracked = checks[0]
+    due = tracked.due
+    engine._schedule_next(tracked, due, due)
+    assert tracked.due == due + 30

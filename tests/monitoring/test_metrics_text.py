@@ -5,49 +5,18 @@ thousands of monitors lets the event loop (the engine's checks) run."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrawatch.monitoring.checks import MonitorSpec
-from infrawatch.monitoring.engine import Tracked
 from infrawatch.monitoring.metrics import SLICE, MonitorSnapshot, per_monitor_text
-from infrawatch.monitoring.state import Position
-
-
-def _tracked(name: str, latencies: list[int]) -> Tracked:
-    spec = MonitorSpec(
-        id=uuid.uuid4(),
-        name=name,
-        type="http",
-        target="http://127.0.0.1/",
-        interval_seconds=30,
-        timeout_seconds=10,
-        retry_interval_seconds=30,
-        failure_threshold=3,
-        success_threshold=1,
-        degraded_threshold_ms=None,
-        conditions=(),
-        settings={},
-        server_id=None,
-        critical=False,
-        shard=0,
-        version=1,
-        host="127.0.0.1",
-    )
-    tracked = Tracked(spec=spec, position=Position("up"))
-    for index, count in enumerate(latencies):
-        tracked.latency_buckets[index] = count
-    tracked.latency_count = sum(latencies)
-    tracked.latency_sum = 0.004 * tracked.latency_count * 1000
-    return tracked
+from tests.monitoring.helpers import tracked_monitor
 
 
 async def test_series_parse_back_with_escaped_names_and_cumulative_buckets() -> None:
     awkward = 'edge "eu"\\west\nline two'
-    tracked = _tracked(awkward, [3, 2, 0, 1])
-    idle = _tracked("never checked", [])
+    tracked = tracked_monitor(awkward, [3, 2, 0, 1])
+    idle = tracked_monitor("never checked", [])
     engine = SimpleNamespace(tracked={t.spec.id: t for t in (tracked, idle)})
     monitor_id = str(tracked.spec.id)
     shot = MonitorSnapshot(
@@ -77,7 +46,7 @@ async def test_series_parse_back_with_escaped_names_and_cumulative_buckets() -> 
 
 async def test_formatting_many_monitors_gives_the_loop_turns() -> None:
     monitors = 20 * SLICE
-    many = [_tracked(f"m{i}", [1]) for i in range(monitors)]
+    many = [tracked_monitor(f"m{i}", [1]) for i in range(monitors)]
     engine = SimpleNamespace(tracked={t.spec.id: t for t in many})
     shot = MonitorSnapshot(
         monitors=[(str(t.spec.id), t.spec.name, "http", "up", None) for t in many]

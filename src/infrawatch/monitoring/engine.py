@@ -12,6 +12,7 @@ import gc
 import heapq
 import itertools
 import logging
+import math
 import time
 import uuid
 import zlib
@@ -65,6 +66,9 @@ class Tracked:
     due: float = 0.0
     seq: int = 0  # heap entries with another seq are stale
     running: bool = False
+    # Its first check was squeezed into the process's first interval; the
+    # next goes back to the monitor's own slot, or the squeeze would last.
+    squeezed: bool = False
     cert_days: float | None = None
     cert_expires_at: datetime | None = None
     checked_at: datetime | None = None
@@ -244,7 +248,9 @@ class Engine:
         tracked.checked_at = last.checked_at if last else None
         self.tracked[row.id] = tracked
         now = asyncio.get_running_loop().time()
-        self._schedule(tracked, self._first_due(row.id, self._interval(spec), now))
+        interval = self._interval(spec)
+        tracked.squeezed = now < self._started + interval
+        self._schedule(tracked, self._first_due(row.id, interval, now))
 
     def _first_due(self, monitor_id: uuid.UUID, interval: float, now: float) -> float:
         """First checks spread over one interval by a stable hash of the id
@@ -254,11 +260,17 @@ class Engine:
         checked within one interval of the process's start, with room for
         some lateness, however long loading took. Later arrivals (a new
         monitor, shards taken over) spread over a whole interval."""
-        fraction = zlib.crc32(monitor_id.bytes) % 10_000 / 10_000
         window = interval
         if now < self._started + interval:
             window = max(self._started + interval * FIRST_ROUND - now, interval * 0.25)
-        return now + fraction * window
+        return now + _fraction(monitor_id) * window
+
+    def _own_slot(self, monitor_id: uuid.UUID, interval: float, after: float) -> float:
+        """The first time after `after` at the monitor's own phase: spread
+        over the whole interval, so a squeezed first round does not keep
+        every check in part of it (which raised the rate there by half)."""
+        offset = self._started + _fraction(monitor_id) * interval
+        return offset + math.ceil((after - offset) / interval) * interval
 
     # --- scheduling ------------------------------------------------------------------
 
@@ -343,6 +355,9 @@ class Engine:
             spec.retry_interval_seconds if is_retrying(tracked.position) else self._interval(spec)
         )
         following = due + step
+        if tracked.squeezed and not is_retrying(tracked.position):
+            tracked.squeezed = False
+            following = self._own_slot(spec.id, step, now)
         if following < now:
             # Behind (a check outlived its interval): go on from now rather
             # than firing a burst of catch-up checks.
@@ -453,3 +468,8 @@ class Engine:
                     await run_retention(self.db, self.options.raw_retention_hours)
                 except Exception:
                     log.exception("retention pass failed; will try again")
+
+
+def _fraction(monitor_id: uuid.UUID) -> float:
+    """Where in its interval a monitor is checked: a stable hash of its id."""
+    return zlib.crc32(monitor_id.bytes) % 10_000 / 10_000
