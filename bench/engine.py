@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchdb import migrated_database
@@ -161,62 +161,55 @@ async def seed_monitors(url: str, count: int, interval: int, port: int) -> None:
         )
     async with engine.begin() as conn:
         for start in range(0, len(rows), 5000):
-            await conn.execute(Monitor.__table__.insert(), rows[start : start + 5000])
+            await conn.execute(insert(Monitor), rows[start : start + 5000])
     await engine.dispose()
 
 
 async def database_bytes(kind: str, url: str, workdir: Path) -> int:
     if kind == "sqlite":
         return sum(p.stat().st_size for p in workdir.glob(f"{BENCH_DB}.db*"))
+    rows = await query(url, "SELECT pg_database_size(current_database())")
+    return int(rows[0][0] or 0)
+
+
+async def query(url: str, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+    """Rows of one read-only query, on an engine of its own (the bench runs a few)."""
     engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        size = await conn.scalar(text("SELECT pg_database_size(current_database())"))
-    await engine.dispose()
-    return int(size or 0)
+    try:
+        async with engine.connect() as conn:
+            return list(await conn.execute(text(sql), params or {}))
+    finally:
+        await engine.dispose()
 
 
 async def result_rows(url: str) -> int:
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        value = await conn.scalar(text("SELECT count(*) FROM monitor_results"))
-    await engine.dispose()
-    return int(value or 0)
+    rows = await query(url, "SELECT count(*) FROM monitor_results")
+    return int(rows[0][0] or 0)
 
 
 async def checks_per_monitor(url: str, since: Any, until: Any) -> list[int]:
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT count(*) FROM monitor_results WHERE checked_at >= :a AND checked_at < :b "
-                "GROUP BY monitor_id"
-            ),
-            {"a": since, "b": until},
-        )
-        counts = sorted(int(r[0]) for r in rows)
-    await engine.dispose()
-    return counts
+    rows = await query(
+        url,
+        "SELECT count(*) FROM monitor_results WHERE checked_at >= :a AND checked_at < :b "
+        "GROUP BY monitor_id",
+        {"a": since, "b": until},
+    )
+    return sorted(int(r[0]) for r in rows)
 
 
 async def distinct_checked(url: str) -> int:
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        value = await conn.scalar(text("SELECT count(DISTINCT monitor_id) FROM monitor_results"))
-    await engine.dispose()
-    return int(value or 0)
+    rows = await query(url, "SELECT count(DISTINCT monitor_id) FROM monitor_results")
+    return int(rows[0][0] or 0)
 
 
 async def last_first_check(url: str) -> datetime:
     """When the last monitor to be checked had its first check."""
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        value = await conn.scalar(
-            text(
-                "SELECT max(first) FROM "
-                "(SELECT min(checked_at) AS first FROM monitor_results GROUP BY monitor_id) AS f"
-            )
-        )
-    await engine.dispose()
+    rows = await query(
+        url,
+        "SELECT max(first) FROM "
+        "(SELECT min(checked_at) AS first FROM monitor_results GROUP BY monitor_id) AS f",
+    )
+    value = rows[0][0]
     return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 

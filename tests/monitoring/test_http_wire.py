@@ -76,7 +76,8 @@ def _raw_deflate(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-GZIPPED = gzip.compress(b'{"a": 1}')
+# mtime=0: the same bytes in every process, or pytest-xdist's workers name the case differently.
+GZIPPED = gzip.compress(b'{"a": 1}', mtime=0)
 RAW_DEFLATED = _raw_deflate(b'{"a": 1}')
 
 

@@ -82,7 +82,7 @@ def aggregate(
             start_key = (granularity, seconds - seconds % granularity, at.tzinfo)
             start = starts.get(start_key)
             if start is None:
-                start = starts[start_key] = datetime.fromtimestamp(start_key[1], tz=at.tzinfo)
+                start = starts[start_key] = bucket_start(at, granularity)
             key = (monitor_id, granularity, start)
             bucket = buckets.get(key)
             if bucket is None:
