@@ -249,7 +249,7 @@ class Engine:
         self.tracked[row.id] = tracked
         now = asyncio.get_running_loop().time()
         interval = self._interval(spec)
-        tracked.squeezed = now < self._started + interval
+        tracked.squeezed = self._in_first_interval(interval, now)
         self._schedule(tracked, self._first_due(row.id, interval, now))
 
     def _first_due(self, monitor_id: uuid.UUID, interval: float, now: float) -> float:
@@ -261,9 +261,12 @@ class Engine:
         some lateness, however long loading took. Later arrivals (a new
         monitor, shards taken over) spread over a whole interval."""
         window = interval
-        if now < self._started + interval:
+        if self._in_first_interval(interval, now):
             window = max(self._started + interval * FIRST_ROUND - now, interval * 0.25)
         return now + _fraction(monitor_id) * window
+
+    def _in_first_interval(self, interval: float, now: float) -> bool:
+        return now < self._started + interval
 
     def _own_slot(self, monitor_id: uuid.UUID, interval: float, after: float) -> float:
         """The first time after `after` at the monitor's own phase: spread
