@@ -1,0 +1,370 @@
+"""Disposable hosts on this machine, for provisioning for real without a
+cloud: a cached Debian root filesystem under an overlayfs (lower = the base,
+upper = the host's own changes), booted with systemd-nspawn so systemd is
+PID 1, in a network namespace of its own on a private range that exists only
+between those namespaces and a bridge here (no default route, no NAT: a lab
+host reaches nothing but this machine).
+
+A snapshot is a copy of the host's upper layer taken while it is stopped;
+a restore swaps it back. Everything needs root; every step is a plain
+command so that what failed says which."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+FLAVOURS = ("debian12",)
+BOOT_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+class LabError(Exception):
+    """A lab operation that could not be done; the message says which step."""
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    # Per-host state: overlay layers, snapshots, the console log.
+    root: Path
+    # Built root filesystems, shared by every lab on the machine.
+    cache: Path = Path("/var/cache/infrawatch-lab")
+    subnet: str = "10.213.0.0/16"
+    bridge: str = "iwlab0"
+
+
+@dataclass
+class LabHost:
+    name: str
+    flavour: str
+    address: str
+    pid: int | None = None
+
+    @property
+    def netns(self) -> str:
+        return f"iwl-{self.name}"
+
+
+def _run(*argv: str, what: str, timeout: float = 120.0) -> str:
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            argv, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError:
+        raise LabError(f"{what}: {argv[0]} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{what}: {argv[0]} did not finish in {timeout:g} s") from None
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise LabError(f"{what}: {' '.join(detail) or f'exit {done.returncode}'}")
+    return done.stdout
+
+
+class Lab:
+    def __init__(self, config: LabConfig) -> None:
+        self.config = config
+        self.hosts_dir = config.root / "hosts"
+
+    # --- the base image ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        """Serialises lab changes across processes (test workers, replicas)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def base(self, flavour: str) -> Path:
+        """The unpacked root filesystem of a flavour, built on first use."""
+        if flavour not in FLAVOURS:
+            raise LabError(f"unknown flavour {flavour!r} (known: {', '.join(FLAVOURS)})")
+        script = resources.files("infrawatch.provisioning.lab").joinpath("rootfs.sh")
+        with resources.as_file(script) as path:
+            self.config.cache.mkdir(parents=True, exist_ok=True)
+            with self._locked(self.config.cache / f".{flavour}.lock"):
+                tarball = Path(
+                    _run(
+                        "env",
+                        f"INFRAWATCH_LAB_CACHE={self.config.cache}",
+                        "bash",
+                        str(path),
+                        flavour,
+                        what="building the root filesystem",
+                        timeout=1800,
+                    ).strip()
+                )
+                unpacked = tarball.with_suffix("")
+                if not (unpacked / ".complete").exists():
+                    shutil.rmtree(unpacked, ignore_errors=True)
+                    unpacked.mkdir(parents=True)
+                    _run("tar", "-C", str(unpacked), "-xf", str(tarball), what="unpacking")
+                    (unpacked / ".complete").touch()
+        return unpacked
+
+    # --- hosts -------------------------------------------------------------------
+
+    def _dir(self, name: str) -> Path:
+        return self.hosts_dir / name
+
+    def _save(self, host: LabHost) -> None:
+        path = self._dir(host.name) / "host.json"
+        path.write_text(json.dumps(asdict(host)))
+
+    def get(self, name: str) -> LabHost:
+        try:
+            data = json.loads((self._dir(name) / "host.json").read_text())
+        except FileNotFoundError:
+            raise LabError(f"no lab host named {name!r}") from None
+        host = LabHost(**data)
+        if host.pid is not None and not _alive(host.pid):
+            host.pid = None
+        return host
+
+    def list(self) -> list[LabHost]:
+        if not self.hosts_dir.exists():
+            return []
+        return [self.get(p.name) for p in sorted(self.hosts_dir.iterdir()) if p.is_dir()]
+
+    def create(self, name: str, authorized_key: str, flavour: str = "debian12") -> LabHost:
+        """A new host, booted, with `authorized_key` allowed to log in as root."""
+        if not NAME.match(name):
+            raise LabError("a lab host's name is lower-case letters, digits and '-' (32 at most)")
+        base = self.base(flavour)
+        with self._locked(self.config.root / ".hosts.lock"):
+            folder = self._dir(name)
+            if folder.exists():
+                raise LabError(f"a lab host named {name!r} exists already")
+            address = self._free_address()
+            for part in ("upper", "work", "merged", "snapshots"):
+                (folder / part).mkdir(parents=True)
+            host = LabHost(name=name, flavour=flavour, address=address)
+            self._save(host)
+        try:
+            self._mount(host, base)
+            self._prepare(host, authorized_key)
+            self.start(name)
+        except Exception:
+            self.destroy(name)
+            raise
+        return self.get(name)
+
+    def _free_address(self) -> str:
+        network = ipaddress.ip_network(self.config.subnet)
+        taken = {h.address for h in self.list()}
+        # .1 is the bridge; hosts start at .10 so a glance tells them apart.
+        for offset, address in enumerate(network.hosts()):
+            if offset >= 9 and str(address) not in taken:
+                return str(address)
+        raise LabError(f"no free address left in {network}")
+
+    def _mount(self, host: LabHost, base: Path) -> None:
+        folder = self._dir(host.name)
+        merged = folder / "merged"
+        if os.path.ismount(merged):
+            return
+        options = f"lowerdir={base},upperdir={folder / 'upper'},workdir={folder / 'work'}"
+        _run("mount", "-t", "overlay", "overlay", "-o", options, str(merged), what="overlay mount")
+
+    def _prepare(self, host: LabHost, authorized_key: str) -> None:
+        merged = self._dir(host.name) / "merged"
+        (merged / "etc/hostname").write_text(f"{host.name}\n")
+        hosts = (merged / "etc/hosts").read_text() if (merged / "etc/hosts").exists() else ""
+        (merged / "etc/hosts").write_text(f"127.0.1.1 {host.name}\n{hosts}")
+        # Each host its own host keys (the image has none).
+        _run("ssh-keygen", "-A", "-f", str(merged), what="host keys")
+        ssh_dir = merged / "root/.ssh"
+        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        keys = ssh_dir / "authorized_keys"
+        keys.write_text(authorized_key.strip() + "\n")
+        keys.chmod(0o600)
+
+    # --- network -----------------------------------------------------------------
+
+    def _ensure_bridge(self) -> None:
+        network = ipaddress.ip_network(self.config.subnet)
+        bridge = self.config.bridge
+        if not Path(f"/sys/class/net/{bridge}").exists():
+            with contextlib.suppress(LabError):  # another process made it meanwhile
+                _run("ip", "link", "add", bridge, "type", "bridge", what="bridge")
+            gateway = f"{next(network.hosts())}/{network.prefixlen}"
+            with contextlib.suppress(LabError):
+                _run("ip", "addr", "add", gateway, "dev", bridge, what="bridge address")
+        _run("ip", "link", "set", bridge, "up", what="bridge up")
+
+    def _ensure_netns(self, host: LabHost) -> None:
+        self._ensure_bridge()
+        if Path(f"/run/netns/{host.netns}").exists():
+            return
+        prefix = ipaddress.ip_network(self.config.subnet).prefixlen
+        veth = "iwv" + hashlib.sha256(host.name.encode()).hexdigest()[:10]
+        steps = [
+            ("ip", "netns", "add", host.netns),
+            ("ip", "link", "add", veth, "type", "veth", "peer", "name", "host0", "netns", host.netns),
+            ("ip", "link", "set", veth, "master", self.config.bridge, "up"),
+            ("ip", "-n", host.netns, "addr", "add", f"{host.address}/{prefix}", "dev", "host0"),
+            ("ip", "-n", host.netns, "link", "set", "host0", "up"),
+            ("ip", "-n", host.netns, "link", "set", "lo", "up"),
+        ]
+        for step in steps:
+            _run(*step, what=f"network namespace of {host.name}")
+
+    # --- power -------------------------------------------------------------------
+
+    def start(self, name: str) -> LabHost:
+        host = self.get(name)
+        if host.pid is not None:
+            return host
+        folder = self._dir(name)
+        self._mount(host, self.base(host.flavour))
+        self._ensure_netns(host)
+        console = (folder / "console.log").open("ab")
+        try:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv
+                [
+                    "systemd-nspawn",
+                    "--boot",
+                    "--register=no",
+                    "--keep-unit",
+                    "--quiet",
+                    "-D",
+                    str(folder / "merged"),
+                    "-M",
+                    name,
+                    f"--network-namespace-path=/run/netns/{host.netns}",
+                    # ufw and Fail2Ban change the host's firewall.
+                    "--capability=CAP_NET_ADMIN,CAP_NET_RAW",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                # Not in our process group: a Ctrl-C to `serve` does not kill hosts.
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise LabError("systemd-nspawn is not installed (apt-get install systemd-container)")
+        finally:
+            console.close()
+        host.pid = process.pid
+        self._save(host)
+        self._wait_for_ssh(host, process)
+        return host
+
+    def _wait_for_ssh(self, host: LabHost, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = (self._dir(host.name) / "console.log").read_text(errors="replace")[-400:]
+                raise LabError(f"{host.name} stopped while booting: {tail}")
+            with contextlib.suppress(OSError), socket.create_connection((host.address, 22), 1):
+                return
+            time.sleep(0.2)
+        raise LabError(f"{host.name}: sshd did not answer within {BOOT_TIMEOUT:g} s")
+
+    def stop(self, name: str) -> LabHost:
+        host = self.get(name)
+        if host.pid is not None:
+            # nspawn turns SIGTERM into an orderly shutdown of the host's systemd.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(host.pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while _alive(host.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(host.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(host.pid, signal.SIGKILL)
+                while _alive(host.pid):
+                    time.sleep(0.05)
+        host.pid = None
+        self._save(host)
+        return host
+
+    # --- snapshots ---------------------------------------------------------------
+
+    def snapshot(self, name: str, label: str) -> str:
+        """Copies the host's own layer while it is stopped (so the copy is
+        consistent), then boots it again."""
+        if not NAME.match(label):
+            raise LabError("a snapshot's label is lower-case letters, digits and '-'")
+        was_running = self.get(name).pid is not None
+        self.stop(name)
+        folder = self._dir(name)
+        target = folder / "snapshots" / label
+        shutil.rmtree(target, ignore_errors=True)
+        _run("cp", "-a", str(folder / "upper"), str(target), what="snapshot copy")
+        if was_running:
+            self.start(name)
+        return label
+
+    def snapshots(self, name: str) -> list[str]:
+        self.get(name)
+        return sorted(p.name for p in (self._dir(name) / "snapshots").iterdir())
+
+    def restore(self, name: str, label: str) -> LabHost:
+        folder = self._dir(name)
+        source = folder / "snapshots" / label
+        if not source.is_dir():
+            raise LabError(f"{name} has no snapshot {label!r}")
+        self.stop(name)
+        self._unmount(name)
+        for part in ("upper", "work"):
+            shutil.rmtree(folder / part)
+        _run("cp", "-a", str(source), str(folder / "upper"), what="restore copy")
+        (folder / "work").mkdir()
+        return self.start(name)
+
+    # --- the end -----------------------------------------------------------------
+
+    def _unmount(self, name: str) -> None:
+        merged = self._dir(name) / "merged"
+        if os.path.ismount(merged):
+            _run("umount", str(merged), what="overlay unmount")
+
+    def destroy(self, name: str) -> None:
+        """Stops and removes the host with its namespace and layers; also
+        a half-made one."""
+        folder = self._dir(name)
+        if not folder.exists():
+            return
+        with contextlib.suppress(LabError):
+            self.stop(name)
+        with contextlib.suppress(LabError):
+            self._unmount(name)
+        netns = f"iwl-{name}"
+        if Path(f"/run/netns/{netns}").exists():
+            # Its veth pair goes with it.
+            _run("ip", "netns", "del", netns, what="network namespace removal")
+        shutil.rmtree(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone (reap it).
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True

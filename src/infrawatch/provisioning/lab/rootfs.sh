@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build (once) and cache the root filesystem that lab hosts boot from:
+#   rootfs.sh [debian12]      -> prints the tarball's path
+# (scripts/lab-rootfs runs it from a checkout; the lab provider runs it from
+# the installed package.)
+# The tarball lives in $INFRAWATCH_LAB_CACHE (default /var/cache/infrawatch-lab)
+# and is rebuilt only when this script changes (its hash is in the name). Needs root, debootstrap and a reachable Debian mirror; the mirror is
+# read from this machine's own apt sources unless LAB_DEBIAN_MIRROR is set.
+set -euo pipefail
+
+flavour="${1:-debian12}"
+cache="${INFRAWATCH_LAB_CACHE:-/var/cache/infrawatch-lab}"
+mkdir -p "$cache"
+
+case "$flavour" in
+    debian12) suite=bookworm ;;
+    *) echo "lab-rootfs: unknown flavour '$flavour' (known: debian12)" >&2; exit 2 ;;
+esac
+
+# What a lab host carries beyond debootstrap's minimal base: systemd as PID 1,
+# sshd, Python for Ansible (with python3-apt for its apt module), and the
+# packages the hardening roles install, so that a run needs no network inside
+# the host (the roles still install them on a fresh cloud host).
+packages="systemd-sysv dbus libpam-systemd openssh-server python3 python3-apt sudo \
+iproute2 ca-certificates tzdata ufw fail2ban python3-systemd unattended-upgrades \
+apt-listchanges procps less"
+
+recipe=$(sha256sum "$0" | cut -c1-12)
+tarball="$cache/$flavour-$recipe.tar"
+if [ -s "$tarball" ]; then
+    echo "$tarball"
+    exit 0
+fi
+
+mirror="${LAB_DEBIAN_MIRROR:-}"
+if [ -z "$mirror" ]; then
+    mirror=$(grep -rhoE '^(URIs:|deb) +[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+        | awk '{print $2}' | head -n 1 || true)
+fi
+if [ -z "$mirror" ]; then
+    echo "lab-rootfs: no Debian mirror in this machine's apt sources; set LAB_DEBIAN_MIRROR" >&2
+    exit 1
+fi
+for tool in debootstrap tar; do
+    command -v "$tool" >/dev/null || { echo "lab-rootfs: $tool is missing (apt-get install $tool)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "$cache/build-$flavour.XXXXXX")
+trap 'umount -l "$work/root/proc" "$work/root/sys" "$work/root/dev" 2>/dev/null || true; rm -rf "$work"' EXIT
+root="$work/root"
+echo "lab-rootfs: debootstrap $suite into $root (a few minutes, once)" >&2
+debootstrap --variant=minbase --include=ca-certificates "$suite" "$root" "$mirror" >&2
+
+# Inside the chroot: no daemons start while packages install.
+printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+chmod 0755 "$root/usr/sbin/policy-rc.d"
+mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys"
+mount --rbind /dev "$root/dev"
+# shellcheck disable=SC2086
+chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages >&2
+chroot "$root" apt-get clean
+umount -l "$root/proc" "$root/sys" "$root/dev"
+rm -f "$root/usr/sbin/policy-rc.d"
+
+# A host is made per boot: its own host keys, machine id and hostname.
+rm -f "$root"/etc/ssh/ssh_host_* "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
+: > "$root/etc/machine-id"
+rm -rf "$root"/var/lib/apt/lists/*
+# No mirror inside: a lab host has no route out, and apt must say so at once.
+: > "$root/etc/apt/sources.list"
+rm -f "$root"/etc/apt/sources.list.d/*
+# Services a container does not need and that slow its boot.
+# Fail2Ban comes configured for log files a journald-only host does not
+# write; the fail2ban role configures and enables it.
+rm -f "$root/etc/systemd/system/multi-user.target.wants/fail2ban.service"
+for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+    ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
+
+tar -C "$root" -cf "$tarball.partial" .
+mv "$tarball.partial" "$tarball"
+echo "$tarball"
