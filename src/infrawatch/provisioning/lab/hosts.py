@@ -32,6 +32,7 @@ NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 FLAVOURS = ("debian12",)
 BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
+LOGIN_USER = "admin"
 
 
 class LabError(Exception):
@@ -145,7 +146,7 @@ class Lab:
         return [self.get(p.name) for p in sorted(self.hosts_dir.iterdir()) if p.is_dir()]
 
     def create(self, name: str, authorized_key: str, flavour: str = "debian12") -> LabHost:
-        """A new host, booted, with `authorized_key` allowed to log in as root."""
+        """A new host, booted, with `authorized_key` allowed to log in as `admin`."""
         if not NAME.match(name):
             raise LabError("a lab host's name is lower-case letters, digits and '-' (32 at most)")
         base = self.base(flavour)
@@ -191,11 +192,15 @@ class Lab:
         (merged / "etc/hosts").write_text(f"127.0.1.1 {host.name}\n{hosts}")
         # Each host its own host keys (the image has none).
         _run("ssh-keygen", "-A", "-f", str(merged), what="host keys")
-        ssh_dir = merged / "root/.ssh"
-        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The image's login is `admin` with passwordless sudo, as cloud images have.
+        uid, gid = _ids_of(merged, LOGIN_USER)
+        ssh_dir = merged / "home" / LOGIN_USER / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
         keys = ssh_dir / "authorized_keys"
         keys.write_text(authorized_key.strip() + "\n")
         keys.chmod(0o600)
+        for path in (ssh_dir, keys):
+            os.chown(path, uid, gid)
 
     # --- network -----------------------------------------------------------------
 
@@ -353,6 +358,14 @@ class Lab:
             # Its veth pair goes with it.
             _run("ip", "netns", "del", netns, what="network namespace removal")
         shutil.rmtree(folder)
+
+
+def _ids_of(root: Path, user: str) -> tuple[int, int]:
+    for line in (root / "etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return int(fields[2]), int(fields[3])
+    raise LabError(f"the image has no user {user!r}")
 
 
 def _alive(pid: int) -> bool:

@@ -67,6 +67,11 @@ rm -f "$root/usr/sbin/policy-rc.d"
 rm -f "$root"/etc/ssh/ssh_host_* "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
 : > "$root/etc/machine-id"
 rm -rf "$root"/var/lib/apt/lists/*
+# The login a cloud image gives: a user with passwordless sudo (root logs in
+# with no key; the hardening refuses root logins anyway).
+chroot "$root" useradd --create-home --shell /bin/bash --groups sudo admin
+printf 'admin ALL=(ALL) NOPASSWD:ALL\n' > "$root/etc/sudoers.d/90-cloud-admin"
+chmod 0440 "$root/etc/sudoers.d/90-cloud-admin"
 # No mirror inside: a lab host has no route out, and apt must say so at once.
 : > "$root/etc/apt/sources.list"
 rm -f "$root"/etc/apt/sources.list.d/*
@@ -74,7 +79,7 @@ rm -f "$root"/etc/apt/sources.list.d/*
 # Fail2Ban comes configured for log files a journald-only host does not
 # write; the fail2ban role configures and enables it.
 rm -f "$root/etc/systemd/system/multi-user.target.wants/fail2ban.service"
-for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+for unit in systemd-timesyncd.service e2scrub_all.timer fstrim.timer; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 
