@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import uuid
@@ -33,6 +34,7 @@ from infrawatch.jobs.registry import JobRegistry
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
 from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
+from infrawatch.provisioning import tasks as provisioning_tasks
 from infrawatch.web.hub import Hub
 from infrawatch.web.routes import html_error, install_console
 
@@ -74,15 +76,19 @@ def build_runtime(settings: Settings) -> Runtime:
         db=Database(settings.effective_database_url, bus),
         bus=bus,
         keyring=load_keyring(settings),
-        job_registry=build_job_registry(),
+        job_registry=build_job_registry(settings),
     )
 
 
-def build_job_registry() -> JobRegistry:
+def build_job_registry(settings: Settings) -> JobRegistry:
     """Every job type and periodic job of every domain."""
     registry = JobRegistry()
     for job_type in (*credential_tasks.JOB_TYPES, *discovery_tasks.JOB_TYPES):
         registry.register(job_type)
+    registry.register(
+        dataclasses.replace(provisioning_tasks.RUN, per_worker=settings.provisioning_max_processes)
+    )
+    registry.register(provisioning_tasks.ROLLBACK)
     for periodic in credential_tasks.PERIODIC:
         registry.schedule(periodic)
     return registry

@@ -16,6 +16,8 @@ from infrawatch.inventory.router import router as inventory_router
 from infrawatch.jobs.router import router as jobs_router
 from infrawatch.monitoring.router import push_router
 from infrawatch.monitoring.router import router as monitoring_router
+from infrawatch.provisioning.router import lab_router
+from infrawatch.provisioning.router import router as provisioning_router
 from infrawatch.statuspage.router import router as statuspage_router
 
 # No bearer token: the login itself, and push URLs whose token is the credential.
@@ -47,6 +49,8 @@ def api_router() -> APIRouter:
         secrets_router,
         validate_router,
         discovery_router,
+        provisioning_router,
+        lab_router,
         statuspage_router,
     )
     for part in parts:

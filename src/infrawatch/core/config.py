@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     )
     discovery_max_addresses: int = 1024
 
+    # Provisioning: ansible processes at once in one worker (each ~150 MB).
+    provisioning_max_processes: int = 4
+    # The lab provider: disposable hosts on this machine (needs root,
+    # systemd-nspawn and debootstrap); off unless asked for.
+    lab_enabled: bool = False
+    lab_dir: Path | None = None  # default: <data dir>/lab
+    lab_cache: Path = Path("/var/cache/infrawatch-lab")
+    lab_subnet: str = "10.213.0.0/16"
+
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:

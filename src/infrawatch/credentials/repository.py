@@ -124,3 +124,12 @@ async def secret_named(session: AsyncSession, name: str) -> Secret | None:
 
 async def list_secrets(session: AsyncSession) -> list[Secret]:
     return list(await session.scalars(select(Secret).order_by(Secret.name)))
+
+
+async def assignments_of_servers(
+    session: AsyncSession, server_ids: Sequence[uuid.UUID]
+) -> list[SshKeyAssignment]:
+    if not server_ids:
+        return []
+    query = select(SshKeyAssignment).where(SshKeyAssignment.server_id.in_(server_ids))
+    return list(await session.scalars(query))

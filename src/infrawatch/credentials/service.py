@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -547,3 +548,59 @@ async def reveal_secret(session: AsyncSession, keyring: Keyring, name: str) -> s
     if secret is None:
         raise NotFound(f"no secret named {name!r}")
     return keyring.decrypt(secret.value_encrypted, secret_ref(secret.id))
+
+
+# --- logins for provisioning ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerLogin:
+    """What a provisioning run needs to log in to one server. Holds the
+    private key in clear: for the job that uses it, never for a response."""
+
+    server_id: uuid.UUID
+    key_id: uuid.UUID
+    key_name: str
+    public_key: str
+    private_key: str = field(repr=False)
+    target: ssh.Target
+    # The pinned host key ("ssh-ed25519 AAAA…"), None until first use.
+    host_key: str | None
+
+
+async def servers_without_login(
+    session: AsyncSession, server_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    assigned = {a.server_id for a in await repository.assignments_of_servers(session, server_ids)}
+    return set(server_ids) - assigned
+
+
+async def logins_for(
+    session: AsyncSession, keyring: Keyring, server_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, ServerLogin]:
+    """Servers with an assigned, active key; the others are left out (the
+    caller says which are missing)."""
+    logins = {}
+    for assignment in await repository.assignments_of_servers(session, server_ids):
+        key = await repository.get_key(session, assignment.key_id)
+        if key is None or key.status == "retired":
+            continue
+        try:
+            target = await target_of(session, assignment)
+        except ssh.StepFailed:
+            continue
+        known = await repository.known_host(session, assignment.server_id, target.port)
+        logins[assignment.server_id] = ServerLogin(
+            server_id=assignment.server_id,
+            key_id=key.id,
+            key_name=key.name,
+            public_key=key.public_key,
+            private_key=private_key_of(key, keyring),
+            target=target,
+            host_key=known.public_key if known else None,
+        )
+    return logins
+
+
+async def secret_names(session: AsyncSession) -> set[str]:
+    return {s.name for s in await repository.list_secrets(session)}

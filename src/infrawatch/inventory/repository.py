@@ -508,3 +508,10 @@ async def lifecycle_health_counts(session: AsyncSession) -> list[tuple[str, str,
         .group_by(Server.lifecycle, Server.health)
     )
     return [(str(a), str(b), int(n)) for a, b, n in await session.execute(query)]
+
+
+async def server_ids_where(
+    session: AsyncSession, condition: ColumnElement[bool], limit: int
+) -> list[uuid.UUID]:
+    query = select(Server.id).where(condition).order_by(Server.name).limit(limit)
+    return list(await session.scalars(query))

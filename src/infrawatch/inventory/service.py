@@ -521,3 +521,11 @@ async def fleet_counts(session: AsyncSession, cache: CountCache) -> dict[str, di
         return counts
 
     return await cache.get("fleet", await repository.inventory_generation(session), count)
+
+
+async def live_server_ids_matching(
+    session: AsyncSession, q: str, limit: int, loc: tuple[str | int, ...]
+) -> list[uuid.UUID]:
+    """Every live server the search language matches, up to `limit`."""
+    condition = await filter_condition(session, ServerFilters(q=q), loc)
+    return await repository.server_ids_where(session, condition, limit)

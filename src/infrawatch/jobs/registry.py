@@ -27,6 +27,8 @@ class JobType:
     timeout_seconds: float = 3600.0
     # Operators may start it from the API (others are started by the system).
     description: str = ""
+    # Running at once in one worker process (None: only the worker's own cap).
+    per_worker: int | None = None
 
     def retry_delay(self, attempt: int) -> float:
         return float(min(self.backoff_seconds * 2 ** max(attempt - 1, 0), 3600.0))
@@ -63,6 +65,16 @@ class JobRegistry:
     @property
     def periodic(self) -> list[Periodic]:
         return list(self._periodic.values())
+
+
+class Deferred(Exception):  # not an error: the job waits
+    """The job cannot start yet (what it needs is busy): it goes back to
+    the queue for `seconds`, showing `reason`, and no attempt is spent."""
+
+    def __init__(self, reason: str, seconds: float = 2.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.seconds = seconds
 
 
 class PermanentError(Exception):

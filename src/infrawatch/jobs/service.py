@@ -316,6 +316,21 @@ async def fail_attempt(
     )
 
 
+async def defer(session: AsyncSession, job: Job, reason: str, seconds: float) -> None:
+    """Back to the queue without spending the attempt; the reason is logged
+    once, not at every look."""
+    now = utcnow()
+    if job.progress_message != reason[:500]:
+        await add_event(session, job.id, "status", f"waiting: {reason}", {"waiting": reason})
+    job.status = "queued"
+    job.attempts = max(job.attempts - 1, 0)
+    job.progress_message = reason[:500]
+    job.run_after = now + timedelta(seconds=seconds)
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.updated_at = now
+
+
 async def mark_cancelled(session: AsyncSession, job: Job) -> None:
     _end(job, "cancelled", utcnow())
     await add_event(session, job.id, "status", "cancelled")

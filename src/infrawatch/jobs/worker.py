@@ -24,7 +24,7 @@ from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.jobs import repository, service
 from infrawatch.jobs.context import JobContext, JobServices, LeaseLost
 from infrawatch.jobs.models import Job
-from infrawatch.jobs.registry import JobRegistry, JobType, PermanentError
+from infrawatch.jobs.registry import Deferred, JobRegistry, JobType, PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,13 @@ class JobWorker:
         for name in sorted(runnable):
             job_type = types[name]
             free = self.options.max_running - len(self.running)
-            if free <= 0 or self._stopping:
+            if job_type.per_worker is not None:
+                mine = sum(1 for r in self.running.values() if r.job_type.name == name)
+                free = min(free, job_type.per_worker - mine)
+            if self.options.max_running <= len(self.running) or self._stopping:
                 return
+            if free <= 0:
+                continue
             async with self.services.db.unit_of_work() as session:
                 claimed = await service.claim(
                     session, job_type, self.owner, self.options.lease_seconds, free
@@ -177,6 +182,9 @@ class JobWorker:
                     raise
             except LeaseLost:
                 log.warning("job %s: lease lost; another worker has it", job.id)
+            except Deferred as wait:
+                reason, seconds = wait.reason, wait.seconds
+                await self._end(job.id, lambda s, j: service.defer(s, j, reason, seconds))
             except PermanentError as exc:
                 message, partial = str(exc) or type(exc).__name__, exc.result
                 await self._end(

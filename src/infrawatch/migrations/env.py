@@ -11,6 +11,7 @@ from infrawatch.discovery import models as _discovery  # noqa: F401
 from infrawatch.inventory import models as _inventory  # noqa: F401
 from infrawatch.jobs import models as _jobs  # noqa: F401
 from infrawatch.monitoring import models as _monitoring  # noqa: F401
+from infrawatch.provisioning import models as _provisioning  # noqa: F401
 from infrawatch.statuspage import models as _statuspage  # noqa: F401
 
 target_metadata = Base.metadata

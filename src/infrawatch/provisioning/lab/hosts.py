@@ -140,7 +140,7 @@ class Lab:
             host.pid = None
         return host
 
-    def list(self) -> list[LabHost]:
+    def hosts(self) -> list[LabHost]:
         if not self.hosts_dir.exists():
             return []
         return [self.get(p.name) for p in sorted(self.hosts_dir.iterdir()) if p.is_dir()]
@@ -170,7 +170,7 @@ class Lab:
 
     def _free_address(self) -> str:
         network = ipaddress.ip_network(self.config.subnet)
-        taken = {h.address for h in self.list()}
+        taken = {h.address for h in self.hosts()}
         # .1 is the bridge; hosts start at .10 so a glance tells them apart.
         for offset, address in enumerate(network.hosts()):
             if offset >= 9 and str(address) not in taken:
@@ -223,7 +223,19 @@ class Lab:
         veth = "iwv" + hashlib.sha256(host.name.encode()).hexdigest()[:10]
         steps = [
             ("ip", "netns", "add", host.netns),
-            ("ip", "link", "add", veth, "type", "veth", "peer", "name", "host0", "netns", host.netns),
+            (
+                "ip",
+                "link",
+                "add",
+                veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "host0",
+                "netns",
+                host.netns,
+            ),
             ("ip", "link", "set", veth, "master", self.config.bridge, "up"),
             ("ip", "-n", host.netns, "addr", "add", f"{host.address}/{prefix}", "dev", "host0"),
             ("ip", "-n", host.netns, "link", "set", "host0", "up"),
@@ -244,7 +256,7 @@ class Lab:
         console = (folder / "console.log").open("ab")
         try:
             process = subprocess.Popen(  # noqa: S603 - fixed argv
-                [
+                [  # noqa: S607 - from PATH, as every lab command
                     "systemd-nspawn",
                     "--boot",
                     "--register=no",
@@ -265,7 +277,9 @@ class Lab:
                 start_new_session=True,
             )
         except FileNotFoundError:
-            raise LabError("systemd-nspawn is not installed (apt-get install systemd-container)")
+            raise LabError(
+                "systemd-nspawn is not installed (apt-get install systemd-container)"
+            ) from None
         finally:
             console.close()
         host.pid = process.pid

@@ -1,0 +1,41 @@
+"""The roles shipped in the package, what each does and which variables it reads."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import yaml
+
+from infrawatch.provisioning.runner import roles_path
+from infrawatch.provisioning.schemas import RoleOut
+
+DESCRIPTIONS = {
+    "base": "admin user with the server's vault key, passwordless sudo, timezone, packages",
+    "ssh_hardening": "no root or password logins, strong ciphers/MACs/kex, MaxAuthTries, "
+    "a banner; checked with sshd -T",
+    "firewall": "ufw (Debian family) or firewalld (EL): deny incoming but SSH and the "
+    "ports asked for; the controller is allowed first",
+    "fail2ban": "the sshd jail on the journal, banning through ufw or firewalld",
+    "auto_updates": "unattended-upgrades (Debian family) or dnf-automatic (EL): security updates",
+}
+# A run of any of these snapshots its hosts first unless told not to.
+HARDENING = frozenset({"ssh_hardening", "firewall", "fail2ban", "auto_updates"})
+
+
+@cache
+def roles() -> dict[str, RoleOut]:
+    found = {}
+    for folder in sorted(roles_path().iterdir()):
+        if not (folder / "tasks" / "main.yml").is_file():
+            continue
+        defaults_file = folder / "defaults" / "main.yml"
+        defaults: dict[str, Any] = {}
+        if defaults_file.is_file():
+            defaults = yaml.safe_load(defaults_file.read_text()) or {}
+        found[folder.name] = RoleOut(
+            name=folder.name,
+            description=DESCRIPTIONS.get(folder.name, ""),
+            variables=defaults,
+        )
+    return found

@@ -1,0 +1,63 @@
+"""Provisioning runs: what was asked (targets, roles or a stack, variables,
+secrets by name), how each host fared, and what a retry or rollback needs.
+The run's progress and log live on its job."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from infrawatch.core.clock import utcnow
+from infrawatch.core.db import Base, JSONDocument, UTCDateTime, new_id
+
+
+class ProvisioningRun(Base):
+    __tablename__ = "provisioning_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # roles or stack (a named set of roles)
+    kind: Mapped[str] = mapped_column(String(16))
+    stack: Mapped[str | None] = mapped_column(String(64))
+    roles: Mapped[list[str]] = mapped_column(JSONDocument)
+    server_ids: Mapped[list[str]] = mapped_column(JSONDocument)
+    # Plain variables only; secrets are named here and revealed at run time.
+    variables: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    secret_names: Mapped[list[str]] = mapped_column(JSONDocument)
+    check_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # rollback (restore the snapshot when the run fails) or keep
+    on_failure: Mapped[str] = mapped_column(String(16), default="keep")
+    # queued, running, succeeded, failed, cancelled, rolled_back
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # Per server id: {"host", "status", "done_roles", "failed_task",
+    # "failed_role", "recap"}; the checkpoint a retry or a takeover resumes from.
+    hosts: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    # Per server id: the snapshot taken before the run.
+    snapshots: Mapped[dict[str, str]] = mapped_column(JSONDocument)
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("provisioning_runs.id", ondelete="SET NULL")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ServerRunLock(Base):
+    """One run at a time per server: a run holds these rows while it runs."""
+
+    __tablename__ = "provisioning_server_locks"
+
+    server_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("provisioning_runs.id", ondelete="CASCADE"), index=True
+    )
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

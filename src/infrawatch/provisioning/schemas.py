@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+SecretName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    servers: list[uuid.UUID] | None = Field(
+        None, max_length=1000, description="server ids; or `q`, not both"
+    )
+    q: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = Field(
+        None, description="search language: every live server it matches"
+    )
+    roles: list[RoleName] = Field(
+        min_length=1, max_length=32, description="roles shipped with InfraWatch, in order"
+    )
+    vars: dict[str, Any] = Field(
+        default_factory=dict, description="plain variables; secrets go in `secrets`"
+    )
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        max_length=64,
+        description="names of /api/v1/secrets, each given to the roles as a variable of that name",
+    )
+    check: bool = Field(False, description="Ansible's check mode: report, change nothing")
+    snapshot: bool | None = Field(
+        None, description="snapshot each host first (default: on for hardening roles)"
+    )
+    on_failure: Literal["keep", "rollback"] = "keep"
+
+
+class HostState(BaseModel):
+    server_id: uuid.UUID
+    host: str
+    status: str  # pending, running, ok, failed, unreachable
+    done_roles: list[str] = []
+    failed_task: str | None = None
+    failed_role: str | None = None
+    message: str | None = None
+    recap: dict[str, int] | None = None
+    snapshot: str | None = None
+
+
+class RunOut(BaseModel):
+    id: uuid.UUID
+    job_id: uuid.UUID | None
+    status: str
+    waiting_reason: str | None
+    roles: list[str]
+    server_ids: list[uuid.UUID]
+    vars: dict[str, Any]
+    secrets: list[str]
+    check: bool
+    snapshot: bool
+    on_failure: str
+    progress: int
+    hosts: list[HostState]
+    retry_of: uuid.UUID | None
+    error: str | None
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RoleOut(BaseModel):
+    name: str
+    description: str
+    variables: dict[str, Any]
+
+
+class LabHostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+    flavour: Literal["debian12"] = "debian12"
+    key_id: uuid.UUID = Field(description="the vault key that logs in (as `admin`)")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class LabHostOut(BaseModel):
+    name: str
+    flavour: str
+    address: str
+    running: bool
+    server_id: uuid.UUID | None
+    snapshots: list[str]

@@ -1,0 +1,286 @@
+"""Provisioning runs: checked and queued inside the request's transaction
+(nothing is queued when any part of the request is wrong), read back with
+their job's progress, retried from where they failed, rolled back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.audit import service as audit
+from infrawatch.core.clock import utcnow
+from infrawatch.core.context import OperationContext
+from infrawatch.core.errors import Conflict, InvalidInput, NotFound
+from infrawatch.credentials import service as credentials
+from infrawatch.inventory import service as inventory
+from infrawatch.jobs import service as jobs
+from infrawatch.jobs.registry import JobType
+from infrawatch.provisioning import catalog, repository
+from infrawatch.provisioning.models import ProvisioningRun
+from infrawatch.provisioning.schemas import HostState, RunCreate, RunOut
+
+MAX_TARGETS = 1000
+ACTIVE = ("queued", "running")
+
+
+def _request_hash(body: RunCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _targets(session: AsyncSession, body: RunCreate) -> list[uuid.UUID]:
+    if (body.servers is None) == (body.q is None):
+        raise InvalidInput("give either `servers` (ids) or `q` (a search)", loc=("body", "servers"))
+    if body.q is not None:
+        ids = await inventory.live_server_ids_matching(
+            session, body.q, MAX_TARGETS + 1, ("body", "q")
+        )
+        if not ids:
+            raise InvalidInput("this search matches no live server", loc=("body", "q"))
+        if len(ids) > MAX_TARGETS:
+            raise InvalidInput(f"more than {MAX_TARGETS} servers match", loc=("body", "q"))
+        return ids
+    assert body.servers is not None
+    if not body.servers:
+        raise InvalidInput("name at least one server", loc=("body", "servers"))
+    wanted = list(dict.fromkeys(body.servers))
+    found = {s.id for s in await inventory.servers_by_ids(session, wanted) if s.deleted_at is None}
+    for index, server_id in enumerate(body.servers):
+        if server_id not in found:
+            raise InvalidInput(
+                f"no live server {server_id}", loc=("body", "servers", index), error_type="missing"
+            )
+    return wanted
+
+
+async def _check(session: AsyncSession, body: RunCreate, server_ids: list[uuid.UUID]) -> None:
+    known = catalog.roles()
+    for index, role in enumerate(body.roles):
+        if role not in known:
+            raise InvalidInput(
+                f"no role {role!r}; known: {', '.join(known)}", loc=("body", "roles", index)
+            )
+    without = await credentials.servers_without_login(session, server_ids)
+    if without:
+        names = sorted(s.name for s in await inventory.servers_by_ids(session, list(without)))
+        raise InvalidInput(
+            f"no SSH key is assigned to {', '.join(names[:10])}; assign a vault key first",
+            loc=("body", "q" if body.q is not None else "servers"),
+        )
+    stored = await credentials.secret_names(session)
+    for index, name in enumerate(body.secrets):
+        if name not in stored:
+            raise InvalidInput(f"no secret named {name!r}", loc=("body", "secrets", index))
+    clash = sorted(set(body.secrets) & set(body.vars))
+    if clash:
+        raise InvalidInput(f"{clash[0]!r} is both a variable and a secret", loc=("body", "vars"))
+
+
+async def create_run(
+    session: AsyncSession,
+    ctx: OperationContext,
+    body: RunCreate,
+    job_type: JobType,
+    idempotency_key: str | None,
+) -> RunOut:
+    request = _request_hash(body)
+    if idempotency_key is not None:
+        existing = await jobs.job_by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            if existing.type != job_type.name or existing.arguments.get("request") != request:
+                raise Conflict("this Idempotency-Key was already used for a different request")
+            return await get_run(session, uuid.UUID(existing.arguments["run_id"]))
+    server_ids = await _targets(session, body)
+    await _check(session, body, server_ids)
+    snapshot = (
+        body.snapshot if body.snapshot is not None else bool(catalog.HARDENING & set(body.roles))
+    )
+    if body.on_failure == "rollback" and not snapshot:
+        raise InvalidInput("a rollback needs a snapshot: set snapshot", loc=("body", "on_failure"))
+    run = await _new_run(
+        session,
+        ctx,
+        roles=list(body.roles),
+        server_ids=server_ids,
+        variables=dict(body.vars),
+        secret_names=list(body.secrets),
+        check_mode=body.check,
+        snapshot=snapshot,
+        on_failure=body.on_failure,
+    )
+    await _enqueue(session, ctx, run, job_type, idempotency_key, request)
+    return await present(session, run)
+
+
+async def _new_run(session: AsyncSession, ctx: OperationContext, **fields: Any) -> ProvisioningRun:
+    run = ProvisioningRun(
+        id=uuid.uuid4(),
+        kind="roles",
+        status="queued",
+        hosts={},
+        snapshots={},
+        created_by=ctx.actor.username,
+        created_at=utcnow(),
+        **{**fields, "server_ids": [str(s) for s in fields["server_ids"]]},
+    )
+    await repository.add(session, run)
+    return run
+
+
+async def _enqueue(
+    session: AsyncSession,
+    ctx: OperationContext,
+    run: ProvisioningRun,
+    job_type: JobType,
+    idempotency_key: str | None,
+    request: str | None = None,
+) -> None:
+    job, _ = await jobs.enqueue(
+        session,
+        ctx,
+        job_type,
+        {"run_id": str(run.id), **({"request": request} if request else {})},
+        idempotency_key=idempotency_key,
+        subject=("provisioning_run", str(run.id)),
+    )
+    run.job_id = job.id
+    servers = await inventory.servers_by_ids(session, [uuid.UUID(s) for s in run.server_ids])
+    await audit.record(
+        session,
+        ctx,
+        audit.Change(
+            "provisioning.run",
+            "provisioning_run",
+            run.id,
+            after={
+                "roles": run.roles,
+                "servers": sorted(s.name for s in servers),
+                "secrets": run.secret_names,
+                "check": run.check_mode,
+                "retry_of": str(run.retry_of) if run.retry_of else None,
+            },
+        ),
+    )
+    await session.flush()
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+async def require_run(
+    session: AsyncSession, run_id: uuid.UUID, *, lock: bool = False
+) -> ProvisioningRun:
+    run = await repository.get_run(session, run_id, lock=lock)
+    if run is None:
+        raise NotFound(f"provisioning run {run_id} not found")
+    return run
+
+
+async def present(session: AsyncSession, run: ProvisioningRun) -> RunOut:
+    job = (await jobs.jobs_by_ids(session, [run.job_id])).get(run.job_id) if run.job_id else None
+    hosts = run.hosts
+    waiting = None
+    if job is not None and job.status in ACTIVE:
+        # While it runs, the job's checkpoint is the fresher copy.
+        hosts = (job.checkpoint or {}).get("hosts", hosts)
+        if job.status == "queued":
+            waiting = job.progress_message or "waiting for capacity"
+    status = run.status
+    if status in ACTIVE and job is not None:
+        status = "running" if job.status == "running" else run.status
+    return RunOut(
+        id=run.id,
+        job_id=run.job_id,
+        status=status,
+        waiting_reason=waiting,
+        roles=run.roles,
+        server_ids=[uuid.UUID(s) for s in run.server_ids],
+        vars=run.variables,
+        secrets=run.secret_names,
+        check=run.check_mode,
+        snapshot=run.snapshot,
+        on_failure=run.on_failure,
+        progress=job.progress if job else 0,
+        hosts=[HostState(server_id=uuid.UUID(k), **v) for k, v in sorted(hosts.items())],
+        retry_of=run.retry_of,
+        error=run.error,
+        created_by=run.created_by,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> RunOut:
+    return await present(session, await require_run(session, run_id))
+
+
+async def list_runs(session: AsyncSession, limit: int, server_id: uuid.UUID | None) -> list[RunOut]:
+    rows = await repository.runs(session, limit, str(server_id) if server_id else None)
+    return [await present(session, r) for r in rows]
+
+
+# --- retry and rollback -----------------------------------------------------------
+
+
+async def retry_run(
+    session: AsyncSession, ctx: OperationContext, run_id: uuid.UUID, job_type: JobType
+) -> RunOut:
+    """A new run over the hosts that failed or were unreachable, each from
+    the role it failed in (the roles before it are done and not run again)."""
+    run = await require_run(session, run_id, lock=True)
+    if run.status not in ("failed", "rolled_back"):
+        raise Conflict(f"only a failed run can be retried; this one is {run.status}")
+    again = {k: v for k, v in run.hosts.items() if v.get("status") in ("failed", "unreachable")}
+    if not again:
+        raise Conflict("no host of this run failed")
+    retry = await _new_run(
+        session,
+        ctx,
+        roles=run.roles,
+        server_ids=[uuid.UUID(k) for k in again],
+        variables=run.variables,
+        secret_names=run.secret_names,
+        check_mode=run.check_mode,
+        snapshot=run.snapshot,
+        on_failure=run.on_failure,
+        retry_of=run.id,
+    )
+    # A rolled-back host starts again from scratch: its snapshot undid the roles.
+    retry.hosts = {
+        k: {
+            "host": v["host"],
+            "status": "pending",
+            "done_roles": [] if run.status == "rolled_back" else v.get("done_roles", []),
+        }
+        for k, v in again.items()
+    }
+    await _enqueue(session, ctx, retry, job_type, None)
+    return await present(session, retry)
+
+
+async def request_rollback(
+    session: AsyncSession, ctx: OperationContext, run_id: uuid.UUID, job_type: JobType
+) -> RunOut:
+    run = await require_run(session, run_id, lock=True)
+    if run.status in ACTIVE:
+        raise Conflict("this run has not ended; cancel it first")
+    if not run.snapshots:
+        raise Conflict("this run took no snapshot, so there is nothing to roll back to")
+    if run.status == "rolled_back":
+        raise Conflict("this run was rolled back already")
+    await jobs.enqueue(
+        session,
+        ctx,
+        job_type,
+        {"run_id": str(run.id)},
+        subject=("provisioning_run", str(run.id)),
+    )
+    await audit.record(
+        session, ctx, audit.Change("provisioning.rollback", "provisioning_run", run.id)
+    )
+    return await present(session, run)

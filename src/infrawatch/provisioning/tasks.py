@@ -1,0 +1,471 @@
+"""The provisioning jobs: a run (lock its servers, snapshot, run the roles
+with ansible, record each host's fate) and a rollback.
+
+Checkpoints are per host and per role: a host's `done_roles` grow as its
+roles finish. A retry, or another worker taking over from one killed with
+-9, runs each host again from the role it had not finished (roles are
+idempotent, so a half-done role is safe to run again from its start)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from infrawatch.core.clock import utcnow
+from infrawatch.core.context import Actor, OperationContext, Role
+from infrawatch.credentials import service as credentials
+from infrawatch.credentials import ssh
+from infrawatch.inventory import service as inventory
+from infrawatch.jobs.context import JobContext
+from infrawatch.jobs.registry import Deferred, JobType, PermanentError
+from infrawatch.provisioning import providers, repository, runner
+from infrawatch.provisioning.models import ProvisioningRun, ServerRunLock
+
+HOST_KEY_TIMEOUT = 15.0
+RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_skipped": "skipped",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_async_failed": "failed",
+}
+
+
+def _actor(ctx: JobContext) -> OperationContext:
+    return OperationContext(
+        actor=Actor(user_id=None, username=f"job:{ctx.job_id}", role=Role.admin),
+        request_id=ctx.job_id.hex,
+    )
+
+
+def _run_id(ctx: JobContext) -> uuid.UUID:
+    try:
+        return uuid.UUID(ctx.arguments["run_id"])
+    except (KeyError, ValueError):
+        raise PermanentError("the job names no provisioning run") from None
+
+
+def _folder(ctx: JobContext, run_id: uuid.UUID) -> Path:
+    return ctx.services.settings.data_dir.resolve() / "provisioning" / str(run_id)
+
+
+# --- locks --------------------------------------------------------------------------
+
+
+async def _lock_servers(ctx: JobContext, run: ProvisioningRun) -> None:
+    """All of the run's servers or none; a server another live run holds
+    sends this one back to the queue saying which."""
+    server_ids = [uuid.UUID(s) for s in run.server_ids]
+    async with ctx.db.unit_of_work() as session:
+        for lock in await repository.locks_of(session, server_ids):
+            if lock.run_id == run.id:
+                continue
+            holder = await repository.get_run(session, lock.run_id)
+            if holder is not None and holder.status in ("queued", "running"):
+                servers = await inventory.servers_by_ids(session, [lock.server_id])
+                name = servers[0].name if servers else str(lock.server_id)
+                raise Deferred(f"waiting for server {name} (run {lock.run_id})", 5.0)
+            await repository.delete_lock(session, lock)  # its run ended without letting go
+        held = {lock.server_id for lock in await repository.locks_of(session, server_ids)}
+        for server_id in server_ids:
+            if server_id not in held:
+                session.add(ServerRunLock(server_id=server_id, run_id=run.id, acquired_at=utcnow()))
+
+
+async def _release(ctx: JobContext, run_id: uuid.UUID) -> None:
+    async with ctx.db.unit_of_work() as session:
+        await repository.release_locks(session, run_id)
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+async def run_job(ctx: JobContext) -> dict[str, Any]:
+    run_id = _run_id(ctx)
+    async with ctx.db.unit_of_work(write=False) as session:
+        run = await repository.get_run(session, run_id)
+    if run is None:
+        raise PermanentError(f"provisioning run {run_id} is gone")
+    await _lock_servers(ctx, run)
+    try:
+        return await _provision(ctx, run)
+    except (Deferred, asyncio.CancelledError):
+        raise
+    except BaseException as exc:
+        if isinstance(exc, PermanentError):
+            await _finish(ctx, run_id, "failed", str(exc), hosts=None)
+        raise
+    finally:
+        await asyncio.shield(_release(ctx, run_id))
+
+
+async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
+    run_id = run.id
+    folder = _folder(ctx, run_id)
+    # A worker killed mid-run may have left its ansible running (same machine).
+    await asyncio.to_thread(runner.kill_leftovers, folder)
+    server_ids = [uuid.UUID(s) for s in run.server_ids]
+    async with ctx.db.unit_of_work() as session:
+        current = await repository.get_run(session, run_id, lock=True)
+        assert current is not None
+        servers = {s.id: s for s in await inventory.servers_by_ids(session, server_ids)}
+        logins = await credentials.logins_for(session, ctx.services.keyring, server_ids)
+        secrets = {
+            name: await credentials.reveal_secret(session, ctx.services.keyring, name)
+            for name in current.secret_names
+        }
+        current.status = "running"
+        current.started_at = current.started_at or utcnow()
+        for server in servers.values():
+            if server.lifecycle == "planned":
+                await inventory.update_server(
+                    session, _actor(ctx), server.id, {"lifecycle": "provisioning"}
+                )
+        seeded = dict(current.hosts)
+    hosts: dict[str, dict[str, Any]] = (ctx.checkpoint or {}).get("hosts") or {
+        str(sid): {
+            "host": _inventory_name(servers[sid].name) if sid in servers else str(sid),
+            "status": "pending",
+            "done_roles": [],
+            **seeded.get(str(sid), {}),
+        }
+        for sid in server_ids
+    }
+    missing = [str(s) for s in server_ids if s not in logins or s not in servers]
+    for key in missing:
+        hosts[key].update(status="failed", message="no usable SSH key or server")
+
+    if run.snapshot and not (ctx.checkpoint or {}).get("snapshots_taken"):
+        await ctx.progress(1, "taking snapshots", force=True)
+        taken = await _snapshots(ctx, run, [servers[s] for s in server_ids if s in servers])
+        for key, label in taken.items():
+            hosts[key]["snapshot"] = label
+        await ctx.save_checkpoint(
+            {"hosts": hosts, "snapshots_taken": True}, f"snapshots taken: {len(taken)}"
+        )
+
+    redactor = runner.Redactor(
+        [*secrets.values(), *(login.private_key for login in logins.values())]
+    )
+    progress = _Progress(ctx, run.roles, len(server_ids))
+    for state in hosts.values():
+        progress.skip(len(state.get("done_roles", [])))
+    # One ansible process per (key, roles still to do): hosts that share both share it.
+    groups: dict[tuple[uuid.UUID, tuple[str, ...]], list[uuid.UUID]] = {}
+    for sid in server_ids:
+        state = hosts[str(sid)]
+        if state["status"] in ("ok",) or str(sid) in missing:
+            continue
+        remaining = tuple(r for r in run.roles if r not in state.get("done_roles", []))
+        if not remaining:
+            state["status"] = "ok"
+            continue
+        groups.setdefault((logins[sid].key_id, remaining), []).append(sid)
+
+    for (_, remaining), members in groups.items():
+        targets = []
+        for sid in members:
+            login = logins[sid]
+            host_key = login.host_key or await _pin_host_key(ctx, sid, login.target)
+            targets.append(
+                runner.Host(
+                    name=hosts[str(sid)]["host"],
+                    address=login.target.host,
+                    port=login.target.port,
+                    user=login.target.username,
+                    host_key=host_key,
+                    controller_address=_controller_address(login.target.host),
+                )
+            )
+            hosts[str(sid)]["status"] = "running"
+        invocation = runner.Invocation(
+            hosts=targets,
+            roles=list(remaining),
+            variables={
+                **run.variables,
+                "admin_authorized_keys": sorted({logins[s].public_key for s in members}),
+            },
+            secrets=secrets,
+            private_key=logins[members[0]].private_key,
+            check=run.check_mode,
+        )
+        by_name = {hosts[str(s)]["host"]: str(s) for s in members}
+        tracker = _EventTracker(ctx, hosts, by_name, redactor, progress)
+        outcome = await runner.run(folder, invocation, tracker.handle, threading.Event())
+        tracker.close(outcome, list(remaining))
+        await ctx.save_checkpoint({"hosts": hosts, "snapshots_taken": True})
+
+    failed = sorted(h["host"] for h in hosts.values() if h["status"] != "ok")
+    status = "failed" if failed else "succeeded"
+    message = f"failed on {', '.join(failed)}" if failed else None
+    if failed and run.snapshot and run.on_failure == "rollback":
+        await ctx.log("the run failed: restoring the snapshots", kind="warning")
+        await _restore(ctx, run, hosts, servers)
+        status = "rolled_back"
+    await _finish(ctx, run_id, status, message, hosts=hosts)
+    result = {
+        "status": status,
+        "hosts": {h["host"]: h.get("recap") for h in hosts.values()},
+    }
+    if failed:
+        raise PermanentError(message or "failed", result=result)
+    return result
+
+
+def _inventory_name(name: str) -> str:
+    """Ansible host names: no spaces or patterns' special characters."""
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return cleaned or "server"
+
+
+def _controller_address(host: str) -> str:
+    """The local address that routes to `host`: a UDP connect sends nothing."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 9))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return ""
+
+
+async def _pin_host_key(ctx: JobContext, server_id: uuid.UUID, target: ssh.Target) -> str:
+    """Trust on first use, through the vault's own record of host keys."""
+    try:
+        seen, _ = await ssh.fetch_host_key(target, HOST_KEY_TIMEOUT)
+    except ssh.StepFailed as exc:
+        raise PermanentError(f"reading the host key of {target.host}: {exc}") from None
+    async with ctx.db.unit_of_work() as session:
+        trust = await credentials.trust_host_key(session, server_id, target.port, seen)
+    await ctx.log(f"host key of {target.host}: {seen.fingerprint} ({trust})")
+    return seen.public_openssh
+
+
+async def _finish(
+    ctx: JobContext,
+    run_id: uuid.UUID,
+    status: str,
+    error: str | None,
+    hosts: dict[str, dict[str, Any]] | None,
+) -> None:
+    async with ctx.db.unit_of_work() as session:
+        run = await repository.get_run(session, run_id, lock=True)
+        if run is None:
+            return
+        run.status = status
+        run.error = error
+        run.finished_at = utcnow()
+        if hosts is not None:
+            run.hosts = hosts
+            run.snapshots = {k: v["snapshot"] for k, v in hosts.items() if v.get("snapshot")}
+            await _move_lifecycles(session, ctx, hosts)
+
+
+async def _move_lifecycles(session: Any, ctx: JobContext, hosts: dict[str, dict[str, Any]]) -> None:
+    """Servers this run provisioned from scratch become active (or failed);
+    their template monitors start when they turn active."""
+    ids = [uuid.UUID(k) for k in hosts]
+    for server in await inventory.servers_by_ids(session, ids):
+        if server.lifecycle != "provisioning":
+            continue
+        ok = hosts[str(server.id)]["status"] == "ok"
+        await inventory.update_server(
+            session, _actor(ctx), server.id, {"lifecycle": "active" if ok else "failed"}
+        )
+
+
+# --- snapshots ----------------------------------------------------------------------
+
+
+async def _snapshots(ctx: JobContext, run: ProvisioningRun, servers: list[Any]) -> dict[str, str]:
+    taken = {}
+    label = f"run-{run.id.hex[:12]}"
+    for server in servers:
+        provider = providers.for_server(ctx.services.settings, server)
+        if provider is None:
+            await ctx.log(
+                f"{server.name}: its provider ({server.provider or 'none'}) takes no snapshots",
+                kind="warning",
+            )
+            continue
+        await provider.snapshot(server, label)
+        taken[str(server.id)] = label
+        await ctx.log(f"{server.name}: snapshot {label} taken")
+    return taken
+
+
+async def _restore(
+    ctx: JobContext, run: ProvisioningRun, hosts: dict[str, dict[str, Any]], servers: dict[Any, Any]
+) -> None:
+    for sid, state in hosts.items():
+        label = state.get("snapshot")
+        server = servers.get(uuid.UUID(sid))
+        provider = providers.for_server(ctx.services.settings, server) if server else None
+        if not label or provider is None or server is None:
+            continue
+        await provider.restore(server, label)
+        state["status"] = "rolled_back" if state["status"] != "ok" else "ok"
+        state["done_roles"] = []
+        await ctx.log(f"{server.name}: restored to snapshot {label}")
+
+
+async def rollback_job(ctx: JobContext) -> dict[str, Any]:
+    run_id = _run_id(ctx)
+    async with ctx.db.unit_of_work(write=False) as session:
+        run = await repository.get_run(session, run_id)
+        if run is None:
+            raise PermanentError(f"provisioning run {run_id} is gone")
+        servers = {
+            s.id: s
+            for s in await inventory.servers_by_ids(session, [uuid.UUID(k) for k in run.hosts])
+        }
+    await _lock_servers(ctx, run)
+    try:
+        hosts = dict(run.hosts)
+        await _restore(ctx, run, hosts, servers)
+        async with ctx.db.unit_of_work() as session:
+            current = await repository.get_run(session, run_id, lock=True)
+            assert current is not None
+            current.status = "rolled_back"
+            current.hosts = hosts
+        return {"restored": sorted(h["host"] for h in hosts.values() if h.get("snapshot"))}
+    finally:
+        await asyncio.shield(_release(ctx, run_id))
+
+
+# --- events -------------------------------------------------------------------------
+
+
+class _Progress:
+    """Tasks done / tasks to do, counted from the roles' task files."""
+
+    def __init__(self, ctx: JobContext, roles: list[str], hosts: int) -> None:
+        self.ctx = ctx
+        self.per_role = {r: providers.task_count(r) for r in roles}
+        self.total = max(sum(self.per_role.values()) * max(hosts, 1), 1)
+        self.done = 0
+
+    def skip(self, roles_done: int) -> None:
+        self.done += roles_done * (self.total // max(len(self.per_role), 1))
+
+    async def advance(self, message: str) -> None:
+        self.done += 1
+        await self.ctx.progress(min(99, 100 * self.done / self.total), message)
+
+
+class _EventTracker:
+    def __init__(
+        self,
+        ctx: JobContext,
+        hosts: dict[str, dict[str, Any]],
+        by_name: dict[str, str],
+        redactor: runner.Redactor,
+        progress: _Progress,
+    ) -> None:
+        self.ctx = ctx
+        self.hosts = hosts
+        self.by_name = by_name
+        self.redactor = redactor
+        self.progress = progress
+        # The role each host is in: when a host moves on, the last one is done.
+        self.current_role: dict[str, str] = {}
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        role = data.get("role") or ""
+        task = self.redactor.text(str(data.get("task") or ""))
+        if kind == "playbook_on_task_start":
+            await self.ctx.log(f"TASK [{role + ' : ' if role else ''}{task}]", {"task": task})
+            return
+        if kind == "playbook_on_stats":
+            await self._recap(data)
+            return
+        status = RESULT_EVENTS.get(kind)
+        host = data.get("host")
+        if status is None or host not in self.by_name:
+            return
+        res = data.get("res") or {}
+        changed = bool(res.get("changed")) if isinstance(res, dict) else False
+        shown = "changed" if status == "ok" and changed else status
+        state = self.hosts[self.by_name[host]]
+        self._enter_role(host, role)
+        details: dict[str, Any] = {
+            "host": host,
+            "role": role,
+            "task": task,
+            "status": shown,
+            "duration": data.get("duration"),
+        }
+        if status in ("failed", "unreachable") and not data.get("ignore_errors"):
+            message = self.redactor.text(str(res.get("msg") or "")) if isinstance(res, dict) else ""
+            details["message"] = message[:2000]
+            state.update(
+                status=status,
+                failed_task=f"{role} : {task}" if role else task,
+                failed_role=role or None,
+                message=message[:500],
+            )
+        stdout = self.redactor.text(str(event.get("stdout") or "")).strip()
+        if stdout:
+            details["stdout"] = stdout[:4000]
+        level = {"failed": "error", "unreachable": "error"}.get(status, "log")
+        await self.ctx.log(f"{host}: {shown} — {task}", details, kind=level)
+        await self.progress.advance(f"{host}: {task}")
+
+    def _enter_role(self, host: str, role: str) -> None:
+        previous = self.current_role.get(host)
+        if previous and previous != role:
+            done = self.hosts[self.by_name[host]].setdefault("done_roles", [])
+            if previous not in done:
+                done.append(previous)
+        self.current_role[host] = role
+
+    async def _recap(self, data: dict[str, Any]) -> None:
+        counters = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+        for host, sid in self.by_name.items():
+            recap = {c: int((data.get(c) or {}).get(host, 0)) for c in counters}
+            self.hosts[sid]["recap"] = recap
+        lines = [
+            f"{h}: ok={r['ok']} changed={r['changed']} failed={r['failures']} "
+            f"unreachable={r['dark']} skipped={r['skipped']}"
+            for h, r in ((h, self.hosts[s]["recap"]) for h, s in self.by_name.items())
+        ]
+        await self.ctx.log("PLAY RECAP\n" + "\n".join(lines), {"recap": True})
+
+    def close(self, outcome: runner.Outcome, roles: list[str]) -> None:
+        """A host that did not fail finished every role if ansible did."""
+        for sid in self.by_name.values():
+            state = self.hosts[sid]
+            if state["status"] in ("failed", "unreachable"):
+                continue
+            if outcome.status == "successful":
+                done = state.setdefault("done_roles", [])
+                done.extend(r for r in roles if r not in done)
+                state["status"] = "ok"
+            else:
+                state.update(status="failed", message=f"ansible ended: {outcome.status}")
+
+
+RUN = JobType(
+    name="provisioning.run",
+    handler=run_job,
+    concurrency=1000,
+    per_worker=4,
+    # Another attempt only after a crash; a failed host is retried by a person.
+    max_attempts=3,
+    timeout_seconds=3 * 3600,
+    description="an Ansible run over servers",
+)
+ROLLBACK = JobType(
+    name="provisioning.rollback",
+    handler=rollback_job,
+    max_attempts=2,
+    timeout_seconds=1800,
+    description="restore the snapshots a provisioning run took",
+)
+JOB_TYPES = (RUN, ROLLBACK)
