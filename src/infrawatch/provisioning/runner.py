@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -154,7 +155,7 @@ def prepare(folder: Path, invocation: Invocation) -> list[str]:
     return cmdline
 
 
-def environment(folder: Path, invocation: Invocation) -> dict[str, str]:
+def environment(folder: Path, invocation: Invocation, control_dir: Path) -> dict[str, str]:
     ssh_args = (
         "-o ControlMaster=auto -o ControlPersist=60s "
         f"-o UserKnownHostsFile={folder / 'known_hosts'} -o StrictHostKeyChecking=yes "
@@ -169,7 +170,8 @@ def environment(folder: Path, invocation: Invocation) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_LOCAL_TEMP": str(folder / "tmp"),
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(folder / "cp"),
+        # A socket path has 108 bytes at most: a short folder of its own.
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
         "ANSIBLE_TIMEOUT": "20",
     }
     if invocation.agent_socket:
@@ -195,6 +197,7 @@ async def run(
         return False  # do not also keep it in the artifacts folder
 
     thread: threading.Thread | None = None
+    control_dir = Path(tempfile.mkdtemp(prefix="iwcp-"))
     try:
         cmdline = prepare(folder, invocation)
         thread, runner = ansible_runner.run_async(
@@ -202,7 +205,7 @@ async def run(
             playbook="site.yml",
             inventory=str(folder / "inventory" / "hosts.json"),
             ssh_key=invocation.private_key,
-            envvars=environment(folder, invocation),
+            envvars=environment(folder, invocation, control_dir),
             cmdline=" ".join(_quote(c) for c in cmdline),
             limit=",".join(h.name for h in invocation.hosts),
             event_handler=handler,
@@ -223,6 +226,7 @@ async def run(
         if thread is not None:
             await asyncio.shield(asyncio.to_thread(thread.join, 60))
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, folder, True))
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, control_dir, True))
 
 
 def _quote(argument: str) -> str:

@@ -154,9 +154,9 @@ class Lab:
             folder = self._dir(name)
             if folder.exists():
                 raise LabError(f"a lab host named {name!r} exists already")
-            address = self._free_address()
             for part in ("upper", "work", "merged", "snapshots"):
                 (folder / part).mkdir(parents=True)
+            address = self._free_address(folder)
             host = LabHost(name=name, flavour=flavour, address=address)
             self._save(host)
         try:
@@ -168,14 +168,30 @@ class Lab:
             raise
         return self.get(name)
 
-    def _free_address(self) -> str:
+    def _free_address(self, folder: Path) -> str:
+        """Addresses are claimed machine-wide (every lab on this machine
+        shares the bridge): a file per address in the cache names the host
+        folder holding it; one whose folder is gone is free again."""
         network = ipaddress.ip_network(self.config.subnet)
-        taken = {h.address for h in self.hosts()}
-        # .1 is the bridge; hosts start at .10 so a glance tells them apart.
-        for offset, address in enumerate(network.hosts()):
-            if offset >= 9 and str(address) not in taken:
+        claims = self.config.cache / "addresses"
+        claims.mkdir(parents=True, exist_ok=True)
+        with self._locked(claims / ".lock"):
+            # .1 is the bridge; hosts start at .10 so a glance tells them apart.
+            for offset, address in enumerate(network.hosts()):
+                if offset < 9:
+                    continue
+                claim = claims / str(address)
+                if claim.exists() and Path(claim.read_text()).exists():
+                    continue
+                claim.write_text(str(folder))
                 return str(address)
         raise LabError(f"no free address left in {network}")
+
+    def _release_address(self, host: LabHost) -> None:
+        claim = self.config.cache / "addresses" / host.address
+        with contextlib.suppress(FileNotFoundError):
+            if Path(claim.read_text()) == self._dir(host.name):
+                claim.unlink()
 
     def _mount(self, host: LabHost, base: Path) -> None:
         folder = self._dir(host.name)
@@ -371,6 +387,8 @@ class Lab:
         if Path(f"/run/netns/{netns}").exists():
             # Its veth pair goes with it.
             _run("ip", "netns", "del", netns, what="network namespace removal")
+        with contextlib.suppress(LabError, json.JSONDecodeError):
+            self._release_address(self.get(name))
         shutil.rmtree(folder)
 
 

@@ -1,0 +1,115 @@
+"""Lab hosts for the provisioning tests: real Debian 12 hosts booted with
+systemd-nspawn in network namespaces these tests make (a private range with
+no route out), shared by the tests of one pytest worker and removed at the
+end, also when a test fails. Under CI=true a machine that cannot make them
+fails the run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from infrawatch.core.config import Settings
+from infrawatch.provisioning.lab.hosts import Lab, LabConfig, LabHost
+from tests.conftest import unavailable, worker_id
+
+NEEDED = ("systemd-nspawn", "debootstrap", "ip", "ssh", "setpriv")
+
+
+def _lab_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "root (lab hosts need namespaces and mounts)"
+    for tool in NEEDED:
+        if shutil.which(tool) is None:
+            return f"{tool} (scripts in .ci/run install it)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    missing = _lab_missing()
+    if missing:
+        unavailable(missing)
+    lab = Lab(LabConfig(root=tmp_path_factory.mktemp("lab")))
+    yield lab
+    for host in lab.hosts():
+        lab.destroy(host.name)
+
+
+@pytest.fixture(scope="session")
+def lab_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+def _host_name(role: str) -> str:
+    return f"t{worker_id().replace('gw', '')}-{os.getpid() % 100000}-{role}"
+
+
+@pytest.fixture(scope="session")
+def hardened_host(lab: Lab, lab_key: asyncssh.SSHKey) -> Iterator[LabHost]:
+    """One host for the hardening tests of this worker, both databases."""
+    host = lab.create(_host_name("hard"), lab_key.export_public_key().decode())
+    yield host
+    lab.destroy(host.name)
+
+
+@pytest.fixture
+def lab_host_factory(lab: Lab, lab_key: asyncssh.SSHKey) -> Iterator[object]:
+    """Hosts a single test needs for itself, removed when it ends."""
+    made: list[str] = []
+
+    def make(role: str) -> LabHost:
+        host = lab.create(_host_name(role), lab_key.export_public_key().decode())
+        made.append(host.name)
+        return host
+
+    yield make
+    for name in made:
+        lab.destroy(name)
+
+
+@pytest.fixture
+def settings(settings: Settings, lab: Lab) -> Settings:
+    return settings.model_copy(
+        update={"lab_enabled": True, "lab_dir": lab.config.root, "jobs_lease_seconds": 30.0}
+    )
+
+
+def ssh_to(
+    host: LabHost, key_file: Path, command: str, *, user: str = "admin", **extra: str
+) -> subprocess.CompletedProcess[str]:
+    options = [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=5",
+    ]
+    for name, value in extra.items():
+        options += ["-o", f"{name}={value}"]
+    return subprocess.run(
+        ["ssh", *options, "-i", str(key_file), f"{user}@{host.address}", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def lab_key_file(lab_key: asyncssh.SSHKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("labkey") / "id_ed25519"
+    lab_key.write_private_key(str(path))
+    path.chmod(0o600)
+    return path
