@@ -97,7 +97,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         raise
     except BaseException as exc:
         if isinstance(exc, PermanentError):
-            await _finish(ctx, run_id, "failed", str(exc), hosts=None)
+            await _finish(ctx, run_id, "failed", str(exc), hosts=None, unless_ended=True)
         raise
     finally:
         await asyncio.shield(_release(ctx, run_id))
@@ -251,10 +251,12 @@ async def _finish(
     status: str,
     error: str | None,
     hosts: dict[str, dict[str, Any]] | None,
+    *,
+    unless_ended: bool = False,
 ) -> None:
     async with ctx.db.unit_of_work() as session:
         run = await repository.get_run(session, run_id, lock=True)
-        if run is None:
+        if run is None or (unless_ended and run.finished_at is not None):
             return
         run.status = status
         run.error = error
