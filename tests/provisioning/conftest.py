@@ -19,7 +19,8 @@ from infrawatch.core.config import Settings
 from infrawatch.provisioning.lab.hosts import Lab, LabConfig, LabHost
 from tests.conftest import unavailable, worker_id
 
-NEEDED = ("systemd-nspawn", "debootstrap", "ip", "ssh", "setpriv")
+NEEDED = ("systemd-nspawn", "debootstrap", "ip", "ssh", "pkill")
+FRESH = "fresh"
 
 
 def _lab_missing() -> str | None:
@@ -52,11 +53,19 @@ def _host_name(role: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def hardened_host(lab: Lab, lab_key: asyncssh.SSHKey) -> Iterator[LabHost]:
-    """One host for the hardening tests of this worker, both databases."""
-    host = lab.create(_host_name("hard"), lab_key.export_public_key().decode())
+def shared_host(lab: Lab, lab_key: asyncssh.SSHKey) -> Iterator[LabHost]:
+    """One host for the tests of this worker, both databases, with a
+    snapshot of it as it was made."""
+    host = lab.create(_host_name("shared"), lab_key.export_public_key().decode())
+    lab.snapshot(host.name, FRESH)
     yield host
     lab.destroy(host.name)
+
+
+@pytest.fixture
+def fresh_host(lab: Lab, shared_host: LabHost) -> LabHost:
+    """The shared host as it was made (a restore takes about a second)."""
+    return lab.restore(shared_host.name, FRESH)
 
 
 @pytest.fixture

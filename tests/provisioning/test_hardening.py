@@ -82,16 +82,16 @@ def port_open(address: str, port: int) -> bool:
 async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_run_changes_nothing(
     api: Clients,
     db: Database,
-    hardened_host: LabHost,
+    fresh_host: LabHost,
     lab_key: asyncssh.SSHKey,
     lab_key_file: Path,
 ) -> None:
-    server_id = await register(api, hardened_host, lab_key, "web-1")
+    server_id = await register(api, fresh_host, lab_key, "web-1")
     r = await api.admin.post("/api/v1/secrets", json={"name": "db_password", "value": SECRET})
     assert r.status_code == 201, r.text
     # Listeners the firewall must let through (8080) or block (9090).
     started = ssh_to(
-        hardened_host,
+        fresh_host,
         lab_key_file,
         "for p in 8080 9090; do (setsid python3 -m http.server $p >/dev/null 2>&1 &); done",
     )
@@ -115,24 +115,24 @@ async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_r
     assert host["recap"]["changed"] > 0 and host["recap"]["failures"] == 0
 
     # From outside: no root, no passwords, the hardened algorithms.
-    root = ssh_to(hardened_host, lab_key_file, "true", user="root")
+    root = ssh_to(fresh_host, lab_key_file, "true", user="root")
     assert root.returncode == 255 and "Permission denied" in root.stderr
     password = ssh_to(
-        hardened_host,
+        fresh_host,
         lab_key_file,
         "true",
         PubkeyAuthentication="no",
         PreferredAuthentications="password,keyboard-interactive",
     )
     assert password.returncode == 255 and "Permission denied (publickey)" in password.stderr
-    effective = ssh_to(hardened_host, lab_key_file, "sudo sshd -T").stdout.splitlines()
+    effective = ssh_to(fresh_host, lab_key_file, "sudo sshd -T").stdout.splitlines()
     assert "permitrootlogin no" in effective and "maxauthtries 3" in effective
     ciphers = next(line for line in effective if line.startswith("ciphers "))
     assert "cbc" not in ciphers and "chacha20-poly1305@openssh.com" in ciphers
     # The firewall: what was asked for is open, anything else is not.
-    assert port_open(hardened_host.address, 8080)
-    assert not port_open(hardened_host.address, 9090)
-    jail = ssh_to(hardened_host, lab_key_file, "sudo fail2ban-client status sshd")
+    assert port_open(fresh_host.address, 8080)
+    assert not port_open(fresh_host.address, 9090)
+    jail = ssh_to(fresh_host, lab_key_file, "sudo fail2ban-client status sshd")
     assert jail.returncode == 0 and "Journal matches" in jail.stdout
 
     # The server went planned -> provisioning -> active.
@@ -162,9 +162,9 @@ async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_r
 
 
 async def test_fail2ban_bans_an_address_that_keeps_failing_but_never_the_controller(
-    api: Clients, hardened_host: LabHost, lab_key: asyncssh.SSHKey, lab_key_file: Path
+    api: Clients, fresh_host: LabHost, lab_key: asyncssh.SSHKey, lab_key_file: Path
 ) -> None:
-    server_id = await register(api, hardened_host, lab_key, "web-2")
+    server_id = await register(api, fresh_host, lab_key, "web-2")
     r = await api.operator.post(
         "/api/v1/provisioning/runs",
         json={"servers": [server_id], "roles": ["fail2ban"], "snapshot": False},
@@ -189,7 +189,7 @@ async def test_fail2ban_bans_an_address_that_keeps_failing_but_never_the_control
                     "UserKnownHostsFile=/dev/null",
                     "-o",
                     "ConnectTimeout=3",
-                    f"intruder@{hardened_host.address}",
+                    f"intruder@{fresh_host.address}",
                     "true",
                 ],
                 capture_output=True,
@@ -198,12 +198,12 @@ async def test_fail2ban_bans_an_address_that_keeps_failing_but_never_the_control
             )
         async with asyncio.timeout(30):
             while True:
-                status = ssh_to(hardened_host, lab_key_file, "sudo fail2ban-client status sshd")
+                status = ssh_to(fresh_host, lab_key_file, "sudo fail2ban-client status sshd")
                 if attacker in status.stdout:
                     break
                 await asyncio.sleep(1)
         # The controller still gets in.
-        assert ssh_to(hardened_host, lab_key_file, "true").returncode == 0
+        assert ssh_to(fresh_host, lab_key_file, "true").returncode == 0
     finally:
-        ssh_to(hardened_host, lab_key_file, f"sudo fail2ban-client set sshd unbanip {attacker}")
+        ssh_to(fresh_host, lab_key_file, f"sudo fail2ban-client set sshd unbanip {attacker}")
         subprocess.run(["ip", "addr", "del", f"{attacker}/16", "dev", "iwlab0"], check=False)

@@ -79,9 +79,9 @@ async def test_a_failed_run_rolls_back_to_its_snapshot_and_a_retry_resumes_at_th
 
 
 async def test_bad_runs_are_refused_naming_the_field_and_queue_nothing(
-    api: Clients, hardened_host: LabHost, lab_key: asyncssh.SSHKey
+    api: Clients, fresh_host: LabHost, lab_key: asyncssh.SSHKey
 ) -> None:
-    server_id = await register(api, hardened_host, lab_key, "db-1")
+    server_id = await register(api, fresh_host, lab_key, "db-1")
     r = await api.admin.post("/api/v1/servers", json={"name": "no-key", "ip_address": "127.0.0.1"})
     keyless = r.json()["id"]
     cases = [
