@@ -71,6 +71,19 @@ async def wait_for_run(api: Clients, run_id: str, timeout: float = 600) -> dict[
     return dict(run)
 
 
+async def all_events(api: Clients, job_id: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while True:
+        r = await api.viewer.get(
+            f"/api/v1/jobs/{job_id}/events", params={"after": len(events), "limit": 1000}
+        )
+        assert r.status_code == 200, r.text
+        page = r.json()["events"]
+        if not page:
+            return events
+        events += page
+
+
 def port_open(address: str, port: int) -> bool:
     try:
         with socket.create_connection((address, port), timeout=2):
@@ -140,8 +153,8 @@ async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_r
     assert r.json()["lifecycle"] == "active"
 
     # Live progress was there: task starts and per-host results as job events.
-    events = (await api.viewer.get(f"/api/v1/jobs/{run['job_id']}/events?limit=1000")).json()
-    messages = [e["message"] for e in events["events"]]
+    events = await all_events(api, run["job_id"])
+    messages = [e["message"] for e in events]
     assert any(m.startswith("TASK [ssh_hardening : ") for m in messages)
     assert any(m.startswith("web-1: changed — ") for m in messages)
     assert any(m.startswith("PLAY RECAP") for m in messages)

@@ -12,7 +12,7 @@ import pytest
 from infrawatch.provisioning.lab.hosts import LabHost
 from tests.conftest import Clients
 from tests.provisioning.conftest import ssh_to
-from tests.provisioning.test_hardening import register, wait_for_run
+from tests.provisioning.test_hardening import all_events, register, wait_for_run
 
 pytestmark = pytest.mark.hosts
 
@@ -70,8 +70,8 @@ async def test_a_failed_run_rolls_back_to_its_snapshot_and_a_retry_resumes_at_th
     assert retried["status"] == "succeeded", retried
     assert retried["retry_of"] == kept["id"]
     assert retried["hosts"][0]["done_roles"] == ROLES
-    events = (await api.viewer.get(f"/api/v1/jobs/{retried['job_id']}/events?limit=1000")).json()
-    tasks = [e["message"] for e in events["events"] if e["message"].startswith("TASK [")]
+    events = await all_events(api, retried["job_id"])
+    tasks = [e["message"] for e in events if e["message"].startswith("TASK [")]
     assert tasks and not any(t.startswith("TASK [base : ") for t in tasks), tasks
     assert any(t.startswith("TASK [ssh_hardening : ") for t in tasks)
     r = await api.operator.post(f"/api/v1/provisioning/runs/{retried['id']}/retry")

@@ -225,6 +225,8 @@ async def run(
         cancelled.set()
         if thread is not None:
             await asyncio.shield(asyncio.to_thread(thread.join, 60))
+        # ssh's ControlPersist masters outlive ansible; they end with the run.
+        await asyncio.shield(asyncio.to_thread(kill_leftovers, folder))
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, folder, True))
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, control_dir, True))
 

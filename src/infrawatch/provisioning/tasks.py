@@ -12,6 +12,7 @@ import asyncio
 import socket
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,8 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
     groups: dict[tuple[uuid.UUID, tuple[str, ...]], list[uuid.UUID]] = {}
     for sid in server_ids:
         state = hosts[str(sid)]
-        if state["status"] in ("ok",) or str(sid) in missing:
+        # Hosts that ended in an earlier attempt (a takeover) stay as they ended.
+        if state["status"] in ("ok", "failed", "unreachable") or str(sid) in missing:
             continue
         remaining = tuple(r for r in run.roles if r not in state.get("done_roles", []))
         if not remaining:
@@ -194,10 +196,14 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
             check=run.check_mode,
         )
         by_name = {hosts[str(s)]["host"]: str(s) for s in members}
-        tracker = _EventTracker(ctx, hosts, by_name, redactor, progress)
+
+        async def checkpoint() -> None:
+            await ctx.save_checkpoint({"hosts": hosts, "snapshots_taken": True})
+
+        tracker = _EventTracker(ctx, hosts, by_name, redactor, progress, checkpoint)
         outcome = await runner.run(folder, invocation, tracker.handle, threading.Event())
         tracker.close(outcome, list(remaining))
-        await ctx.save_checkpoint({"hosts": hosts, "snapshots_taken": True})
+        await checkpoint()
 
     failed = sorted(h["host"] for h in hosts.values() if h["status"] != "ok")
     status = "failed" if failed else "succeeded"
@@ -367,8 +373,10 @@ class _EventTracker:
         by_name: dict[str, str],
         redactor: runner.Redactor,
         progress: _Progress,
+        checkpoint: Callable[[], Awaitable[None]],
     ) -> None:
         self.ctx = ctx
+        self.checkpoint = checkpoint
         self.hosts = hosts
         self.by_name = by_name
         self.redactor = redactor
@@ -395,7 +403,8 @@ class _EventTracker:
         changed = bool(res.get("changed")) if isinstance(res, dict) else False
         shown = "changed" if status == "ok" and changed else status
         state = self.hosts[self.by_name[host]]
-        self._enter_role(host, role)
+        if self._enter_role(host, role):
+            await self.checkpoint()  # a role done: what a takeover resumes after
         details: dict[str, Any] = {
             "host": host,
             "role": role,
@@ -419,13 +428,16 @@ class _EventTracker:
         await self.ctx.log(f"{host}: {shown} — {task}", details, kind=level)
         await self.progress.advance(f"{host}: {task}")
 
-    def _enter_role(self, host: str, role: str) -> None:
+    def _enter_role(self, host: str, role: str) -> bool:
+        """-> whether the host just finished a role."""
         previous = self.current_role.get(host)
+        self.current_role[host] = role
         if previous and previous != role:
             done = self.hosts[self.by_name[host]].setdefault("done_roles", [])
             if previous not in done:
                 done.append(previous)
-        self.current_role[host] = role
+                return True
+        return False
 
     async def _recap(self, data: dict[str, Any]) -> None:
         counters = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
