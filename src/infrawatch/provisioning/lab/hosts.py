@@ -33,6 +33,7 @@ FLAVOURS = ("debian12",)
 BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 LOGIN_USER = "admin"
+APT_PROXY_PORT = 3142
 
 
 class LabError(Exception):
@@ -150,6 +151,7 @@ class Lab:
         if not NAME.match(name):
             raise LabError("a lab host's name is lower-case letters, digits and '-' (32 at most)")
         base = self.base(flavour)
+        self.ensure_apt_proxy()
         with self._locked(self.config.root / ".hosts.lock"):
             folder = self._dir(name)
             if folder.exists():
@@ -217,6 +219,9 @@ class Lab:
         keys.chmod(0o600)
         for path in (ssh_dir, keys):
             os.chown(path, uid, gid)
+        (merged / "etc/apt/apt.conf.d/01infrawatch-lab-proxy").write_text(
+            f'Acquire::http::Proxy "{self.proxy_url()}";\n'
+        )
 
     # --- network -----------------------------------------------------------------
 
@@ -259,6 +264,65 @@ class Lab:
         ]
         for step in steps:
             _run(*step, what=f"network namespace of {host.name}")
+
+    # --- packages ----------------------------------------------------------------
+
+    def proxy_url(self) -> str:
+        return f"http://{self._gateway()}:{APT_PROXY_PORT}"
+
+    def _gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.config.subnet).hosts()))
+
+    def ensure_apt_proxy(self) -> None:
+        """apt-cacher-ng on the bridge address: the only way out a lab host
+        has, for Debian packages only, cached for every later host. One per
+        machine, shared by every lab; it stays up like the bridge."""
+        self._ensure_bridge()
+        folder = self.config.cache / "apt-cacher-ng"
+        with self._locked(folder / ".lock"):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self._gateway(), APT_PROXY_PORT), 1),
+            ):
+                return
+            for part in ("cache", "log", "conf"):
+                (folder / part).mkdir(parents=True, exist_ok=True)
+            # No Remap lines: the host asks for its mirror's own URL and the
+            # proxy fetches it as it is (the stock config answers 503 here).
+            (folder / "conf" / "acng.conf").write_text(
+                f"CacheDir: {folder / 'cache'}\n"
+                f"LogDir: {folder / 'log'}\n"
+                "SupportDir: /usr/lib/apt-cacher-ng\n"
+                f"Port: {APT_PROXY_PORT}\n"
+                f"BindAddress: {self._gateway()}\n"
+                "ConnectProto: v4\n"
+                "ExThreshold: 4\n"
+                "ForeGround: 1\n"
+            )
+            log = (folder / "log" / "daemon.log").open("ab")
+            try:
+                subprocess.Popen(  # noqa: S603
+                    ["apt-cacher-ng", "-c", str(folder / "conf")],  # noqa: S607
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise LabError(
+                    "apt-cacher-ng is not installed (apt-get install apt-cacher-ng)"
+                ) from None
+            finally:
+                log.close()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection((self._gateway(), APT_PROXY_PORT), 1),
+                ):
+                    return
+                time.sleep(0.1)
+            raise LabError(f"apt-cacher-ng did not listen on {self.proxy_url()}")
 
     # --- power -------------------------------------------------------------------
 

@@ -72,8 +72,9 @@ rm -rf "$root"/var/lib/apt/lists/*
 chroot "$root" useradd --create-home --shell /bin/bash --groups sudo admin
 printf 'admin ALL=(ALL) NOPASSWD:ALL\n' > "$root/etc/sudoers.d/90-cloud-admin"
 chmod 0440 "$root/etc/sudoers.d/90-cloud-admin"
-# No mirror inside: a lab host has no route out, and apt must say so at once.
-: > "$root/etc/apt/sources.list"
+# The mirror this machine uses; a lab host reaches it only through the
+# lab's apt proxy on the bridge (each host is given the proxy when made).
+printf 'deb %s %s main\n' "$mirror" "$suite" > "$root/etc/apt/sources.list"
 rm -f "$root"/etc/apt/sources.list.d/*
 # Services a container does not need and that slow its boot.
 # Fail2Ban comes configured for log files a journald-only host does not
