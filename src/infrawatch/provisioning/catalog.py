@@ -18,6 +18,8 @@ DESCRIPTIONS = {
     "ports asked for; the controller is allowed first",
     "fail2ban": "the sshd jail on the journal, banning through ufw or firewalld",
     "auto_updates": "unattended-upgrades (Debian family) or dnf-automatic (EL): security updates",
+    "lamp": "Apache, MariaDB and PHP, a virtual host for the domain (the lamp stack's own role)",
+    "django": "Django under gunicorn behind nginx on PostgreSQL (the django stack's own role)",
 }
 # A run of any of these snapshots its hosts first unless told not to.
 HARDENING = frozenset({"ssh_hardening", "firewall", "fail2ban", "auto_updates"})

@@ -11,9 +11,16 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from infrawatch.accounts.security import Context, authorize
 from infrawatch.core.context import Role
 from infrawatch.core.runtime import DbSession, KeyringDep, SettingsDep, get_runtime
-from infrawatch.provisioning import catalog, service, tasks
+from infrawatch.provisioning import catalog, service, stacks, tasks
 from infrawatch.provisioning.lab import service as lab
-from infrawatch.provisioning.schemas import LabHostCreate, LabHostOut, RoleOut, RunCreate, RunOut
+from infrawatch.provisioning.schemas import (
+    LabHostCreate,
+    LabHostOut,
+    RoleOut,
+    RunCreate,
+    RunOut,
+    StackOut,
+)
 
 router = APIRouter(
     prefix="/provisioning", tags=["provisioning"], dependencies=[Depends(authorize())]
@@ -28,6 +35,16 @@ lab_router = APIRouter(
 @router.get("/roles", response_model=list[RoleOut])
 async def list_roles() -> list[RoleOut]:
     return list(catalog.roles().values())
+
+
+@router.get("/stacks", response_model=list[StackOut])
+async def list_stacks() -> list[StackOut]:
+    return [
+        StackOut(
+            name=s.name, description=s.description, roles=s.roles, form=s.schema, tested=s.tested
+        )
+        for s in stacks.STACKS.values()
+    ]
 
 
 @router.get("/runs", response_model=list[RunOut])

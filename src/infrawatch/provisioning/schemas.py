@@ -19,9 +19,10 @@ class RunCreate(BaseModel):
     q: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = Field(
         None, description="search language: every live server it matches"
     )
-    roles: list[RoleName] = Field(
-        min_length=1, max_length=32, description="roles shipped with InfraWatch, in order"
+    roles: list[RoleName] | None = Field(
+        None, min_length=1, max_length=32, description="roles shipped with InfraWatch, in order"
     )
+    stack: RoleName | None = Field(None, description="a stack (a named set of roles); or `roles`")
     vars: dict[str, Any] = Field(
         default_factory=dict, description="plain variables; secrets go in `secrets`"
     )
@@ -54,6 +55,7 @@ class RunOut(BaseModel):
     job_id: uuid.UUID | None
     status: str
     waiting_reason: str | None
+    stack: str | None
     roles: list[str]
     server_ids: list[uuid.UUID]
     vars: dict[str, Any]
@@ -69,6 +71,15 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class StackOut(BaseModel):
+    name: str
+    description: str
+    roles: list[str]
+    # The variable form (JSON Schema), as the console draws it.
+    form: dict[str, Any]
+    tested: str
 
 
 class RoleOut(BaseModel):

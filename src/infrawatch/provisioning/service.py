@@ -19,7 +19,7 @@ from infrawatch.credentials import service as credentials
 from infrawatch.inventory import service as inventory
 from infrawatch.jobs import service as jobs
 from infrawatch.jobs.registry import JobType
-from infrawatch.provisioning import catalog, repository
+from infrawatch.provisioning import catalog, repository, stacks
 from infrawatch.provisioning.models import ProvisioningRun
 from infrawatch.provisioning.schemas import HostState, RunCreate, RunOut
 
@@ -57,9 +57,25 @@ async def _targets(session: AsyncSession, body: RunCreate) -> list[uuid.UUID]:
     return wanted
 
 
-async def _check(session: AsyncSession, body: RunCreate, server_ids: list[uuid.UUID]) -> None:
+def _roles_and_vars(body: RunCreate) -> tuple[list[str], dict[str, Any]]:
+    """What to run: the roles given, or a stack's, with its form checked."""
+    if (body.roles is None) == (body.stack is None):
+        raise InvalidInput("give either `roles` or `stack`", loc=("body", "roles"))
+    if body.stack is not None:
+        stack = stacks.STACKS.get(body.stack)
+        if stack is None:
+            known = ", ".join(stacks.STACKS)
+            raise InvalidInput(f"no stack {body.stack!r}; known: {known}", loc=("body", "stack"))
+        return list(stack.roles), stacks.check_vars(stack, dict(body.vars))
+    assert body.roles is not None
+    return list(body.roles), dict(body.vars)
+
+
+async def _check(
+    session: AsyncSession, body: RunCreate, roles: list[str], server_ids: list[uuid.UUID]
+) -> None:
     known = catalog.roles()
-    for index, role in enumerate(body.roles):
+    for index, role in enumerate(roles):
         if role not in known:
             raise InvalidInput(
                 f"no role {role!r}; known: {', '.join(known)}", loc=("body", "roles", index)
@@ -94,19 +110,20 @@ async def create_run(
             if existing.type != job_type.name or existing.arguments.get("request") != request:
                 raise Conflict("this Idempotency-Key was already used for a different request")
             return await get_run(session, uuid.UUID(existing.arguments["run_id"]))
+    roles, variables = _roles_and_vars(body)
     server_ids = await _targets(session, body)
-    await _check(session, body, server_ids)
-    snapshot = (
-        body.snapshot if body.snapshot is not None else bool(catalog.HARDENING & set(body.roles))
-    )
+    await _check(session, body, roles, server_ids)
+    snapshot = body.snapshot if body.snapshot is not None else bool(catalog.HARDENING & set(roles))
     if body.on_failure == "rollback" and not snapshot:
         raise InvalidInput("a rollback needs a snapshot: set snapshot", loc=("body", "on_failure"))
     run = await _new_run(
         session,
         ctx,
-        roles=list(body.roles),
+        kind="stack" if body.stack else "roles",
+        stack=body.stack,
+        roles=roles,
         server_ids=server_ids,
-        variables=dict(body.vars),
+        variables=variables,
         secret_names=list(body.secrets),
         check_mode=body.check,
         snapshot=snapshot,
@@ -119,7 +136,6 @@ async def create_run(
 async def _new_run(session: AsyncSession, ctx: OperationContext, **fields: Any) -> ProvisioningRun:
     run = ProvisioningRun(
         id=uuid.uuid4(),
-        kind="roles",
         status="queued",
         hosts={},
         snapshots={},
@@ -157,6 +173,7 @@ async def _enqueue(
             "provisioning_run",
             run.id,
             after={
+                "stack": run.stack,
                 "roles": run.roles,
                 "servers": sorted(s.name for s in servers),
                 "secrets": run.secret_names,
@@ -197,6 +214,7 @@ async def present(session: AsyncSession, run: ProvisioningRun) -> RunOut:
         job_id=run.job_id,
         status=status,
         waiting_reason=waiting,
+        stack=run.stack,
         roles=run.roles,
         server_ids=[uuid.UUID(s) for s in run.server_ids],
         vars=run.variables,
@@ -241,6 +259,8 @@ async def retry_run(
     retry = await _new_run(
         session,
         ctx,
+        kind=run.kind,
+        stack=run.stack,
         roles=run.roles,
         server_ids=[uuid.UUID(k) for k in again],
         variables=run.variables,

@@ -67,6 +67,8 @@ rm -f "$root/usr/sbin/policy-rc.d"
 rm -f "$root"/etc/ssh/ssh_host_* "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
 : > "$root/etc/machine-id"
 rm -rf "$root"/var/lib/apt/lists/*
+# No package lists, and none fresh: Ansible's cache_valid_time must update them.
+touch -d @0 "$root/var/lib/apt/lists"
 # The login a cloud image gives: a user with passwordless sudo (root logs in
 # with no key; the hardening refuses root logins anyway).
 chroot "$root" useradd --create-home --shell /bin/bash --groups sudo admin
