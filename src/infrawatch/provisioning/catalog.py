@@ -21,6 +21,9 @@ DESCRIPTIONS = {
     "lamp": "Apache, MariaDB and PHP, a virtual host for the domain (the lamp stack's own role)",
     "django": "Django under gunicorn behind nginx on PostgreSQL (the django stack's own role)",
 }
+# The order a console form offers them in (and a hardened host wants them):
+# the others follow by name.
+ORDER = ("base", "ssh_hardening", "firewall", "fail2ban", "auto_updates")
 # A run of any of these snapshots its hosts first unless told not to.
 HARDENING = frozenset({"ssh_hardening", "firewall", "fail2ban", "auto_updates"})
 
@@ -28,7 +31,9 @@ HARDENING = frozenset({"ssh_hardening", "firewall", "fail2ban", "auto_updates"})
 @cache
 def roles() -> dict[str, RoleOut]:
     found = {}
-    for folder in sorted(roles_path().iterdir()):
+    rank = {name: i for i, name in enumerate(ORDER)}
+    folders = sorted(roles_path().iterdir(), key=lambda p: (rank.get(p.name, len(ORDER)), p.name))
+    for folder in folders:
         if not (folder / "tasks" / "main.yml").is_file():
             continue
         defaults_file = folder / "defaults" / "main.yml"

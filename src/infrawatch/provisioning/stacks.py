@@ -15,15 +15,21 @@ DOMAIN = {
     "type": "string",
     "title": "Domain",
     "description": "the name the site answers to",
+    "x-rule": "a domain name such as shop.example.com",
     "pattern": r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*"
     r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$",
 }
-IDENTIFIER = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,62}$"}
+IDENTIFIER = {
+    "type": "string",
+    "pattern": r"^[a-z][a-z0-9_]{0,62}$",
+    "x-rule": "lower-case letters, digits and _, starting with a letter (63 at most)",
+}
 REPO = {
     "type": "string",
     "title": "App repository (git URL)",
     "description": "cloned into the app folder; empty: a starter app",
     "maxLength": 2048,
+    "x-rule": "a git URL: https://, ssh://, git://, file:// or user@host:path",
     "pattern": r"^(|(https?|ssh|git|file)://\S+|[\w.-]+@[\w.-]+:\S+)$",
 }
 
@@ -96,7 +102,10 @@ def check_vars(stack: Stack, variables: dict[str, Any]) -> dict[str, Any]:
             field = [missing]
             message = f"{missing} is required by the {stack.name} stack"
         else:
-            message = error.message
+            # Plain words, not the schema's regular expression.
+            rule = error.schema.get("x-rule") if isinstance(error.schema, dict) else None
+            name = ".".join(str(p) for p in field) or "vars"
+            message = f"{name} must be {rule}" if rule else f"{name}: {error.message}"
         raise InvalidInput(message, loc=("body", "vars", *field))
     defaults = {
         name: spec["default"]
