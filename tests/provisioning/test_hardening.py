@@ -4,6 +4,7 @@ outside as an attacker would; a second run must change nothing."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import subprocess
 import uuid
@@ -14,6 +15,7 @@ import asyncssh
 import pytest
 from sqlalchemy import text
 
+from infrawatch.core.config import Settings
 from infrawatch.core.db import Database
 from infrawatch.provisioning.lab.hosts import LabHost
 from tests.conftest import Clients
@@ -95,10 +97,13 @@ def port_open(address: str, port: int) -> bool:
 async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_run_changes_nothing(
     api: Clients,
     db: Database,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
     fresh_host: LabHost,
     lab_key: asyncssh.SSHKey,
     lab_key_file: Path,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     server_id = await register(api, fresh_host, lab_key, "web-1")
     r = await api.admin.post("/api/v1/secrets", json={"name": "db_password", "value": SECRET})
     assert r.status_code == 201, r.text
@@ -172,6 +177,16 @@ async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_r
             assert rows and SECRET not in repr(rows), table
     private = lab_key.export_private_key().decode().splitlines()[1]
     assert private not in repr(events)
+    assert SECRET not in caplog.text and private not in caplog.text
+    # No artifacts are kept: the run's private folder went with the run.
+    kept = settings.data_dir / "provisioning"
+    assert not kept.exists() or not any(kept.iterdir()), list(kept.iterdir())
+    # The audit says who ran what where, secrets by name only.
+    r = await api.admin.get("/api/v1/audit", params={"action": "provisioning.run"})
+    (record, *_) = r.json()["items"]
+    assert record["actor_username"] == "operator"
+    assert record["changes"]["after"]["servers"] == ["web-1"], record
+    assert record["changes"]["after"]["secrets"] == ["db_password"]
 
 
 async def test_fail2ban_bans_an_address_that_keeps_failing_but_never_the_controller(

@@ -240,3 +240,19 @@ async def note_scheduled_job(session: AsyncSession, name: str, job_id: uuid.UUID
         .values(last_job_id=job_id)
         .execution_options(synchronize_session=False)
     )
+
+
+async def wake_waiting(session: AsyncSession, job_type: str, now: datetime) -> int:
+    """Deferred jobs of this type become due now (what they waited for may be free)."""
+    result = await session.execute(
+        update(Job)
+        .where(
+            Job.type == job_type,
+            Job.status == "queued",
+            Job.run_after > now,
+            Job.progress_message.like("waiting%"),
+        )
+        .values(run_after=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

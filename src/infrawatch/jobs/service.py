@@ -331,6 +331,12 @@ async def defer(session: AsyncSession, job: Job, reason: str, seconds: float) ->
     job.updated_at = now
 
 
+async def wake_waiting(session: AsyncSession, job_type: JobType) -> None:
+    """Deferred jobs of this type try again now, not when their wait ends."""
+    if await repository.wake_waiting(session, job_type.name, utcnow()):
+        stage_event(session, Event(QUEUED_TOPIC, {"type": job_type.name}))
+
+
 async def mark_cancelled(session: AsyncSession, job: Job) -> None:
     _end(job, "cancelled", utcnow())
     await add_event(session, job.id, "status", "cancelled")

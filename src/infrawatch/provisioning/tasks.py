@@ -21,6 +21,7 @@ from infrawatch.core.context import Actor, OperationContext, Role
 from infrawatch.credentials import service as credentials
 from infrawatch.credentials import ssh
 from infrawatch.inventory import service as inventory
+from infrawatch.jobs import service as jobs
 from infrawatch.jobs.context import JobContext
 from infrawatch.jobs.registry import Deferred, JobType, PermanentError
 from infrawatch.provisioning import providers, repository, runner
@@ -69,7 +70,8 @@ async def _lock_servers(ctx: JobContext, run: ProvisioningRun) -> None:
             if holder is not None and holder.status in ("queued", "running"):
                 servers = await inventory.servers_by_ids(session, [lock.server_id])
                 name = servers[0].name if servers else str(lock.server_id)
-                raise Deferred(f"waiting for server {name} (run {lock.run_id})", 5.0)
+                # Woken when that run lets go; the wait is only a safety net.
+                raise Deferred(f"waiting for server {name} (run {lock.run_id})", 30.0)
             await repository.delete_lock(session, lock)  # its run ended without letting go
         held = {lock.server_id for lock in await repository.locks_of(session, server_ids)}
         for server_id in server_ids:
@@ -80,6 +82,7 @@ async def _lock_servers(ctx: JobContext, run: ProvisioningRun) -> None:
 async def _release(ctx: JobContext, run_id: uuid.UUID) -> None:
     async with ctx.db.unit_of_work() as session:
         await repository.release_locks(session, run_id)
+        await jobs.wake_waiting(session, RUN)
 
 
 # --- the run ------------------------------------------------------------------------
