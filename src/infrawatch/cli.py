@@ -400,3 +400,12 @@ def export(
 
 def main() -> None:
     app()
+
+
+def _register_provision() -> None:
+    from infrawatch.cli_provision import provision
+
+    app.command("provision")(provision)
+
+
+_register_provision()

@@ -604,3 +604,9 @@ async def logins_for(
 
 async def secret_names(session: AsyncSession) -> set[str]:
     return {s.name for s in await repository.list_secrets(session)}
+
+
+async def known_host_key(session: AsyncSession, server_id: uuid.UUID, port: int) -> str | None:
+    """The pinned host key ("ssh-ed25519 AAAA…"), for a login with no vault key."""
+    known = await repository.known_host(session, server_id, port)
+    return known.public_key if known else None

@@ -515,3 +515,10 @@ async def server_ids_where(
 ) -> list[uuid.UUID]:
     query = select(Server.id).where(condition).order_by(Server.name).limit(limit)
     return list(await session.scalars(query))
+
+
+async def live_ids_by_name(session: AsyncSession, names: Sequence[str]) -> dict[str, uuid.UUID]:
+    query = select(Server.name, Server.id).where(
+        Server.name.in_(names), Server.deleted_at.is_(None)
+    )
+    return {name: server_id for name, server_id in (await session.execute(query)).all()}

@@ -529,3 +529,7 @@ async def live_server_ids_matching(
     """Every live server the search language matches, up to `limit`."""
     condition = await filter_condition(session, ServerFilters(q=q), loc)
     return await repository.server_ids_where(session, condition, limit)
+
+
+async def live_ids_by_name(session: AsyncSession, names: Sequence[str]) -> dict[str, uuid.UUID]:
+    return await repository.live_ids_by_name(session, list(names))

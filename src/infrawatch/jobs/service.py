@@ -253,6 +253,26 @@ async def claim(
     return claimed
 
 
+async def claim_job(
+    session: AsyncSession, job_id: uuid.UUID, owner: str, lease_seconds: float
+) -> Job | None:
+    """This queued job, for the process that made it (a CLI run that uses
+    the caller's own ssh-agent, which no worker can reach)."""
+    job = await repository.get(session, job_id, lock=True)
+    if job is None or job.status != "queued":
+        return None
+    now = utcnow()
+    job.status = "running"
+    job.attempts += 1
+    job.lease_owner = owner
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    job.started_at = job.started_at or now
+    job.updated_at = now
+    await add_event(session, job.id, "status", f"running on {owner} (attempt {job.attempts})")
+    await session.flush()
+    return job
+
+
 def _end(job: Job, status: str, now: datetime, *, error: str | None = None) -> None:
     job.status = status
     job.error = error

@@ -158,6 +158,23 @@ class JobWorker:
                 )
                 self.running[snapshot.id] = Running(job_type, task)
 
+    async def run_one(self, job_id: uuid.UUID, job_type: JobType) -> None:
+        """Claim this one job and run it here, renewing its lease, then
+        return: for work only this process can do."""
+        async with self.services.db.unit_of_work() as session:
+            job = await service.claim_job(session, job_id, self.owner, self.options.lease_seconds)
+            if job is None:
+                raise LookupError(f"job {job_id} is not queued")
+            snapshot = _Snapshot.of(job)
+        heartbeat = asyncio.create_task(self._heartbeat(), name="jobs-heartbeat")
+        try:
+            task = asyncio.create_task(self._execute(snapshot, job_type), name=f"job-{job_id}")
+            self.running[job_id] = Running(job_type, task)
+            await task
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
     def _stop(self, job_id: uuid.UUID, reason: str) -> None:
         running = self.running.get(job_id)
         if running is not None and running.stop_reason is None:

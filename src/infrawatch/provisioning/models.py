@@ -32,6 +32,9 @@ class ProvisioningRun(Base):
     snapshot: Mapped[bool] = mapped_column(Boolean, default=False)
     # rollback (restore the snapshot when the run fails) or keep
     on_failure: Mapped[str] = mapped_column(String(16), default="keep")
+    # Set for a run from `infrawatch provision --use-agent`: it logs in as
+    # this user with the caller's own ssh-agent, no vault key involved.
+    agent_user: Mapped[str | None] = mapped_column(String(64))
     # queued, running, succeeded, failed, cancelled, rolled_back
     status: Mapped[str] = mapped_column(String(16), default="queued")
     # Per server id: {"host", "status", "done_roles", "failed_task",

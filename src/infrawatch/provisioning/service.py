@@ -72,7 +72,12 @@ def _roles_and_vars(body: RunCreate) -> tuple[list[str], dict[str, Any]]:
 
 
 async def _check(
-    session: AsyncSession, body: RunCreate, roles: list[str], server_ids: list[uuid.UUID]
+    session: AsyncSession,
+    body: RunCreate,
+    roles: list[str],
+    server_ids: list[uuid.UUID],
+    *,
+    needs_vault_key: bool,
 ) -> None:
     known = catalog.roles()
     for index, role in enumerate(roles):
@@ -80,7 +85,9 @@ async def _check(
             raise InvalidInput(
                 f"no role {role!r}; known: {', '.join(known)}", loc=("body", "roles", index)
             )
-    without = await credentials.servers_without_login(session, server_ids)
+    without = (
+        await credentials.servers_without_login(session, server_ids) if needs_vault_key else set()
+    )
     if without:
         names = sorted(s.name for s in await inventory.servers_by_ids(session, list(without)))
         raise InvalidInput(
@@ -102,7 +109,12 @@ async def create_run(
     body: RunCreate,
     job_type: JobType,
     idempotency_key: str | None,
+    *,
+    agent_user: str | None = None,
+    job_arguments: dict[str, Any] | None = None,
 ) -> RunOut:
+    """`agent_user`: the CLI's own runs, logging in as that user with the
+    caller's ssh-agent (named in `job_arguments`), not with a vault key."""
     request = _request_hash(body)
     if idempotency_key is not None:
         existing = await jobs.job_by_idempotency_key(session, idempotency_key)
@@ -112,7 +124,7 @@ async def create_run(
             return await get_run(session, uuid.UUID(existing.arguments["run_id"]))
     roles, variables = _roles_and_vars(body)
     server_ids = await _targets(session, body)
-    await _check(session, body, roles, server_ids)
+    await _check(session, body, roles, server_ids, needs_vault_key=agent_user is None)
     snapshot = body.snapshot if body.snapshot is not None else bool(catalog.HARDENING & set(roles))
     if body.on_failure == "rollback" and not snapshot:
         raise InvalidInput("a rollback needs a snapshot: set snapshot", loc=("body", "on_failure"))
@@ -128,8 +140,9 @@ async def create_run(
         check_mode=body.check,
         snapshot=snapshot,
         on_failure=body.on_failure,
+        agent_user=agent_user,
     )
-    await _enqueue(session, ctx, run, job_type, idempotency_key, request)
+    await _enqueue(session, ctx, run, job_type, idempotency_key, request, job_arguments)
     return await present(session, run)
 
 
@@ -154,12 +167,13 @@ async def _enqueue(
     job_type: JobType,
     idempotency_key: str | None,
     request: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     job, _ = await jobs.enqueue(
         session,
         ctx,
         job_type,
-        {"run_id": str(run.id), **({"request": request} if request else {})},
+        {"run_id": str(run.id), **({"request": request} if request else {}), **(extra or {})},
         idempotency_key=idempotency_key,
         subject=("provisioning_run", str(run.id)),
     )
@@ -179,10 +193,21 @@ async def _enqueue(
                 "secrets": run.secret_names,
                 "check": run.check_mode,
                 "retry_of": str(run.retry_of) if run.retry_of else None,
+                "login": f"{run.agent_user} with the caller's ssh-agent"
+                if run.agent_user
+                else "vault keys",
             },
         ),
     )
     await session.flush()
+
+
+async def server_ids_named(session: AsyncSession, names: list[str]) -> dict[str, uuid.UUID]:
+    found = await inventory.live_ids_by_name(session, names)
+    for index, name in enumerate(names):
+        if name not in found:
+            raise InvalidInput(f"no live server named {name!r}", loc=("server", index))
+    return found
 
 
 # --- reading ----------------------------------------------------------------------
@@ -256,6 +281,8 @@ async def retry_run(
     again = {k: v for k, v in run.hosts.items() if v.get("status") in ("failed", "unreachable")}
     if not again:
         raise Conflict("no host of this run failed")
+    if run.agent_user:
+        raise Conflict("this run used the caller's ssh-agent: retry it from the CLI")
     retry = await _new_run(
         session,
         ctx,

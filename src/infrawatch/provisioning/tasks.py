@@ -117,7 +117,10 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
         current = await repository.get_run(session, run_id, lock=True)
         assert current is not None
         servers = {s.id: s for s in await inventory.servers_by_ids(session, server_ids)}
-        logins = await credentials.logins_for(session, ctx.services.keyring, server_ids)
+        if current.agent_user:
+            logins = await _agent_logins(session, current.agent_user, list(servers.values()))
+        else:
+            logins = await credentials.logins_for(session, ctx.services.keyring, server_ids)
         secrets = {
             name: await credentials.reveal_secret(session, ctx.services.keyring, name)
             for name in current.secret_names
@@ -153,7 +156,7 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
         )
 
     redactor = runner.Redactor(
-        [*secrets.values(), *(login.private_key for login in logins.values())]
+        [*secrets.values(), *(login.private_key for login in logins.values() if login.private_key)]
     )
     progress = _Progress(ctx, run.roles, len(server_ids))
     for state in hosts.values():
@@ -192,11 +195,14 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
             roles=list(remaining),
             variables={
                 **run.variables,
-                "admin_authorized_keys": sorted({logins[s].public_key for s in members}),
+                "admin_authorized_keys": sorted(
+                    {logins[s].public_key for s in members if logins[s].public_key}
+                ),
             },
             secrets=secrets,
-            private_key=logins[members[0]].private_key,
+            private_key=logins[members[0]].private_key or None,
             check=run.check_mode,
+            agent_socket=ctx.arguments.get("agent_socket") if run.agent_user else None,
         )
         by_name = {hosts[str(s)]["host"]: str(s) for s in members}
 
@@ -223,6 +229,31 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
     if failed:
         raise PermanentError(message or "failed", result=result)
     return result
+
+
+# Every agent login shares one "key": the agent holds whatever the caller has.
+AGENT_KEY = uuid.UUID(int=0)
+
+
+async def _agent_logins(
+    session: Any, user: str, servers: list[Any]
+) -> dict[uuid.UUID, credentials.ServerLogin]:
+    logins = {}
+    for server in servers:
+        address = server.ip_address or server.hostname
+        if not address:
+            continue
+        port = server.ssh_port or 22
+        logins[server.id] = credentials.ServerLogin(
+            server_id=server.id,
+            key_id=AGENT_KEY,
+            key_name="ssh-agent",
+            public_key="",
+            private_key="",
+            target=ssh.Target(address, port, user),
+            host_key=await credentials.known_host_key(session, server.id, port),
+        )
+    return logins
 
 
 def _inventory_name(name: str) -> str:
@@ -484,5 +515,14 @@ ROLLBACK = JobType(
     max_attempts=2,
     timeout_seconds=1800,
     description="restore the snapshots a provisioning run took",
+)
+# `infrawatch provision --use-agent`: run by the CLI process itself (only it
+# can reach the caller's agent), so no worker registers this type.
+AGENT_RUN = JobType(
+    name="provisioning.agent_run",
+    handler=run_job,
+    max_attempts=1,
+    timeout_seconds=3 * 3600,
+    description="an Ansible run with the caller's own ssh-agent",
 )
 JOB_TYPES = (RUN, ROLLBACK)

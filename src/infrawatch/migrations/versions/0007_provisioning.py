@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("check_mode", sa.Boolean(), nullable=False),
         sa.Column("snapshot", sa.Boolean(), nullable=False),
         sa.Column("on_failure", sa.String(length=16), nullable=False),
+        sa.Column("agent_user", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column(
             "hosts",
