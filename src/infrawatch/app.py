@@ -34,6 +34,7 @@ from infrawatch.jobs.registry import JobRegistry
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
 from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
+from infrawatch.provisioning import projects as provisioning_projects
 from infrawatch.provisioning import tasks as provisioning_tasks
 from infrawatch.web.hub import Hub
 from infrawatch.web.routes import html_error, install_console
@@ -89,6 +90,7 @@ def build_job_registry(settings: Settings) -> JobRegistry:
         dataclasses.replace(provisioning_tasks.RUN, per_worker=settings.provisioning_max_processes)
     )
     registry.register(provisioning_tasks.ROLLBACK)
+    registry.register(provisioning_projects.SYNC)
     for periodic in credential_tasks.PERIODIC:
         registry.schedule(periodic)
     return registry

@@ -16,7 +16,7 @@ from infrawatch.inventory.router import router as inventory_router
 from infrawatch.jobs.router import router as jobs_router
 from infrawatch.monitoring.router import push_router
 from infrawatch.monitoring.router import router as monitoring_router
-from infrawatch.provisioning.router import lab_router
+from infrawatch.provisioning.router import lab_router, projects_router
 from infrawatch.provisioning.router import router as provisioning_router
 from infrawatch.statuspage.router import router as statuspage_router
 
@@ -49,6 +49,7 @@ def api_router() -> APIRouter:
         secrets_router,
         validate_router,
         discovery_router,
+        projects_router,
         provisioning_router,
         lab_router,
         statuspage_router,

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infrawatch.core.clock import utcnow
@@ -20,8 +20,13 @@ class ProvisioningRun(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
-    # roles or stack (a named set of roles)
+    # roles, stack (a named set of roles) or playbook (from a project)
     kind: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("provisioning_projects.id", ondelete="SET NULL")
+    )
+    playbook: Mapped[str | None] = mapped_column(String(512))
+    project_revision: Mapped[str | None] = mapped_column(String(64))
     stack: Mapped[str | None] = mapped_column(String(64))
     roles: Mapped[list[str]] = mapped_column(JSONDocument)
     server_ids: Mapped[list[str]] = mapped_column(JSONDocument)
@@ -50,6 +55,27 @@ class ProvisioningRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Project(Base):
+    """Users' own playbooks: a git repository (cloned by the workers that
+    run them) or a folder on the machines that run them."""
+
+    __tablename__ = "provisioning_projects"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    # A git URL, or an absolute path to a folder.
+    source: Mapped[str] = mapped_column(String(2048))
+    branch: Mapped[str | None] = mapped_column(String(255))
+    # The commit the last sync found (None for a folder); runs pin it.
+    revision: Mapped[str | None] = mapped_column(String(64))
+    playbooks: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sync_error: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ServerRunLock(Base):

@@ -57,4 +57,6 @@ def task_count(role: str) -> int:
         return total
 
     path = roles_path() / role / "tasks" / "main.yml"
-    return max(count(yaml.safe_load(path.read_text()) if path.is_file() else []), 1)
+    if not path.is_file():
+        return 10  # a user's playbook: its size is not known before it runs
+    return max(count(yaml.safe_load(path.read_text())), 1)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.provisioning.models import ProvisioningRun, ServerRunLock
+from infrawatch.provisioning.models import Project, ProvisioningRun, ServerRunLock
 
 
 async def add(session: AsyncSession, row: object) -> None:
@@ -42,4 +42,21 @@ async def release_locks(session: AsyncSession, run_id: uuid.UUID) -> None:
 
 async def delete_lock(session: AsyncSession, lock: ServerRunLock) -> None:
     await session.delete(lock)
+    await session.flush()
+
+
+async def projects(session: AsyncSession) -> list[Project]:
+    return list(await session.scalars(select(Project).order_by(Project.name)))
+
+
+async def get_project(session: AsyncSession, project_id: uuid.UUID) -> Project | None:
+    return await session.get(Project, project_id)
+
+
+async def project_named(session: AsyncSession, name: str) -> Project | None:
+    return (await session.scalars(select(Project).where(Project.name == name))).one_or_none()
+
+
+async def delete_row(session: AsyncSession, row: object) -> None:
+    await session.delete(row)
     await session.flush()

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from infrawatch.accounts.security import Context, authorize
 from infrawatch.core.context import Role
 from infrawatch.core.runtime import DbSession, KeyringDep, SettingsDep, get_runtime
-from infrawatch.provisioning import catalog, service, stacks, tasks
+from infrawatch.provisioning import catalog, projects, service, stacks, tasks
 from infrawatch.provisioning.lab import service as lab
 from infrawatch.provisioning.schemas import (
     LabHostCreate,
     LabHostOut,
+    ProjectCreate,
+    ProjectOut,
     RoleOut,
     RunCreate,
     RunOut,
@@ -24,6 +26,12 @@ from infrawatch.provisioning.schemas import (
 
 router = APIRouter(
     prefix="/provisioning", tags=["provisioning"], dependencies=[Depends(authorize())]
+)
+# Projects run code on servers: admins add them, everyone may read them.
+projects_router = APIRouter(
+    prefix="/provisioning/projects",
+    tags=["provisioning"],
+    dependencies=[Depends(authorize(write=Role.admin))],
 )
 lab_router = APIRouter(
     prefix="/providers/lab/hosts",
@@ -79,6 +87,32 @@ async def retry_run(run_id: uuid.UUID, ctx: Context, session: DbSession) -> RunO
 @router.post("/runs/{run_id}/rollback", response_model=RunOut, status_code=202)
 async def rollback_run(run_id: uuid.UUID, ctx: Context, session: DbSession) -> RunOut:
     return await service.request_rollback(session, ctx, run_id, tasks.ROLLBACK)
+
+
+@projects_router.get("", response_model=list[ProjectOut])
+async def list_projects(session: DbSession) -> list[ProjectOut]:
+    return await projects.list_projects(session)
+
+
+@projects_router.post("", response_model=ProjectOut, status_code=status.HTTP_202_ACCEPTED)
+async def create_project(body: ProjectCreate, ctx: Context, session: DbSession) -> ProjectOut:
+    return await projects.create_project(session, ctx, body, projects.SYNC)
+
+
+@projects_router.get("/{project_id}", response_model=ProjectOut)
+async def get_project(project_id: uuid.UUID, session: DbSession) -> ProjectOut:
+    return projects.project_out(await projects.require_project(session, project_id))
+
+
+@projects_router.post("/{project_id}/sync", response_model=ProjectOut, status_code=202)
+async def sync_project(project_id: uuid.UUID, ctx: Context, session: DbSession) -> ProjectOut:
+    return await projects.request_sync(session, ctx, project_id, projects.SYNC)
+
+
+@projects_router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_project(project_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await projects.delete_project(session, ctx, project_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @lab_router.get("", response_model=list[LabHostOut])

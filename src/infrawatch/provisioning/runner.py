@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,10 @@ class Invocation:
     start_at_task: str | None = None
     # The caller's own agent (`infrawatch provision --use-agent`): no vault key.
     agent_socket: str | None = None
-    extra_roles_paths: list[Path] = field(default_factory=list)
+    # A user's playbook: its path inside `project_dir`, a tree materialised
+    # for this run (roles/ in it are found too). None: the generated play.
+    playbook: str | None = None
+    project_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,11 @@ def prepare(folder: Path, invocation: Invocation) -> list[str]:
     (folder / "project").mkdir(parents=True, mode=0o700)
     (folder / "inventory").mkdir(mode=0o700)
     folder.chmod(0o700)
-    (folder / "project" / "site.yml").write_text(playbook_for(invocation.roles))
+    if invocation.project_dir is not None:
+        shutil.rmtree(folder / "project")
+        shutil.copytree(invocation.project_dir, folder / "project", symlinks=True)
+    else:
+        (folder / "project" / "site.yml").write_text(playbook_for(invocation.roles))
     inventory = {
         "all": {
             "hosts": {
@@ -161,7 +168,7 @@ def environment(folder: Path, invocation: Invocation, control_dir: Path) -> dict
         f"-o UserKnownHostsFile={folder / 'known_hosts'} -o StrictHostKeyChecking=yes "
         "-o IdentitiesOnly=no -o BatchMode=yes"
     )
-    paths = [str(p) for p in invocation.extra_roles_paths] + [str(roles_path())]
+    paths = [str(folder / "project" / "roles"), str(roles_path())]
     env = {
         "ANSIBLE_ROLES_PATH": ":".join(paths),
         "ANSIBLE_PIPELINING": "True",
@@ -202,7 +209,7 @@ async def run(
         cmdline = prepare(folder, invocation)
         thread, runner = ansible_runner.run_async(
             private_data_dir=str(folder),
-            playbook="site.yml",
+            playbook=invocation.playbook or "site.yml",
             inventory=str(folder / "inventory" / "hosts.json"),
             ssh_key=invocation.private_key,
             envvars=environment(folder, invocation, control_dir),

@@ -23,6 +23,12 @@ class RunCreate(BaseModel):
         None, min_length=1, max_length=32, description="roles shipped with InfraWatch, in order"
     )
     stack: RoleName | None = Field(None, description="a stack (a named set of roles); or `roles`")
+    project: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="a project's name, with `playbook`"
+    )
+    playbook: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+        None, description="a playbook of `project` (its path in the project); or roles or stack"
+    )
     vars: dict[str, Any] = Field(
         default_factory=dict, description="plain variables; secrets go in `secrets`"
     )
@@ -41,7 +47,8 @@ class RunCreate(BaseModel):
 class HostState(BaseModel):
     server_id: uuid.UUID
     host: str
-    status: str  # pending, running, ok, failed, unreachable
+    status: str  # pending, running, ok, failed, unreachable, rolled_back
+    start_at: str | None = None
     done_roles: list[str] = []
     failed_task: str | None = None
     failed_role: str | None = None
@@ -56,6 +63,9 @@ class RunOut(BaseModel):
     status: str
     waiting_reason: str | None
     stack: str | None
+    project_id: uuid.UUID | None
+    playbook: str | None
+    project_revision: str | None
     roles: list[str]
     server_ids: list[uuid.UUID]
     vars: dict[str, Any]
@@ -71,6 +81,40 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+GitSource = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^((https?|ssh|git|file)://\S+|[\w.-]+@[\w.-]+:\S+|/\S*)$",
+    ),
+]
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.-]+$")]
+    source: GitSource = Field(
+        description="a git URL (https://, ssh://, git://, file://, user@host:path) "
+        "or an absolute folder path on the machines that run it"
+    )
+    branch: Annotated[str, StringConstraints(max_length=255, pattern=r"^[\w./-]+$")] | None = None
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    source: str
+    branch: str | None
+    revision: str | None
+    playbooks: list[str]
+    synced_at: datetime | None
+    sync_error: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class StackOut(BaseModel):

@@ -19,7 +19,7 @@ from infrawatch.credentials import service as credentials
 from infrawatch.inventory import service as inventory
 from infrawatch.jobs import service as jobs
 from infrawatch.jobs.registry import JobType
-from infrawatch.provisioning import catalog, repository, stacks
+from infrawatch.provisioning import catalog, projects, repository, stacks
 from infrawatch.provisioning.models import ProvisioningRun
 from infrawatch.provisioning.schemas import HostState, RunCreate, RunOut
 
@@ -59,8 +59,11 @@ async def _targets(session: AsyncSession, body: RunCreate) -> list[uuid.UUID]:
 
 def _roles_and_vars(body: RunCreate) -> tuple[list[str], dict[str, Any]]:
     """What to run: the roles given, or a stack's, with its form checked."""
-    if (body.roles is None) == (body.stack is None):
-        raise InvalidInput("give either `roles` or `stack`", loc=("body", "roles"))
+    given = [body.roles is not None, body.stack is not None, body.playbook is not None]
+    if sum(given) != 1:
+        raise InvalidInput("give one of `roles`, `stack` or `playbook`", loc=("body", "roles"))
+    if body.playbook is not None:
+        return [], dict(body.vars)
     if body.stack is not None:
         stack = stacks.STACKS.get(body.stack)
         if stack is None:
@@ -123,6 +126,12 @@ async def create_run(
                 raise Conflict("this Idempotency-Key was already used for a different request")
             return await get_run(session, uuid.UUID(existing.arguments["run_id"]))
     roles, variables = _roles_and_vars(body)
+    project = None
+    revision = None
+    if body.playbook is not None:
+        project, revision = await projects.playbook_of(session, body.project, body.playbook)
+    elif body.project is not None:
+        raise InvalidInput("a project goes with a playbook", loc=("body", "playbook"))
     server_ids = await _targets(session, body)
     await _check(session, body, roles, server_ids, needs_vault_key=agent_user is None)
     snapshot = body.snapshot if body.snapshot is not None else bool(catalog.HARDENING & set(roles))
@@ -131,8 +140,11 @@ async def create_run(
     run = await _new_run(
         session,
         ctx,
-        kind="stack" if body.stack else "roles",
+        kind="playbook" if project else "stack" if body.stack else "roles",
         stack=body.stack,
+        project_id=project.id if project else None,
+        playbook=body.playbook,
+        project_revision=revision or None,
         roles=roles,
         server_ids=server_ids,
         variables=variables,
@@ -188,6 +200,8 @@ async def _enqueue(
             run.id,
             after={
                 "stack": run.stack,
+                "playbook": run.playbook,
+                "revision": run.project_revision,
                 "roles": run.roles,
                 "servers": sorted(s.name for s in servers),
                 "secrets": run.secret_names,
@@ -240,6 +254,9 @@ async def present(session: AsyncSession, run: ProvisioningRun) -> RunOut:
         status=status,
         waiting_reason=waiting,
         stack=run.stack,
+        project_id=run.project_id,
+        playbook=run.playbook,
+        project_revision=run.project_revision,
         roles=run.roles,
         server_ids=[uuid.UUID(s) for s in run.server_ids],
         vars=run.variables,
@@ -288,6 +305,9 @@ async def retry_run(
         ctx,
         kind=run.kind,
         stack=run.stack,
+        project_id=run.project_id,
+        playbook=run.playbook,
+        project_revision=run.project_revision,
         roles=run.roles,
         server_ids=[uuid.UUID(k) for k in again],
         variables=run.variables,
@@ -298,11 +318,14 @@ async def retry_run(
         retry_of=run.id,
     )
     # A rolled-back host starts again from scratch: its snapshot undid the roles.
+    # A playbook's host starts at the task it failed at.
+    fresh = run.status == "rolled_back"
     retry.hosts = {
         k: {
             "host": v["host"],
             "status": "pending",
-            "done_roles": [] if run.status == "rolled_back" else v.get("done_roles", []),
+            "done_roles": [] if fresh else v.get("done_roles", []),
+            **({"start_at": v.get("failed_task")} if run.kind == "playbook" and not fresh else {}),
         }
         for k, v in again.items()
     }

@@ -9,7 +9,9 @@ idempotent, so a half-done role is safe to run again from its start)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +26,7 @@ from infrawatch.inventory import service as inventory
 from infrawatch.jobs import service as jobs
 from infrawatch.jobs.context import JobContext
 from infrawatch.jobs.registry import Deferred, JobType, PermanentError
-from infrawatch.provisioning import providers, repository, runner
+from infrawatch.provisioning import projects, providers, repository, runner
 from infrawatch.provisioning.models import ProvisioningRun, ServerRunLock
 
 HOST_KEY_TIMEOUT = 15.0
@@ -158,23 +160,27 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
     redactor = runner.Redactor(
         [*secrets.values(), *(login.private_key for login in logins.values() if login.private_key)]
     )
-    progress = _Progress(ctx, run.roles, len(server_ids))
+    progress = _Progress(ctx, run.roles or ["playbook"], len(server_ids))
     for state in hosts.values():
         progress.skip(len(state.get("done_roles", [])))
-    # One ansible process per (key, roles still to do): hosts that share both share it.
-    groups: dict[tuple[uuid.UUID, tuple[str, ...]], list[uuid.UUID]] = {}
+    tree = await _project_tree(ctx, run)
+    # One ansible process per (key, what is left to do): hosts that share both
+    # share it. What is left: the roles not done, or for a playbook the task
+    # a retry starts at.
+    groups: dict[tuple[uuid.UUID, tuple[str, ...], str | None], list[uuid.UUID]] = {}
     for sid in server_ids:
         state = hosts[str(sid)]
         # Hosts that ended in an earlier attempt (a takeover) stay as they ended.
         if state["status"] in ("ok", "failed", "unreachable") or str(sid) in missing:
             continue
         remaining = tuple(r for r in run.roles if r not in state.get("done_roles", []))
-        if not remaining:
+        if run.kind != "playbook" and not remaining:
             state["status"] = "ok"
             continue
-        groups.setdefault((logins[sid].key_id, remaining), []).append(sid)
+        start_at = state.get("start_at") if run.kind == "playbook" else None
+        groups.setdefault((logins[sid].key_id, remaining, start_at), []).append(sid)
 
-    for (_, remaining), members in groups.items():
+    for (_, remaining, start_at), members in groups.items():
         targets = []
         for sid in members:
             login = logins[sid]
@@ -202,7 +208,10 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
             secrets=secrets,
             private_key=logins[members[0]].private_key or None,
             check=run.check_mode,
+            start_at_task=start_at,
             agent_socket=ctx.arguments.get("agent_socket") if run.agent_user else None,
+            playbook=run.playbook if tree else None,
+            project_dir=tree,
         )
         by_name = {hosts[str(s)]["host"]: str(s) for s in members}
 
@@ -213,6 +222,8 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
         outcome = await runner.run(folder, invocation, tracker.handle, threading.Event())
         tracker.close(outcome, list(remaining))
         await checkpoint()
+    if tree is not None:
+        await asyncio.to_thread(shutil.rmtree, tree, True)
 
     failed = sorted(h["host"] for h in hosts.values() if h["status"] != "ok")
     status = "failed" if failed else "succeeded"
@@ -254,6 +265,30 @@ async def _agent_logins(
             host_key=await credentials.known_host_key(session, server.id, port),
         )
     return logins
+
+
+async def _project_tree(ctx: JobContext, run: ProvisioningRun) -> Path | None:
+    """A playbook run's project at its pinned revision, on this machine."""
+    if run.kind != "playbook" or run.project_id is None:
+        return None
+    async with ctx.db.unit_of_work(write=False) as session:
+        project = await repository.get_project(session, run.project_id)
+    if project is None:
+        raise PermanentError("the run's project was deleted")
+    tree = ctx.services.settings.data_dir.resolve() / "provisioning-trees" / str(run.id)
+    try:
+        await asyncio.to_thread(
+            projects.materialize,
+            ctx.services.settings.data_dir,
+            project.id,
+            project.source,
+            run.project_revision,
+            tree,
+        )
+    except (projects.ProjectError, OSError, subprocess.CalledProcessError) as exc:
+        raise PermanentError(f"project {project.name}: {exc}") from None
+    await ctx.log(f"project {project.name} at {run.project_revision or 'its folder'}")
+    return tree
 
 
 def _inventory_name(name: str) -> str:
