@@ -6,10 +6,12 @@ fails the run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -122,3 +124,114 @@ def lab_key_file(lab_key: asyncssh.SSHKey, tmp_path_factory: pytest.TempPathFact
     lab_key.write_private_key(str(path))
     path.chmod(0o600)
     return path
+
+
+@dataclass(frozen=True)
+class Acme:
+    directory: str
+    ca_pem: str
+    challtestsrv: str  # its management URL
+
+
+@pytest.fixture(scope="session")
+def acme(
+    lab: Lab, shared_host: LabHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Acme]:
+    """Pebble (a real ACME server) and its DNS on the lab bridge, so a lab
+    host can ask it for a certificate and Pebble can validate over HTTP-01."""
+    import trustme
+
+    for tool in ("pebble", "pebble-challtestsrv"):
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} (apt-get install pebble)")
+    folder = tmp_path_factory.mktemp("pebble")
+    gateway = lab.proxy_url().split("//")[1].split(":")[0]
+    ca = trustme.CA()
+    cert = ca.issue_cert(gateway)
+    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    ports = {
+        name: _free_port_on(gateway) for name in ("acme", "management", "dns", "dns_management")
+    }
+    config = {
+        "pebble": {
+            "listenAddress": f"{gateway}:{ports['acme']}",
+            "managementListenAddress": f"{gateway}:{ports['management']}",
+            "certificate": str(folder / "cert.pem"),
+            "privateKey": str(folder / "key.pem"),
+            "httpPort": 80,
+            "tlsPort": 443,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
+    (folder / "pebble.json").write_text(json.dumps(config))
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
+    dns = subprocess.Popen(
+        [
+            "pebble-challtestsrv",
+            "-dns01",
+            f"{gateway}:{ports['dns']}",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            f"{gateway}:{ports['dns_management']}",
+            "-defaultIPv4",
+            shared_host.address,
+            "-defaultIPv6",
+            "",
+        ],
+        stdout=(folder / "dns.log").open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    server = subprocess.Popen(
+        [
+            "pebble",
+            "-config",
+            str(folder / "pebble.json"),
+            "-dnsserver",
+            f"{gateway}:{ports['dns']}",
+        ],
+        stdout=(folder / "pebble.log").open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        for port in (ports["acme"], ports["dns_management"]):
+            _wait_for_port(gateway, port)
+        yield Acme(
+            directory=f"https://{gateway}:{ports['acme']}/dir",
+            ca_pem=ca.cert_pem.bytes().decode(),
+            challtestsrv=f"http://{gateway}:{ports['dns_management']}",
+        )
+    finally:
+        for process in (server, dns):
+            process.kill()
+            process.wait()
+
+
+def _free_port_on(address: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(address: str, port: int) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {address}:{port}")
