@@ -169,6 +169,11 @@ async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_r
     again = await wait_for_run(api, r.json()["id"])
     assert again["status"] == "succeeded", again
     assert again["hosts"][0]["recap"]["changed"] == 0, again["hosts"][0]
+    # Check mode on the hardened host: it reads what it needs and sees nothing to do.
+    r = await api.operator.post("/api/v1/provisioning/runs", json={**body, "check": True})
+    checked = await wait_for_run(api, r.json()["id"])
+    assert checked["status"] == "succeeded", checked.get("log")
+    assert checked["hosts"][0]["recap"]["changed"] == 0, checked["hosts"][0]
 
     # The secret reached the run but nothing kept it in clear.
     async with db.unit_of_work(write=False) as session:

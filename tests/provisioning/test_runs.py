@@ -10,7 +10,7 @@ import pytest
 
 from infrawatch.provisioning.lab.hosts import LabHost
 from tests.conftest import Clients
-from tests.provisioning.test_hardening import register
+from tests.provisioning.test_hardening import register, wait_for_run
 
 pytestmark = pytest.mark.hosts
 
@@ -22,6 +22,9 @@ async def test_a_second_run_on_a_busy_server_waits_behind_it_and_says_why(
     body = {"servers": [server_id], "roles": ["base", "ssh_hardening"], "snapshot": False}
     first = (await api.operator.post("/api/v1/provisioning/runs", json=body)).json()
     second = (await api.operator.post("/api/v1/provisioning/runs", json=body)).json()
+    third = (
+        await api.operator.post("/api/v1/provisioning/runs", json={**body, "check": True})
+    ).json()
     reasons: set[str] = set()
     async with asyncio.timeout(300):
         while True:
@@ -43,6 +46,10 @@ async def test_a_second_run_on_a_busy_server_waits_behind_it_and_says_why(
     assert a["status"] == b["status"] == "succeeded", (a, b)
     assert f"waiting for server web-w (run {first['id']})" in reasons, reasons
     assert b["started_at"] >= a["finished_at"]
+    # The third waited too, and kept its place in line behind the second.
+    c = await wait_for_run(api, third["id"])
+    assert c["status"] == "succeeded", "\n".join(map(str, [c["hosts"], *c.get("log", [])]))
+    assert c["started_at"] >= b["finished_at"], (b, c)
 
 
 async def test_lab_hosts_are_for_admins_and_only_when_the_lab_is_on(

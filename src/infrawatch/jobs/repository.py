@@ -242,8 +242,9 @@ async def note_scheduled_job(session: AsyncSession, name: str, job_id: uuid.UUID
     )
 
 
-async def wake_waiting(session: AsyncSession, job_type: str, now: datetime) -> int:
-    """Deferred jobs of this type become due now (what they waited for may be free)."""
+async def wake_waiting(session: AsyncSession, job_type: str, now: datetime, mention: str) -> int:
+    """Deferred jobs of this type whose reason mentions `mention` are due
+    again, in the order they were queued (their wait kept no place in line)."""
     result = await session.execute(
         update(Job)
         .where(
@@ -251,8 +252,9 @@ async def wake_waiting(session: AsyncSession, job_type: str, now: datetime) -> i
             Job.status == "queued",
             Job.run_after > now,
             Job.progress_message.like("waiting%"),
+            Job.progress_message.contains(mention, autoescape=True),
         )
-        .values(run_after=now)
+        .values(run_after=Job.created_at)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -351,9 +351,10 @@ async def defer(session: AsyncSession, job: Job, reason: str, seconds: float) ->
     job.updated_at = now
 
 
-async def wake_waiting(session: AsyncSession, job_type: JobType) -> None:
-    """Deferred jobs of this type try again now, not when their wait ends."""
-    if await repository.wake_waiting(session, job_type.name, utcnow()):
+async def wake_waiting(session: AsyncSession, job_type: JobType, mention: str) -> None:
+    """Deferred jobs of this type that wait for `mention` (their reason names
+    it) try again now, not when their wait ends."""
+    if await repository.wake_waiting(session, job_type.name, utcnow(), mention):
         stage_event(session, Event(QUEUED_TOPIC, {"type": job_type.name}))
 
 

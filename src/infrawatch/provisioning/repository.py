@@ -60,3 +60,14 @@ async def project_named(session: AsyncSession, name: str) -> Project | None:
 async def delete_row(session: AsyncSession, row: object) -> None:
     await session.delete(row)
     await session.flush()
+
+
+async def active_runs_before(session: AsyncSession, run: ProvisioningRun) -> list[ProvisioningRun]:
+    """Runs queued before this one that have not ended (by their own status;
+    the caller checks their jobs)."""
+    query = select(ProvisioningRun).where(
+        ProvisioningRun.status.in_(("queued", "running")),
+        ProvisioningRun.created_at < run.created_at,
+        ProvisioningRun.id != run.id,
+    )
+    return list(await session.scalars(query))

@@ -246,8 +246,10 @@ async def present(session: AsyncSession, run: ProvisioningRun) -> RunOut:
         if job.status == "queued":
             waiting = job.progress_message or "waiting for capacity"
     status = run.status
-    if status in ACTIVE and job is not None:
-        status = "running" if job.status == "running" else run.status
+    # The job is the fresher word while the run has not recorded its end
+    # (a run cancelled while queued never ran to record it).
+    if status in ACTIVE and job is not None and job.status in ("running", "cancelled", "failed"):
+        status = job.status
     return RunOut(
         id=run.id,
         job_id=run.job_id,

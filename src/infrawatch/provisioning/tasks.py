@@ -65,6 +65,7 @@ async def _lock_servers(ctx: JobContext, run: ProvisioningRun) -> None:
     sends this one back to the queue saying which."""
     server_ids = [uuid.UUID(s) for s in run.server_ids]
     async with ctx.db.unit_of_work() as session:
+        await _wait_for_earlier_runs(session, run)
         for lock in await repository.locks_of(session, server_ids):
             if lock.run_id == run.id:
                 continue
@@ -81,10 +82,30 @@ async def _lock_servers(ctx: JobContext, run: ProvisioningRun) -> None:
                 session.add(ServerRunLock(server_id=server_id, run_id=run.id, acquired_at=utcnow()))
 
 
+async def _wait_for_earlier_runs(session: Any, run: ProvisioningRun) -> None:
+    """Runs take a server in the order they were queued: one queued earlier
+    for a server of this run goes first, even when both were claimed at once."""
+    mine = set(run.server_ids)
+    earlier = [
+        r for r in await repository.active_runs_before(session, run) if mine & set(r.server_ids)
+    ]
+    if not earlier:
+        return
+    live = await jobs.jobs_by_ids(session, [r.job_id for r in earlier if r.job_id])
+    for other in sorted(earlier, key=lambda r: r.created_at):
+        job = live.get(other.job_id) if other.job_id else None
+        if job is None or job.status not in ("queued", "running"):
+            continue  # its job ended without the run noticing (cancelled while queued)
+        shared = sorted(mine & set(other.server_ids))[0]
+        servers = await inventory.servers_by_ids(session, [uuid.UUID(shared)])
+        name = servers[0].name if servers else shared
+        raise Deferred(f"waiting for server {name} (run {other.id})", 30.0)
+
+
 async def _release(ctx: JobContext, run_id: uuid.UUID) -> None:
     async with ctx.db.unit_of_work() as session:
         await repository.release_locks(session, run_id)
-        await jobs.wake_waiting(session, RUN)
+        await jobs.wake_waiting(session, RUN, f"(run {run_id})")
 
 
 # --- the run ------------------------------------------------------------------------
