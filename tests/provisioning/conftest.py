@@ -93,8 +93,15 @@ def settings(settings: Settings, lab: Lab) -> Settings:
 
 
 def ssh_to(
-    host: LabHost, key_file: Path, command: str, *, user: str = "admin", **extra: str
+    host: LabHost,
+    key_file: Path,
+    command: str,
+    *,
+    user: str = "admin",
+    bind: str | None = None,
+    **extra: str,
 ) -> subprocess.CompletedProcess[str]:
+    """ssh as an outsider would; `bind`: from this local address."""
     options = [
         "-o",
         "BatchMode=yes",
@@ -109,6 +116,8 @@ def ssh_to(
     ]
     for name, value in extra.items():
         options += ["-o", f"{name}={value}"]
+    if bind:
+        options += ["-b", bind]
     return subprocess.run(
         ["ssh", *options, "-i", str(key_file), f"{user}@{host.address}", command],
         capture_output=True,

@@ -235,12 +235,7 @@ async def claim(
             _end(job, "cancelled", now)
             await add_event(session, job.id, "status", "cancelled")
             continue
-        job.status = "running"
-        job.attempts += 1
-        job.lease_owner = owner
-        job.lease_expires_at = now + timedelta(seconds=lease_seconds)
-        job.started_at = job.started_at or now
-        job.updated_at = now
+        _start_attempt(job, owner, lease_seconds, now)
         await add_event(
             session,
             job.id,
@@ -261,16 +256,19 @@ async def claim_job(
     job = await repository.get(session, job_id, lock=True)
     if job is None or job.status != "queued":
         return None
-    now = utcnow()
+    _start_attempt(job, owner, lease_seconds, utcnow())
+    await add_event(session, job.id, "status", f"running on {owner} (attempt {job.attempts})")
+    await session.flush()
+    return job
+
+
+def _start_attempt(job: Job, owner: str, lease_seconds: float, now: datetime) -> None:
     job.status = "running"
     job.attempts += 1
     job.lease_owner = owner
     job.lease_expires_at = now + timedelta(seconds=lease_seconds)
     job.started_at = job.started_at or now
     job.updated_at = now
-    await add_event(session, job.id, "status", f"running on {owner} (attempt {job.attempts})")
-    await session.flush()
-    return job
 
 
 def _end(job: Job, status: str, now: datetime, *, error: str | None = None) -> None:

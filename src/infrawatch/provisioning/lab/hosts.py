@@ -316,10 +316,7 @@ class Lab:
                 log.close()
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                with (
-                    contextlib.suppress(OSError),
-                    socket.create_connection((self._gateway(), APT_PROXY_PORT), 1),
-                ):
+                if _listening(self._gateway(), APT_PROXY_PORT):
                     return
                 time.sleep(0.1)
             raise LabError(f"apt-cacher-ng did not listen on {self.proxy_url()}")
@@ -373,7 +370,7 @@ class Lab:
             if process.poll() is not None:
                 tail = (self._dir(host.name) / "console.log").read_text(errors="replace")[-400:]
                 raise LabError(f"{host.name} stopped while booting: {tail}")
-            with contextlib.suppress(OSError), socket.create_connection((host.address, 22), 1):
+            if _listening(host.address, 22):
                 return
             time.sleep(0.2)
         raise LabError(f"{host.name}: sshd did not answer within {BOOT_TIMEOUT:g} s")
@@ -454,6 +451,14 @@ class Lab:
         with contextlib.suppress(LabError, json.JSONDecodeError):
             self._release_address(self.get(name))
         shutil.rmtree(folder)
+
+
+def _listening(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), 1):
+            return True
+    except OSError:
+        return False
 
 
 def _ids_of(root: Path, user: str) -> tuple[int, int]:
