@@ -391,7 +391,17 @@ class Lab:
                     time.sleep(0.05)
         host.pid = None
         self._save(host)
+        # A machine that is off keeps no firewall state: without this, rules
+        # of the last boot would still be in the namespace at the next one
+        # (a restored host would boot behind its later self's firewall).
+        self._drop_netns(host.name)
         return host
+
+    def _drop_netns(self, name: str) -> None:
+        netns = f"iwl-{name}"
+        if Path(f"/run/netns/{netns}").exists():
+            # Its veth pair goes with it.
+            _run("ip", "netns", "del", netns, what="network namespace removal")
 
     # --- snapshots ---------------------------------------------------------------
 
@@ -444,10 +454,7 @@ class Lab:
             self.stop(name)
         with contextlib.suppress(LabError):
             self._unmount(name)
-        netns = f"iwl-{name}"
-        if Path(f"/run/netns/{netns}").exists():
-            # Its veth pair goes with it.
-            _run("ip", "netns", "del", netns, what="network namespace removal")
+        self._drop_netns(name)
         with contextlib.suppress(LabError, json.JSONDecodeError):
             self._release_address(self.get(name))
         shutil.rmtree(folder)
