@@ -102,6 +102,10 @@ async def test_bad_runs_are_refused_naming_the_field_and_queue_nothing(
             },
             ["body", "on_failure"],
         ),
+        (
+            {"servers": [server_id], "roles": ["base"], "limit_hosts": ["other"]},
+            ["body", "limit_hosts", 0],
+        ),
     ]
     for body, loc in cases:
         r = await api.operator.post("/api/v1/provisioning/runs", json=body)
@@ -113,7 +117,7 @@ async def test_bad_runs_are_refused_naming_the_field_and_queue_nothing(
     assert r.status_code == 403
     assert (await api.viewer.get("/api/v1/provisioning/runs")).json() == []
     # The same Idempotency-Key: the same run; with another body, a 409.
-    body = {"servers": [server_id], "roles": ["base"], "check": True}
+    body = {"servers": [server_id], "roles": ["base"], "check": True, "limit_hosts": ["db-1"]}
     first = await api.operator.post(
         "/api/v1/provisioning/runs", json=body, headers={"Idempotency-Key": "k1"}
     )

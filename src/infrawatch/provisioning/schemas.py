@@ -38,6 +38,13 @@ class RunCreate(BaseModel):
         description="names of /api/v1/secrets, each given to the roles as a variable of that name",
     )
     check: bool = Field(False, description="Ansible's check mode: report, change nothing")
+    limit_hosts: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] | None = (
+        Field(
+            None,
+            max_length=1000,
+            description="only these of the targets, by server name (Ansible's --limit)",
+        )
+    )
     snapshot: bool | None = Field(
         None, description="snapshot each host first (default: on for hardening roles)"
     )

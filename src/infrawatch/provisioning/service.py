@@ -57,6 +57,23 @@ async def _targets(session: AsyncSession, body: RunCreate) -> list[uuid.UUID]:
     return wanted
 
 
+async def _limited(
+    session: AsyncSession, body: RunCreate, server_ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    if body.limit_hosts is None:
+        return server_ids
+    names = {s.name: s.id for s in await inventory.servers_by_ids(session, server_ids)}
+    for index, name in enumerate(body.limit_hosts):
+        if name not in names:
+            raise InvalidInput(
+                f"{name!r} is not one of this run's servers", loc=("body", "limit_hosts", index)
+            )
+    if not body.limit_hosts:
+        raise InvalidInput("name at least one server", loc=("body", "limit_hosts"))
+    kept = {names[n] for n in body.limit_hosts}
+    return [s for s in server_ids if s in kept]
+
+
 def _roles_and_vars(body: RunCreate) -> tuple[list[str], dict[str, Any]]:
     """What to run: the roles given, or a stack's, with its form checked."""
     given = [body.roles is not None, body.stack is not None, body.playbook is not None]
@@ -132,7 +149,7 @@ async def create_run(
         project, revision = await projects.playbook_of(session, body.project, body.playbook)
     elif body.project is not None:
         raise InvalidInput("a project goes with a playbook", loc=("body", "playbook"))
-    server_ids = await _targets(session, body)
+    server_ids = await _limited(session, body, await _targets(session, body))
     await _check(session, body, roles, server_ids, needs_vault_key=agent_user is None)
     snapshot = body.snapshot if body.snapshot is not None else bool(catalog.HARDENING & set(roles))
     if body.on_failure == "rollback" and not snapshot:
