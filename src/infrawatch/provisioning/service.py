@@ -253,8 +253,13 @@ async def require_run(
     return run
 
 
-async def present(session: AsyncSession, run: ProvisioningRun) -> RunOut:
-    job = (await jobs.jobs_by_ids(session, [run.job_id])).get(run.job_id) if run.job_id else None
+async def present(
+    session: AsyncSession, run: ProvisioningRun, job_of: dict[uuid.UUID, Any] | None = None
+) -> RunOut:
+    """`job_of`: the runs' jobs already read (a list reads them in one query)."""
+    if job_of is None:
+        job_of = await jobs.jobs_by_ids(session, [run.job_id] if run.job_id else [])
+    job = job_of.get(run.job_id) if run.job_id else None
     hosts = run.hosts
     waiting = None
     if job is not None and job.status in ACTIVE:
@@ -300,7 +305,8 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> RunOut:
 
 async def list_runs(session: AsyncSession, limit: int, server_id: uuid.UUID | None) -> list[RunOut]:
     rows = await repository.runs(session, limit, str(server_id) if server_id else None)
-    return [await present(session, r) for r in rows]
+    job_of = await jobs.jobs_by_ids(session, [r.job_id for r in rows if r.job_id])
+    return [await present(session, r, job_of) for r in rows]
 
 
 # --- retry and rollback -----------------------------------------------------------
