@@ -18,6 +18,7 @@ DESCRIPTIONS = {
     "ports asked for; the controller is allowed first",
     "fail2ban": "the sshd jail on the journal, banning through ufw or firewalld",
     "auto_updates": "unattended-upgrades (Debian family) or dnf-automatic (EL): security updates",
+    "clamav": "ClamAV with freshclam, extra signatures, and a scheduled scan (a systemd timer)",
     "certbot": "a Let's Encrypt certificate over ACME (the directory is a variable) and "
     "certbot's renew timer",
     "lamp": "Apache, MariaDB and PHP, a virtual host for the domain (the lamp stack's own role)",
