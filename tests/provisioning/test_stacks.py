@@ -15,6 +15,7 @@ from tests.provisioning.test_hardening import register, wait_for_run
 EXPECTED = {
     "lamp": "InfraWatch LAMP stack on shop.example.test: PHP 8.2",
     "django": "InfraWatch Django stack on shop.example.test: database shop ok",
+    "rails": "InfraWatch Rails stack on shop.example.test: database shop ok",
 }
 
 
@@ -33,7 +34,9 @@ def page(address: str, host_header: str) -> tuple[int, str]:
 # what a stack adds, and costs minutes.
 @pytest.mark.hosts
 @pytest.mark.parametrize(
-    ("backend", "stack"), [("sqlite", "lamp"), ("postgresql", "django")], indirect=["backend"]
+    ("backend", "stack"),
+    [("sqlite", "lamp"), ("postgresql", "django"), ("sqlite", "rails")],
+    indirect=["backend"],
 )
 async def test_a_stack_hardens_the_host_and_serves_its_page(
     api: Clients, fresh_host: LabHost, lab_key: asyncssh.SSHKey, stack: str
@@ -66,7 +69,7 @@ async def test_stacks_are_listed_with_their_forms_and_bad_variables_name_the_fie
     r = await api.viewer.get("/api/v1/provisioning/stacks")
     assert r.status_code == 200
     forms = {s["name"]: s["form"] for s in r.json()}
-    assert {"lamp", "django"} <= set(forms)
+    assert {"lamp", "django", "rails"} <= set(forms)
     assert forms["lamp"]["required"] == ["domain"]
     r = await api.admin.post("/api/v1/servers", json={"name": "s1", "ip_address": "127.0.0.1"})
     server_id = r.json()["id"]

@@ -22,6 +22,9 @@ DESCRIPTIONS = {
     "certbot": "a Let's Encrypt certificate over ACME (the directory is a variable) and "
     "certbot's renew timer",
     "lamp": "Apache, MariaDB and PHP, a virtual host for the domain (the lamp stack's own role)",
+    "rails": "Rails under puma behind nginx on PostgreSQL, gems from the distribution "
+    "(the rails stack's own role)",
+    "nginx_proxy": "nginx in front of an app on a local port (the django and rails roles use it)",
     "django": "Django under gunicorn behind nginx on PostgreSQL (the django stack's own role)",
 }
 # The order a console form offers them in (and a hardened host wants them):

@@ -86,6 +86,21 @@ STACKS = {
         ),
         tested="Debian 12",
     ),
+    "rails": Stack(
+        "rails",
+        "Rails under puma behind nginx, on PostgreSQL, with the distribution's Ruby gems",
+        [*HARDENED, "rails"],
+        _form(
+            {
+                "domain": DOMAIN,
+                "app_name": {**IDENTIFIER, "title": "App name", "default": "webapp"},
+                "db_name": {**IDENTIFIER, "title": "Database name", "default": "app"},
+                "app_repo": REPO,
+            },
+            ["domain"],
+        ),
+        tested="Debian 12",
+    ),
 }
 
 

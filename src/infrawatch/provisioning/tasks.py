@@ -239,7 +239,9 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
         async def checkpoint() -> None:
             await ctx.save_checkpoint({"hosts": hosts, "snapshots_taken": True})
 
-        tracker = _EventTracker(ctx, hosts, by_name, redactor, progress, checkpoint)
+        tracker = _EventTracker(
+            ctx, hosts, by_name, redactor, progress, checkpoint, list(remaining)
+        )
         outcome = await runner.run(folder, invocation, tracker.handle, threading.Event())
         tracker.close(outcome, list(remaining))
         await checkpoint()
@@ -464,9 +466,11 @@ class _EventTracker:
         redactor: runner.Redactor,
         progress: _Progress,
         checkpoint: Callable[[], Awaitable[None]],
+        roles: list[str],
     ) -> None:
         self.ctx = ctx
         self.checkpoint = checkpoint
+        self.roles = roles
         self.hosts = hosts
         self.by_name = by_name
         self.redactor = redactor
@@ -519,7 +523,10 @@ class _EventTracker:
         await self.progress.advance(f"{host}: {task}")
 
     def _enter_role(self, host: str, role: str) -> bool:
-        """-> whether the host just finished a role."""
+        """-> whether the host just finished a role. A role another role
+        includes (nginx_proxy in django) is part of the one that includes it."""
+        if role not in self.roles:
+            return False
         previous = self.current_role.get(host)
         self.current_role[host] = role
         if previous and previous != role:
