@@ -241,7 +241,10 @@ class Lab:
         if Path(f"/run/netns/{host.netns}").exists():
             return
         prefix = ipaddress.ip_network(self.config.subnet).prefixlen
-        veth = "iwv" + hashlib.sha256(host.name.encode()).hexdigest()[:10]
+        veth = _veth_of(host.name)
+        if Path(f"/sys/class/net/{veth}").exists():
+            # Left from a namespace removed a moment ago (the kernel frees it late).
+            _run("ip", "link", "del", veth, what="stale veth removal")
         steps = [
             ("ip", "netns", "add", host.netns),
             (
@@ -398,9 +401,13 @@ class Lab:
         return host
 
     def _drop_netns(self, name: str) -> None:
+        # The veth pair first, which is synchronous: a namespace's own
+        # interfaces are freed late, and the next boot reuses the name.
+        veth = _veth_of(name)
+        if Path(f"/sys/class/net/{veth}").exists():
+            _run("ip", "link", "del", veth, what="veth removal")
         netns = f"iwl-{name}"
         if Path(f"/run/netns/{netns}").exists():
-            # Its veth pair goes with it.
             _run("ip", "netns", "del", netns, what="network namespace removal")
 
     # --- snapshots ---------------------------------------------------------------
@@ -458,6 +465,11 @@ class Lab:
         with contextlib.suppress(LabError, json.JSONDecodeError):
             self._release_address(self.get(name))
         shutil.rmtree(folder)
+
+
+def _veth_of(name: str) -> str:
+    """The host side of a lab host's veth pair (15 characters at most)."""
+    return "iwv" + hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
 def _listening(address: str, port: int) -> bool:
