@@ -14,7 +14,6 @@ from typing import Any
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
-from infrawatch.core.context import Actor, OperationContext, Role
 from infrawatch.credentials import repository, service, ssh
 from infrawatch.credentials.models import SshKey, SshKeyAssignment
 from infrawatch.credentials.schemas import rotation_result
@@ -24,13 +23,6 @@ from infrawatch.jobs.context import JobContext
 from infrawatch.jobs.registry import JobType, Periodic, PermanentError
 
 SSH_TIMEOUT = 15.0
-
-
-def _job_actor(ctx: JobContext) -> OperationContext:
-    return OperationContext(
-        actor=Actor(user_id=None, username=f"job:{ctx.job_id}", role=Role.admin),
-        request_id=ctx.job_id.hex,
-    )
 
 
 # --- connection test --------------------------------------------------------------
@@ -279,7 +271,7 @@ async def _note_use(
         key.last_used_at = utcnow()
     await audit.record(
         session,
-        _job_actor(ctx),
+        ctx.operation_context(),
         audit.Change(
             "ssh_key.use",
             "ssh_key",
@@ -322,7 +314,7 @@ async def _finish_rotation(
         after = {"old": old.status, "new": new.status, "new_key_id": str(new.id)}
         await audit.record(
             session,
-            _job_actor(ctx),
+            ctx.operation_context(),
             audit.Change(
                 "ssh_key.rotate",
                 "ssh_key",

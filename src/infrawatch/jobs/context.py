@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infrawatch.core.config import Settings
+from infrawatch.core.context import Actor, OperationContext, Role
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
@@ -58,6 +59,13 @@ class JobContext:
     @property
     def db(self) -> Database:
         return self.services.db
+
+    def operation_context(self) -> OperationContext:
+        """Who acts when a job changes things: the job itself, for the audit."""
+        return OperationContext(
+            actor=Actor(user_id=None, username=f"job:{self.job_id}", role=Role.admin),
+            request_id=self.job_id.hex,
+        )
 
     async def _fenced(self, step: Callable[[Any, Any], Awaitable[None]]) -> None:
         async with self.db.unit_of_work() as session:

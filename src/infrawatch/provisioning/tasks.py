@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from infrawatch.core.clock import utcnow
-from infrawatch.core.context import Actor, OperationContext, Role
 from infrawatch.credentials import service as credentials
 from infrawatch.credentials import ssh
 from infrawatch.inventory import service as inventory
@@ -37,13 +36,6 @@ RESULT_EVENTS = {
     "runner_on_unreachable": "unreachable",
     "runner_on_async_failed": "failed",
 }
-
-
-def _actor(ctx: JobContext) -> OperationContext:
-    return OperationContext(
-        actor=Actor(user_id=None, username=f"job:{ctx.job_id}", role=Role.admin),
-        request_id=ctx.job_id.hex,
-    )
 
 
 def _run_id(ctx: JobContext) -> uuid.UUID:
@@ -153,7 +145,7 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
         for server in servers.values():
             if server.lifecycle == "planned":
                 await inventory.update_server(
-                    session, _actor(ctx), server.id, {"lifecycle": "provisioning"}
+                    session, ctx.operation_context(), server.id, {"lifecycle": "provisioning"}
                 )
         seeded = dict(current.hosts)
     hosts: dict[str, dict[str, Any]] = (ctx.checkpoint or {}).get("hosts") or {
@@ -374,7 +366,7 @@ async def _move_lifecycles(session: Any, ctx: JobContext, hosts: dict[str, dict[
             continue
         ok = hosts[str(server.id)]["status"] == "ok"
         await inventory.update_server(
-            session, _actor(ctx), server.id, {"lifecycle": "active" if ok else "failed"}
+            session, ctx.operation_context(), server.id, {"lifecycle": "active" if ok else "failed"}
         )
 
 
