@@ -76,3 +76,21 @@ async def test_group_names_are_unique_and_deleting_a_group_keeps_its_servers(api
     server = await create_server(api.operator, "a", groups=["edge"])
     assert (await api.operator.delete(f"/api/v1/groups/{group['id']}")).status_code == 204
     assert (await api.viewer.get(f"/api/v1/servers/{server['id']}")).json()["groups"] == []
+
+
+async def test_a_group_whose_query_names_itself_is_refused_on_create_and_patch(
+    api: Clients,
+) -> None:
+    created = await api.operator.post(
+        "/api/v1/groups", json={"name": "loop", "query": "group:loop"}
+    )
+    assert created.status_code == 422, created.text
+    assert created.json()["detail"][0]["loc"] == ["body", "query"]
+    assert "contains itself" in created.json()["detail"][0]["msg"]
+    assert (await api.viewer.get("/api/v1/groups")).json() == []
+    # Through another group, on create too.
+    other = await api.operator.post("/api/v1/groups", json={"name": "a", "query": "group:b"})
+    assert other.status_code == 201, other.text
+    cycle = await api.operator.post("/api/v1/groups", json={"name": "b", "query": "group:a"})
+    assert cycle.status_code == 422, cycle.text
+    assert "contains itself" in cycle.json()["detail"][0]["msg"]

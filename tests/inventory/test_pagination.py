@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 from typing import Any
 
 import httpx
@@ -60,6 +62,13 @@ async def test_bad_sort_and_cursor_are_422(api: Clients) -> None:
     bad_cursor = await api.viewer.get("/api/v1/servers", params={"cursor": "garbage"})
     assert bad_cursor.status_code == 422
     assert bad_cursor.json()["detail"][0]["loc"] == ["query", "cursor"]
+    # Nested deep enough to exhaust the JSON parser's stack, and far too long.
+    for crafted in ("[" * 1400, '{"k":' * 5000):
+        cursor = base64.urlsafe_b64encode(crafted.encode()).decode()
+        for path in ("/api/v1/servers", "/api/v1/monitors", "/api/v1/audit"):
+            deep = await api.viewer.get(path, params={"cursor": cursor})
+            assert deep.status_code == 422, (path, deep.text)
+            assert deep.json()["detail"][0]["loc"] == ["query", "cursor"]
     await create_server(api.operator, "a")
     await create_server(api.operator, "b")
     cursor = (await api.viewer.get("/api/v1/servers", params={"limit": 1})).json()["next_cursor"]

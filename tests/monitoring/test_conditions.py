@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from infrawatch.monitoring.conditions import ConditionError, parse
+from infrawatch.monitoring.conditions import ConditionError, json_path_parts, parse
 
 FACTS = {
     "STATUS": 200,
@@ -33,6 +33,8 @@ FACTS = {
         ("[CERTIFICATE_EXPIRATION] > 72h", True),
         ("[CERTIFICATE_EXPIRATION] > 7d", False),
         ("[CONNECTED] == true", True),
+        ("[STATUS] == pat(2*)", True),
+        ("[BODY].status == <html>", False),
     ],
 )
 def test_a_condition_is_judged_against_the_facts(text: str, holds: bool) -> None:
@@ -55,8 +57,32 @@ def test_a_failed_condition_says_what_was_seen() -> None:
         ("[STATUS].x == 1", "http", "only [BODY] has a path"),
         ("STATUS == 200", "http", "placeholder like"),
         ("[STATUS] ==", "http", "nothing to compare"),
+        # A right-hand side that can never match the placeholder's type.
+        ("[STATUS] === banana", "http", "'===' is not an operator"),
+        ("[STATUS] == banana", "http", "[STATUS] is a number, so 'banana' can never match it"),
+        ("[STATUS] == any(200, ok)", "http", "so 'ok' can never match"),
+        ("len([BODY].items) == many", "http", "len() is a number"),
+        ("[CONNECTED] == yes", "tcp", "[CONNECTED] is true or false"),
+        ("has([BODY].x) == 1", "http", "has() is true or false"),
     ],
 )
 def test_a_bad_condition_is_refused_with_the_reason(text: str, kind: str, message: str) -> None:
     with pytest.raises(ConditionError, match=re.escape(message)):
         parse(text, kind)
+
+
+@pytest.mark.parametrize(
+    ("path", "parts"),
+    [
+        ("$.status", ("status",)),
+        ("$", ()),
+        ("$[0].id", (0, "id")),
+        ("$.a.b[2]", ("a", "b", 2)),
+        ("status.code", ("status", "code")),
+        (".status", ("status",)),
+    ],
+)
+def test_json_paths_are_read_with_or_without_the_jsonpath_root(
+    path: str, parts: tuple[str | int, ...]
+) -> None:
+    assert json_path_parts(path) == parts

@@ -80,6 +80,15 @@ async def test_http_keyword_and_json_path_assertions(http: HttpClient, target: s
     assert good.ok
     bad = await probe_http(http, f"{target}/ok", {"json_path": "status", "json_expected": "up"}, 5)
     assert not bad.ok and "expected 'up'" in (bad.error or "")
+    # The JSONPath form users bring from Uptime Kuma.
+    rooted = await probe_http(
+        http, f"{target}/ok", {"json_path": "$.status", "json_expected": "ok"}, 5
+    )
+    assert rooted.ok, rooted.error
+    indexed = await probe_http(
+        http, f"{target}/ok", {"json_path": "$.items[0]", "json_expected": "1"}, 5
+    )
+    assert indexed.ok, indexed.error
 
 
 async def test_http_redirects_are_followed_hop_by_hop(http: HttpClient, target: str) -> None:

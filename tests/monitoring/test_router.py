@@ -43,6 +43,9 @@ async def test_a_monitor_is_created_with_defaults_and_read_back(api: Clients) ->
             ["body", "settings", "record_type"],
         ),
         ({"server_id": "00000000-0000-0000-0000-000000000001"}, ["body", "server_id"]),
+        ({"settings": {"json_path": "$..[?(@.x)]"}}, ["body", "settings", "json_path"]),
+        ({"conditions": ["[STATUS] === banana"]}, ["body", "conditions", 0]),
+        ({"target": None}, ["body", "target"]),
     ],
 )
 async def test_bad_input_is_a_422_naming_the_field(
@@ -52,6 +55,31 @@ async def test_bad_input_is_a_422_naming_the_field(
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == loc
     assert (await api.viewer.get("/api/v1/monitors")).json()["total"] == 0
+
+
+async def test_an_explicit_null_means_not_set(api: Clients) -> None:
+    push = await api.operator.post(
+        "/api/v1/monitors",
+        json={
+            "name": "cron",
+            "type": "push",
+            "target": None,
+            "conditions": None,
+            "interval_seconds": None,
+            "settings": None,
+            "server_id": None,
+        },
+    )
+    assert push.status_code == 201, push.text
+    assert push.json()["target"] == "" and push.json()["interval_seconds"] == 30
+    monitor = await _create(api, interval_seconds=60, conditions=["[STATUS] == 200"])
+    reset = await api.operator.patch(
+        f"/api/v1/monitors/{monitor['id']}", json={"interval_seconds": None, "conditions": None}
+    )
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["interval_seconds"] == 30 and reset.json()["conditions"] == []
+    no_name = await api.operator.patch(f"/api/v1/monitors/{monitor['id']}", json={"name": None})
+    assert no_name.status_code == 422 and no_name.json()["detail"][0]["loc"] == ["body", "name"]
 
 
 async def test_names_are_unique(api: Clients) -> None:

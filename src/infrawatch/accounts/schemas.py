@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from infrawatch.core.context import Role
-from infrawatch.core.validation import Name
+from infrawatch.core.validation import Name, NullMeansUnset
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
@@ -24,7 +24,7 @@ class UserOut(BaseModel):
     last_login_at: datetime | None
 
 
-class UserCreate(BaseModel):
+class UserCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     username: Username
@@ -55,7 +55,7 @@ class TokenOut(BaseModel):
     revoked_at: datetime | None
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     username: Username

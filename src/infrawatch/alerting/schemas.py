@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from infrawatch.core.validation import LongText, Name
+from infrawatch.core.validation import LongText, Name, NullMeansUnset
 
 Event = Literal["down", "recovered", "degraded", "certificate"]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")]
@@ -36,7 +36,7 @@ def _known_zone(value: str) -> str:
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_zone)]
 
 
-class Selectors(BaseModel):
+class Selectors(NullMeansUnset):
     """What a rule or a window applies to; empty everywhere means everything
     (for rules) and nothing (for windows)."""
 
@@ -51,7 +51,7 @@ class Selectors(BaseModel):
 # --- channels ------------------------------------------------------------------------
 
 
-class ChannelCreate(BaseModel):
+class ChannelCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     name: Name

@@ -84,12 +84,20 @@ def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
 
+# A cursor this server issues is a few hundred bytes; a longer one is not
+# ours, and refusing it early keeps a crafted one from costing parse time.
+MAX_CURSOR_LENGTH = 2048
+
+
 def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("cursor too long")
         payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         names = payload["k"]
         values = [_decode_value(v) for v in payload["v"]]
-    except (ValueError, KeyError, TypeError) as exc:
+    # RecursionError: json nested deep enough to exhaust the parser's stack.
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidInput(
             "the cursor is not one this server issued", loc=("query", "cursor")
         ) from exc

@@ -7,10 +7,34 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 
 MAX_JSON_DEPTH = 16
 MAX_JSON_BYTES = 64 * 1024
+
+
+class NullMeansUnset(BaseModel):
+    """A create body where `"field": null` for an optional field means the
+    same as leaving it out: the default applies. Clients that serialize
+    every attribute (null for "I have no value") are then not refused for
+    a field they never meant to set."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls_for_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: value
+            for key, value in data.items()
+            if not (value is None and key in cls.model_fields and has_default(cls, key))
+        }
+
+
+def has_default(model: type[BaseModel], name: str) -> bool:
+    """The field may be left out and then takes a value other than None."""
+    field = model.model_fields[name]
+    return not field.is_required() and field.get_default(call_default_factory=True) is not None
 
 
 def _no_control_chars(value: str) -> str:

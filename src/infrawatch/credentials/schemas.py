@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from infrawatch.core.validation import ShortText
+from infrawatch.core.validation import NullMeansUnset, ShortText
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$", re.IGNORECASE)
@@ -32,7 +32,7 @@ Username = Annotated[str, AfterValidator(_username)]
 PrivateKeyText = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 
 
-class Strict(BaseModel):
+class Strict(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
 

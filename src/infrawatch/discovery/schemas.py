@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from infrawatch.core.validation import NullMeansUnset
 from infrawatch.inventory.schemas import Port, Tags, normalize_hostname
 
 Timeout = Annotated[float, Field(gt=0, le=30)]
@@ -29,7 +30,7 @@ def _host(value: str) -> str:
 Host = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_host)]
 
 
-class Strict(BaseModel):
+class Strict(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -77,8 +77,6 @@ async def create_group(
 ) -> tuple[GroupOut, int]:
     if await repository.group_by_name(session, data.name) is not None:
         raise Conflict(f"a group named {data.name!r} already exists")
-    if data.query is not None:
-        await _check_query(session, data.name, data.query)
     now = utcnow()
     group = Group(
         id=uuid.uuid4(),
@@ -91,6 +89,10 @@ async def create_group(
     )
     repository.add(session, group)
     await session.flush()
+    # Checked once the group is in the (uncommitted) table, so a query that
+    # reaches back to this group, directly or through others, is found.
+    if data.query is not None:
+        await _check_query(session, data.name, data.query)
     await audit.record(
         session, ctx, audit.Change("group.create", "group", group.id, None, _fields(group))
     )
@@ -113,14 +115,15 @@ async def update_group(
     new_name = changes.get("name", group.name)
     if new_name != group.name and await repository.group_by_name(session, new_name) is not None:
         raise Conflict(f"a group named {new_name!r} already exists")
-    if "query" in changes and changes["query"] is not None:
-        await _check_query(session, new_name, changes["query"])
     # Turning a static group dynamic would silently drop its members.
     turning_dynamic = group.query is None and changes.get("query") is not None
     if turning_dynamic and (await repository.static_member_counts(session)).get(group.id):
         raise Conflict("this static group has members; remove them before giving it a query")
     for name, value in changes.items():
         setattr(group, name, value)
+    if group.query is not None and {"name", "query"} & changes.keys():
+        await session.flush()
+        await _check_query(session, group.name, group.query)
     if _fields(group) != before:
         group.updated_at = utcnow()
         group.version += 1

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from infrawatch.core.validation import JSONObject, LongText, Name, ShortText, Slug
+from infrawatch.core.validation import JSONObject, LongText, Name, NullMeansUnset, ShortText, Slug
 from infrawatch.inventory.lifecycle import Health, Lifecycle
 
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -165,7 +165,7 @@ class ServerOut(BaseModel):
 # --- dependencies -----------------------------------------------------------
 
 
-class DependencyCreate(BaseModel):
+class DependencyCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     server_id: uuid.UUID = Field(description="the upstream server this one depends on")
@@ -195,7 +195,7 @@ class HealthTransitionOut(BaseModel):
 # --- groups -----------------------------------------------------------------
 
 
-class GroupCreate(BaseModel):
+class GroupCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     name: GroupName
@@ -233,7 +233,7 @@ class TemplateDefaults(ServerFields):
     lifecycle: Lifecycle = Lifecycle.planned
 
 
-class TemplateCreate(BaseModel):
+class TemplateCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     name: Name

@@ -25,6 +25,10 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "BANNER": frozenset({"tcp", "ssh"}),
     "PACKET_LOSS": frozenset({"ping"}),
 }
+# What each placeholder's value is, so a right-hand side that can never
+# match (`[STATUS] == banana`) is refused when saved, not compared forever.
+NUMBERS = frozenset({"STATUS", "RESPONSE_TIME", "PACKET_LOSS"})
+BOOLEANS = frozenset({"CONNECTED"})
 _LEFT = re.compile(
     r"^(?:(?P<func>len|has)\()?\[(?P<name>[A-Z_]+)\](?P<path>[.\[][^()]*)?(?(func)\))$"
 )
@@ -83,10 +87,35 @@ def parse(text: str, monitor_type: str) -> Condition:
         raise ConditionError(f"{text!r}: nothing to compare with")
     if name == "CERTIFICATE_EXPIRATION":
         _duration_ms(right, text)
+    if right[0] == "=":
+        raise ConditionError(f"{text!r}: {op + right[0]!r} is not an operator")
     ordering = op in ("<", "<=", ">", ">=")
     if ordering and name != "CERTIFICATE_EXPIRATION" and _number(right) is None:
         raise ConditionError(f"{text!r}: {op} needs a number on the right")
+    _check_type(text, match["func"] or name, right)
     return Condition(text, name, path, match["func"], op, right)
+
+
+def _check_type(text: str, left: str, right: str) -> None:
+    shown = f"{left}()" if left in ("len", "has") else f"[{left}]"
+    if left == "len" or left in NUMBERS:
+        kind = "a number"
+    elif left == "has" or left in BOOLEANS:
+        kind = "true or false"
+    else:
+        return
+    if right.startswith("pat(") and right.endswith(")"):
+        return
+    options = (
+        right[4:-1].split(",") if right.startswith("any(") and right.endswith(")") else [right]
+    )
+    for option in (o.strip() for o in options):
+        fits = _number(option) is not None if kind == "a number" else option.lower() in _BOOLS
+        if not fits:
+            raise ConditionError(f"{text!r}: {shown} is {kind}, so {option!r} can never match it")
+
+
+_BOOLS = ("true", "false")
 
 
 def parse_all(texts: list[str], monitor_type: str) -> list[Condition]:
@@ -121,6 +150,17 @@ def parse_path(raw: str, text: str) -> tuple[str | int, ...]:
     if position != len(raw):
         raise ConditionError(f"{text!r}: cannot read the path {raw!r}; use .key or [index]")
     return tuple(parts)
+
+
+def json_path_parts(path: str) -> tuple[str | int, ...]:
+    """A response JSON path as users write it: `$.status`, `$[0].id` or `$`
+    (JSONPath, as in Uptime Kuma), or the short `status.code` / `.status`."""
+    raw = path.strip()
+    if raw.startswith("$"):
+        raw = raw[1:]
+    elif raw and not raw.startswith((".", "[")):
+        raw = "." + raw
+    return parse_path(raw, path)
 
 
 def resolve_path(value: Any, path: tuple[str | int, ...]) -> tuple[bool, Any]:

@@ -5,11 +5,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from yarl import URL
 
 from infrawatch.core.errors import InvalidInput
-from infrawatch.core.validation import Name, ShortText
+from infrawatch.core.validation import Name, NullMeansUnset, ShortText
 from infrawatch.monitoring import conditions
 from infrawatch.monitoring.probes import split_host_port
 from infrawatch.monitoring.probes.dns import RECORD_TYPES
@@ -44,6 +51,16 @@ class HttpSettings(_Settings):
     follow_redirects: bool = True
     max_redirects: Annotated[int, Field(ge=0, le=30)] = 10
     verify_tls: bool = True
+
+    @field_validator("json_path")
+    @classmethod
+    def _readable_path(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                conditions.json_path_parts(value)
+            except conditions.ConditionError:
+                raise ValueError("not a JSON path; write $.key, $.items[0].id or key.sub") from None
+        return value
 
 
 class TcpSettings(_Settings):
@@ -88,7 +105,7 @@ SETTINGS_MODELS: dict[str, type[_Settings]] = {
 }
 
 
-class MonitorFields(BaseModel):
+class MonitorFields(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     name: Name

@@ -21,6 +21,7 @@ from infrawatch.core.db import stage_event
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.core.events import Event
 from infrawatch.core.pagination import Page, decode_cursor, encode_cursor, parse_sort
+from infrawatch.core.validation import has_default
 from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.health import refresh_server_health
@@ -28,6 +29,7 @@ from infrawatch.monitoring.models import SHARD_COUNT, Monitor
 from infrawatch.monitoring.rollups import WINDOWS, Bucket, summarize
 from infrawatch.monitoring.schemas import (
     MonitorCreate,
+    MonitorFields,
     MonitorOut,
     MonitorUpdate,
     StoredResultOut,
@@ -238,7 +240,10 @@ async def update_monitor(
     changes = data.model_dump(exclude_unset=True)
     for name in NOT_NULL:
         if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", loc=("body", name))
+            # null means "not set": a field with a default goes back to it.
+            if not has_default(MonitorFields, name):
+                raise InvalidInput(f"{name} cannot be null", loc=("body", name))
+            changes[name] = MonitorFields.model_fields[name].get_default(call_default_factory=True)
     before = _fields(monitor)
     merged = {**before, **changes}
     target, settings = validate_monitor(

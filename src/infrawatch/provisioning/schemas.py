@@ -6,11 +6,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from infrawatch.core.validation import NullMeansUnset
+
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 SecretName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-class RunCreate(BaseModel):
+class RunCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     servers: list[uuid.UUID] | None = Field(
@@ -100,7 +102,7 @@ GitSource = Annotated[
 ]
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.-]+$")]
@@ -139,7 +141,7 @@ class RoleOut(BaseModel):
     variables: dict[str, Any]
 
 
-class LabHostCreate(BaseModel):
+class LabHostCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from infrawatch.core.validation import LongText, Name
+from infrawatch.core.validation import LongText, Name, NullMeansUnset
 
 # No dots: "/status/{slug}.json" must never be ambiguous.
 PageSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -54,7 +54,7 @@ class Section(BaseModel):
 Sections = Annotated[list[Section], Field(max_length=50)]
 
 
-class PageFields(BaseModel):
+class PageFields(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     title: Name | None = None
@@ -95,7 +95,7 @@ class PageOut(BaseModel):
     updated_at: datetime
 
 
-class IncidentCreate(BaseModel):
+class IncidentCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     kind: IncidentKind = "incident"
@@ -117,7 +117,7 @@ class IncidentCreate(BaseModel):
         return self
 
 
-class IncidentUpdateCreate(BaseModel):
+class IncidentUpdateCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     status: IncidentStatus

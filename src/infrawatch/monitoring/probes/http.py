@@ -14,7 +14,7 @@ from typing import Any
 
 from yarl import URL
 
-from infrawatch.monitoring.conditions import ConditionError, parse_path, resolve_path
+from infrawatch.monitoring.conditions import ConditionError, json_path_parts, resolve_path
 from infrawatch.monitoring.probes import ProbeResult, Stopwatch, describe_os_error
 from infrawatch.monitoring.probes.certs import certificate_facts, client_context
 from infrawatch.monitoring.probes.wire import DnsError, HttpClient, ResponseError
@@ -182,7 +182,7 @@ def _check_json_path(result: ProbeResult, body: str, path: str, expected: Any) -
         result.fail("the response is not JSON, so the JSON path cannot be checked")
         return
     try:
-        parts = parse_path(path if path.startswith((".", "[")) else "." + path, path)
+        parts = json_path_parts(path)
     except ConditionError:
         result.fail(f"JSON path {path!r} cannot be read")
         return
