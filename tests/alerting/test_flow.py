@@ -16,6 +16,7 @@ from sqlalchemy import text, update
 from infrawatch.alerting.models import Incident
 from infrawatch.alerting.runner import Alerting
 from infrawatch.core.clock import utcnow
+from infrawatch.monitoring.probes.certs import client_context
 from tests.alerting.receiver import Receiver, receiving
 from tests.conftest import Clients
 from tests.monitoring.helpers import (
@@ -25,7 +26,7 @@ from tests.monitoring.helpers import (
     eventually,
     running_engine,
 )
-from tests.monitoring.servers import serve_http
+from tests.monitoring.servers import Certificates, serve_http, target_app
 
 
 @contextlib.asynccontextmanager
@@ -272,3 +273,26 @@ async def _outbox_status(db: Any, status: str, attempts: int) -> bool:
             {"s": status, "a": attempts},
         )
     return bool(count)
+
+
+async def test_a_certificate_alert_gives_the_same_days_in_title_and_body(
+    api: Clients, app: Any, db: Any, receiver: Receiver, tmp_path: Any, monkeypatch: Any
+) -> None:
+    certs = Certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_file))
+    client_context.cache_clear()
+    # 4.96 days left: "4 days" in one place and "5.0 days" in the other was the bug.
+    leaf = certs.ca.issue_cert(
+        "localhost", "127.0.0.1", not_after=utcnow() + timedelta(days=4, hours=23)
+    )
+    try:
+        async with serve_http(target_app(), certs.server_context(leaf)) as (_, port):
+            await create_http_monitor(api, f"https://127.0.0.1:{port}/ok")
+            await _channel_and_rule(api, receiver, events=["certificate"], certificate_days=[5])
+            async with running_engine(db, app.state.runtime.bus), running_alerting(app):
+                await eventually(lambda: _count(receiver, 1))
+    finally:
+        client_context.cache_clear()
+    [alert] = receiver.on("/alerts")
+    assert alert.json["title"].endswith("expires in 4 days"), alert.json["title"]
+    assert "expires in 4 days (" in alert.json["message"], alert.json["message"]

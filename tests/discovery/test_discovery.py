@@ -140,6 +140,12 @@ async def test_a_running_scan_can_be_cancelled_and_a_repeated_request_starts_not
     second = await api.operator.post("/api/v1/discovery/scans", json=body, headers=headers)
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
+    # The same key with another body is another request, not a retry.
+    other = await api.operator.post(
+        "/api/v1/discovery/scans", json={**body, "ports": [10]}, headers=headers
+    )
+    assert other.status_code == 409, other.text
+    assert "Idempotency-Key" in other.json()["detail"]
     job_id = first.json()["job_id"]
 
     async def running_with_progress() -> bool:

@@ -34,6 +34,9 @@ async def test_upstream_and_everything_downstream(api: Clients) -> None:
         ("db", 1),
         ("web", 3),
     ]
+    # Each row says when its edge was made, on this list as on the other.
+    assert all(d["created_at"] for d in dependents), dependents
+    assert all(d["created_at"] for d in upstream), upstream
     shallow = (
         await api.viewer.get(f"/api/v1/servers/{ids['storage']}/dependents", params={"depth": 2})
     ).json()

@@ -220,7 +220,9 @@ async def _certificate(notifier: Notifier, t: TransitionBrief, subject: Subject)
         "certificate",
         subject,
         f"t{t.id}",
-        f"CERTIFICATE: {t.monitor_name} expires in {days} days",
+        f"CERTIFICATE: {t.monitor_name} expires in {days} days"
+        if not t.to_state.startswith("-")
+        else f"CERTIFICATE: {t.monitor_name} has expired",
         t.reason or "",
         {**_payload(t, None), "days_left": days},
         rule_filter=crossed,

@@ -64,10 +64,10 @@ async def create_scan(
 ) -> ScanOut:
     network = check_range(body.cidr, settings)
     ports = sorted(set(body.ports))
-    if idempotency_key is not None:
-        existing = await jobs.job_by_idempotency_key(session, idempotency_key)
-        if existing is not None and existing.subject_id:
-            return await get_scan(session, uuid.UUID(existing.subject_id))
+    request = jobs.request_fingerprint(body)
+    existing = await jobs.replayed(session, idempotency_key, job_type, request)
+    if existing is not None:
+        return await get_scan(session, uuid.UUID(existing.arguments["scan_id"]))
     scan = DiscoveryScan(
         id=uuid.uuid4(),
         cidr=str(network),
@@ -85,7 +85,7 @@ async def create_scan(
         session,
         ctx,
         job_type,
-        {"scan_id": str(scan.id)},
+        {"scan_id": str(scan.id), "request": request},
         idempotency_key=idempotency_key,
         subject=("discovery_scan", str(scan.id)),
     )

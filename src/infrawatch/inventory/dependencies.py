@@ -95,6 +95,6 @@ async def dependents(
     live = [r for r in rows if r[0] in servers and servers[r[0]].deleted_at is None]
     shown = await present(session, [servers[r[0]] for r in live])
     return [
-        DependencyOut(server=out, kind=kind, depth=d, via=via)
-        for out, (_, kind, d, via) in zip(shown, live, strict=True)
+        DependencyOut(server=out, kind=kind, depth=d, via=via, created_at=created_at)
+        for out, (_, kind, d, via, created_at) in zip(shown, live, strict=True)
     ]

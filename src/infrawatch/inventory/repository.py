@@ -434,8 +434,8 @@ async def upstream_of(
 
 async def dependents_of(
     session: AsyncSession, server_id: uuid.UUID, max_depth: int
-) -> list[tuple[uuid.UUID, str, int, uuid.UUID]]:
-    """(server, kind, depth, via) for everything downstream, shallowest first.
+) -> list[tuple[uuid.UUID, str, int, uuid.UUID, datetime]]:
+    """(server, kind, depth, via, edge created_at) for everything downstream, shallowest first.
     UNION (not UNION ALL) plus the depth bound keeps diamonds finite."""
     walk = (
         select(
@@ -443,6 +443,7 @@ async def dependents_of(
             ServerDependency.kind.label("kind"),
             literal(1).label("depth"),
             ServerDependency.depends_on_id.label("via"),
+            ServerDependency.created_at.label("created_at"),
         )
         .where(ServerDependency.depends_on_id == server_id)
         .cte("downstream", recursive=True)
@@ -453,15 +454,18 @@ async def dependents_of(
             ServerDependency.kind,
             walk.c.depth + 1,
             ServerDependency.depends_on_id,
+            ServerDependency.created_at,
         )
         .join(walk, ServerDependency.depends_on_id == walk.c.node)
         .where(walk.c.depth < max_depth)
     )
-    rows = await session.execute(select(walk.c.node, walk.c.kind, walk.c.depth, walk.c.via))
-    best: dict[uuid.UUID, tuple[uuid.UUID, str, int, uuid.UUID]] = {}
-    for node, kind, depth, via in rows:
+    rows = await session.execute(
+        select(walk.c.node, walk.c.kind, walk.c.depth, walk.c.via, walk.c.created_at)
+    )
+    best: dict[uuid.UUID, tuple[uuid.UUID, str, int, uuid.UUID, datetime]] = {}
+    for node, kind, depth, via, created_at in rows:
         if node != server_id and (node not in best or depth < best[node][2]):
-            best[node] = (node, kind, depth, via)
+            best[node] = (node, kind, depth, via, created_at)
     return sorted(best.values(), key=lambda r: r[2])
 
 

@@ -179,7 +179,7 @@ class DependencyOut(BaseModel):
     via: uuid.UUID | None = Field(
         default=None, description="the server one step closer to the root"
     )
-    created_at: datetime | None = None
+    created_at: datetime
 
 
 class HealthTransitionOut(BaseModel):

@@ -3,10 +3,13 @@ the lease-fenced steps a worker takes (claim, progress, finish, retry)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,8 +140,30 @@ async def jobs_by_ids(session: AsyncSession, job_ids: list[uuid.UUID]) -> dict[u
     return {j.id: j for j in await repository.get_many(session, job_ids)}
 
 
-async def job_by_idempotency_key(session: AsyncSession, key: str) -> Job | None:
-    return await repository.by_idempotency_key(session, key)
+def request_fingerprint(body: BaseModel) -> str:
+    """What a request asked for, to tell a retry from a different request
+    sent under the same Idempotency-Key."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def replayed(
+    session: AsyncSession, key: str | None, job_type: JobType, fingerprint: str
+) -> Job | None:
+    """The job a first request with this Idempotency-Key made, when this is
+    a retry of it (same type, same body: `fingerprint`); a 409 when the key
+    was used for something else; None when the key is new."""
+    if key is None:
+        return None
+    existing = await repository.by_idempotency_key(session, key)
+    if existing is None:
+        return None
+    if existing.type != job_type.name or existing.arguments.get("request") != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request "
+            f"(job {existing.id}, type {existing.type})"
+        )
+    return existing
 
 
 async def list_jobs(

@@ -438,9 +438,12 @@ class Engine:
                 tracked.spec,
                 "certificate",
                 str(int(previous)) if previous is not None else "new",
-                str(int(days)),
+                str(math.floor(days)),
                 at,
-                f"certificate expires in {days:.1f} days ({expires.isoformat()})",
+                # Whole days, the same number the alert title shows.
+                f"certificate expires in {math.floor(days)} days ({expires.isoformat()})"
+                if days >= 0
+                else f"certificate expired on {expires.isoformat()}",
             )
 
     async def _read_push(self, monitor_id: uuid.UUID) -> ProbeResult | None:

@@ -27,7 +27,9 @@ def judge_push(state: PushState, now: datetime) -> ProbeResult | None:
     allowed = state.period_seconds + state.grace_seconds
     if state.started_at and (state.last_at is None or state.started_at > state.last_at):
         running = (now - state.started_at).total_seconds()
-        if running > state.grace_seconds and running > allowed:
+        # A started job has the grace time to finish (Healthchecks' rule),
+        # not the period as well: the period is the time between runs.
+        if running > state.grace_seconds:
             return _down(f"started {running:.0f} s ago and has not finished")
     if state.last_at is None:
         silent = (now - state.created_at).total_seconds()

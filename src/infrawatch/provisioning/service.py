@@ -4,8 +4,6 @@ their job's progress, retried from where they failed, rolled back."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from typing import Any
 
@@ -25,11 +23,6 @@ from infrawatch.provisioning.schemas import HostState, RunCreate, RunOut
 
 MAX_TARGETS = 1000
 ACTIVE = ("queued", "running")
-
-
-def _request_hash(body: RunCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def _targets(session: AsyncSession, body: RunCreate) -> list[uuid.UUID]:
@@ -135,13 +128,10 @@ async def create_run(
 ) -> RunOut:
     """`agent_user`: the CLI's own runs, logging in as that user with the
     caller's ssh-agent (named in `job_arguments`), not with a vault key."""
-    request = _request_hash(body)
-    if idempotency_key is not None:
-        existing = await jobs.job_by_idempotency_key(session, idempotency_key)
-        if existing is not None:
-            if existing.type != job_type.name or existing.arguments.get("request") != request:
-                raise Conflict("this Idempotency-Key was already used for a different request")
-            return await get_run(session, uuid.UUID(existing.arguments["run_id"]))
+    request = jobs.request_fingerprint(body)
+    existing = await jobs.replayed(session, idempotency_key, job_type, request)
+    if existing is not None:
+        return await get_run(session, uuid.UUID(existing.arguments["run_id"]))
     roles, variables = _roles_and_vars(body)
     project = None
     revision = None
