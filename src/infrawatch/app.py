@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infrawatch import __version__, migrations
 from infrawatch.alerting.runner import Alerting
+from infrawatch.api.body_limit import BodySizeLimit
 from infrawatch.api.errors import install_error_handlers
 from infrawatch.api.health import router as health_router
 from infrawatch.api.metrics import router as metrics_router
@@ -29,6 +30,7 @@ from infrawatch.core.runtime import Runtime
 from infrawatch.credentials import tasks as credential_tasks
 from infrawatch.discovery import tasks as discovery_tasks
 from infrawatch.inventory import templates as inventory_templates
+from infrawatch.inventory.router import MAX_IMPORT_BYTES
 from infrawatch.jobs.context import JobServices
 from infrawatch.jobs.registry import JobRegistry
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
@@ -169,5 +171,10 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(api_router())
+    app.add_middleware(
+        BodySizeLimit,
+        limit=runtime.settings.max_body_bytes,
+        overrides={app.url_path_for("import_servers"): MAX_IMPORT_BYTES},
+    )
     install_console(app)
     return app

@@ -4,9 +4,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from infrawatch.core.config import Settings
 from infrawatch.core.datadir import prepare_data_dir
+from infrawatch.core.db import Database
+from infrawatch.core.events import EventBus
 
 
 def test_settings_read_the_environment_only_when_built(
@@ -88,3 +91,20 @@ def test_processes_starting_together_agree_on_one_complete_master_key(tmp_path: 
     keys = {process.communicate(timeout=60)[0].strip() for process in starts}
     assert len(keys) == 1 and len(keys.pop()) == 44
     assert [p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")] == []
+
+
+async def test_the_sqlite_database_and_its_wal_are_private(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    old.touch(mode=0o644)
+    old.chmod(0o644)  # as an older version left it
+    for path in (tmp_path / "new.db", old):
+        database = Database(f"sqlite+aiosqlite:///{path}", EventBus())
+        try:
+            async with database.unit_of_work() as session:
+                await session.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+                await session.execute(text("INSERT INTO t VALUES (1)"))
+            for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                assert name.exists(), name
+                assert stat.S_IMODE(name.stat().st_mode) == 0o600, name
+        finally:
+            await database.dispose()

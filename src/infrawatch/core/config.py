@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = 15 * 60
 
     # Upper bounds that keep one request from holding the database for long.
+    # Largest request body read (bytes); server imports have their own, larger one.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     bulk_max_servers: int = 10_000
     import_max_rows: int = 50_000
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
@@ -72,6 +75,7 @@ WRITE_OPTION = "infrawatch_write"
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
+        _keep_private(engine.url.database)
         _configure_sqlite(engine)
         return engine
     # asyncpg prepares every statement, and after five runs PostgreSQL may
@@ -85,6 +89,25 @@ def create_engine(url: str) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
     )
+
+
+def _keep_private(path: str | None) -> None:
+    """The database holds password hashes and ciphertext: readable by its
+    owner only, like the keys. SQLite gives its -wal and -shm files the main
+    file's mode, so creating that one 0600 covers all three; files left by
+    an older version are narrowed here too."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    database = Path(path)
+    if not database.parent.is_dir():
+        return  # SQLite reports that itself, with its own message
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (database, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        # PermissionError: another user's file, which is theirs to mind.
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
