@@ -34,6 +34,7 @@ from infrawatch.inventory.router import MAX_IMPORT_BYTES
 from infrawatch.jobs.context import JobServices
 from infrawatch.jobs.registry import JobRegistry
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
+from infrawatch.monitoring import service as monitoring
 from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
 from infrawatch.provisioning import projects as provisioning_projects
@@ -107,7 +108,7 @@ def build_engine(runtime: Runtime) -> Engine:
         lease_seconds=settings.engine_lease_seconds,
         raw_retention_hours=settings.results_retention_hours,
     )
-    return Engine(runtime.db, runtime.bus, options)
+    return Engine(runtime.db, runtime.bus, options, runtime.keyring)
 
 
 def start_background_work(runtime: Runtime) -> list[asyncio.Task[None]]:
@@ -142,6 +143,10 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         if run_migrations:
             await migrations.upgrade(runtime.db.engine)
         await check_keyring(runtime.db, runtime.keyring)
+        async with runtime.db.unit_of_work() as session:
+            sealed = await monitoring.seal_target_passwords(session, runtime.keyring)
+        if sealed:
+            log.info("moved %d monitor target passwords into encrypted storage", sealed)
         await runtime.bus.start()
         background = start_background_work(runtime)
         background.append(asyncio.create_task(hub.run(), name="websocket-hub"))

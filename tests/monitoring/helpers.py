@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 from infrawatch.monitoring.checks import MonitorSpec
@@ -37,13 +38,16 @@ class Switchable:
 
 
 @contextlib.asynccontextmanager
-async def running_engine(db: Database, bus: EventBus, **options: Any) -> AsyncIterator[Engine]:
+async def running_engine(
+    db: Database, bus: EventBus, keyring: Keyring | None = None, **options: Any
+) -> AsyncIterator[Engine]:
     engine = Engine(
         db,
         bus,
         EngineOptions(
             **{"flush_seconds": 0.1, "reconcile_seconds": 0.5, "join_seconds": 0.0, **options}
         ),
+        keyring,
     )
     task = asyncio.create_task(engine.run())
     try:

@@ -71,3 +71,31 @@ async def test_instantiating_is_all_or_nothing_with_monitors(api: Clients) -> No
     assert failed.status_code == 409
     assert (await api.viewer.get("/api/v1/servers")).json()["total"] == 0
     assert (await api.viewer.get("/api/v1/monitors")).json()["total"] == 1
+
+
+async def test_a_template_monitor_keeps_its_target_password_encrypted(
+    api: Clients, app: object, db: object
+) -> None:
+    from sqlalchemy import select
+
+    from infrawatch.monitoring.models import Monitor
+    from infrawatch.monitoring.service import target_password
+
+    template_id = await _template(api)
+    spec = {"name": "{server} admin", "type": "http", "target": "http://ops:t3mpl-pw@{ip}:81/"}
+    saved = await api.operator.put(f"/api/v1/templates/{template_id}/monitors", json=[spec])
+    assert saved.status_code == 200, saved.text
+    assert saved.json()[0]["target"] == "http://ops:***@{ip}:81/"
+    # Saved again as shown (with ***), the password stays.
+    again = await api.operator.put(f"/api/v1/templates/{template_id}/monitors", json=saved.json())
+    assert "t3mpl-pw" not in again.text
+    await api.operator.post(
+        f"/api/v1/templates/{template_id}/instantiate",
+        json={"count": 1, "name_pattern": "adm-{n}", "overrides": {"ip_address": "127.0.0.1"}},
+    )
+    [monitor] = (await api.viewer.get("/api/v1/monitors")).json()["items"]
+    assert monitor["target"] == "http://ops:***@127.0.0.1:81/"
+    async with db.unit_of_work(write=False) as session:  # type: ignore[attr-defined]
+        row = (await session.scalars(select(Monitor))).one()
+        keyring = app.state.runtime.keyring  # type: ignore[attr-defined]
+        assert target_password(row, keyring) == "t3mpl-pw"

@@ -30,6 +30,11 @@ class Actor:
     token_name: str | None = None
     read_only: bool = False
 
+    @property
+    def can_write(self) -> bool:
+        """May change things, and so see what changing needs (push URLs)."""
+        return not self.read_only and self.role.allows(Role.operator)
+
 
 SYSTEM_ACTOR = Actor(user_id=None, username="system", role=Role.admin)
 

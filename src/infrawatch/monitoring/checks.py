@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from infrawatch.monitoring import conditions
+from infrawatch.monitoring import conditions, target_secrets
 from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.dns import probe_dns
 from infrawatch.monitoring.probes.http import HttpClient, probe_http
@@ -43,6 +43,9 @@ class MonitorSpec:
     shard: int
     version: int
     host: str  # for the per-host concurrency cap
+    # The target's password (target has *** in its place): only the probe
+    # sees it, and what the probe reports is redacted again.
+    password: str | None = None
 
 
 @dataclass
@@ -63,6 +66,8 @@ async def run_check(
     result = await _probe(spec, http, read_push)
     if result is None:
         return None
+    if spec.password is not None:
+        _redact(result)
     if result.ok:
         for condition in spec.conditions:
             holds, seen = condition.evaluate(result.facts)
@@ -80,10 +85,20 @@ async def run_check(
     return CheckOutcome(outcome, result, checked_at)
 
 
+def _redact(result: ProbeResult) -> None:
+    """The probe had the whole URL: errors and redirect hops may repeat it."""
+    if result.error:
+        result.error = target_secrets.redact(result.error)
+    for hop in result.details.get("hops", ()):
+        if isinstance(hop.get("url"), str):
+            hop["url"] = target_secrets.redact(hop["url"])
+
+
 async def _probe(spec: MonitorSpec, http: HttpClient, read_push: PushReader) -> ProbeResult | None:
     try:
         if spec.type == "http":
-            return await probe_http(http, spec.target, spec.settings, spec.timeout_seconds)
+            target = target_secrets.with_password(spec.target, spec.password)
+            return await probe_http(http, target, spec.settings, spec.timeout_seconds)
         if spec.type == "tcp":
             return await probe_tcp(spec.target, spec.settings, spec.timeout_seconds)
         if spec.type == "ping":

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from infrawatch.core.clock import process_age, utcnow
+from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 from infrawatch.core.waiting import wait_or_timeout
@@ -80,9 +81,16 @@ class Tracked:
 
 
 class Engine:
-    def __init__(self, db: Database, bus: EventBus, options: EngineOptions | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        options: EngineOptions | None = None,
+        keyring: Keyring | None = None,
+    ) -> None:
         self.db = db
         self.bus = bus
+        self.keyring = keyring  # for target passwords
         self.options = options or EngineOptions()
         self.worker_id = f"{self.options.location}-{uuid.uuid4().hex[:12]}"
         self.writer = ResultWriter(db, self.options.flush_seconds)
@@ -232,7 +240,7 @@ class Engine:
         self._wake_scheduler()
 
     def _track(self, row: Monitor, last: MonitorResult | None) -> None:
-        spec = spec_from_row(row)
+        spec = spec_from_row(row, self.keyring)
         current = self.tracked.get(row.id)
         if current is not None:
             current.spec = spec  # keeps its place in the state machine and schedule

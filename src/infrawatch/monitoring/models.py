@@ -38,7 +38,10 @@ class Monitor(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     type: Mapped[str] = mapped_column(String(8))
+    # A password in the target URL is kept apart, encrypted; `target` holds
+    # the URL with `***` in its place (monitoring/target_secrets.py).
     target: Mapped[str] = mapped_column(String(2048))
+    target_secret_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
     interval_seconds: Mapped[int] = mapped_column(Integer)
     timeout_seconds: Mapped[float] = mapped_column(Float)
     retry_interval_seconds: Mapped[int] = mapped_column(Integer)
@@ -188,4 +191,5 @@ class TemplateMonitor(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONDocument)  # target with *** for a password
+    target_secret_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)

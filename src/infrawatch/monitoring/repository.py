@@ -39,6 +39,17 @@ async def by_name(session: AsyncSession, name: str) -> Monitor | None:
     return (await session.scalars(select(Monitor).where(Monitor.name == name))).first()
 
 
+async def monitors_with_clear_passwords(session: AsyncSession) -> list[Monitor]:
+    """HTTP monitors whose target may hold a password in clear (a cheap
+    LIKE first; target_secrets decides)."""
+    query = select(Monitor).where(
+        Monitor.type == "http",
+        Monitor.target.like("%://%:%@%"),
+        Monitor.target.not_like("%://%:***@%"),
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def by_push_token_hash(session: AsyncSession, token_hash: str) -> Monitor | None:
     query = select(Monitor).where(Monitor.push_token_hash == token_hash)
     return (await session.scalars(query)).first()

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
-from infrawatch.accounts.security import Context, authorize
+from infrawatch.accounts.security import Context, authorize, current_actor
 from infrawatch.audit.service import jsonable
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import etag
+from infrawatch.core.context import Actor
 from infrawatch.core.pagination import Page
 from infrawatch.core.runtime import DbSession, KeyringDep, WriteSession
 from infrawatch.monitoring import service, templates
@@ -41,8 +42,10 @@ IfMatch = Annotated[str | None, Header(max_length=256)]
 Token = Annotated[str, Path(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def _presenter(request: Request, keyring: KeyringDep) -> service.Presenter:
-    return service.Presenter(keyring, str(request.base_url))
+def _presenter(
+    request: Request, keyring: KeyringDep, actor: Annotated[Actor, Depends(current_actor)]
+) -> service.Presenter:
+    return service.Presenter(keyring, str(request.base_url), actor.can_write)
 
 
 Presenter = Annotated[service.Presenter, Depends(_presenter)]
@@ -134,11 +137,13 @@ async def resume_monitor(
 
 
 @router.post("/monitors/{monitor_id}/check", response_model=CheckResultOut)
-async def check_now(monitor_id: uuid.UUID, session: DbSession) -> CheckResultOut:
+async def check_now(
+    monitor_id: uuid.UUID, session: DbSession, keyring: KeyringDep
+) -> CheckResultOut:
     """Runs the check here and now and returns everything it saw. The result
     is not fed to the state machine: the schedule alone moves the state."""
     monitor = await service.require(session, monitor_id)
-    spec = spec_from_row(monitor)
+    spec = spec_from_row(monitor, keyring)
     state = push_state(monitor)
 
     async def read_push(_: uuid.UUID) -> ProbeResult | None:
@@ -208,9 +213,11 @@ async def set_template_monitors(
     template_id: uuid.UUID,
     body: Annotated[list[dict[str, Any]], Body(max_length=50)],
     session: DbSession,
+    keyring: KeyringDep,
 ) -> list[dict[str, Any]]:
-    """Replace them. Names need {server}; targets may use {hostname} and {ip}."""
-    return await templates.set_template_monitors(session, template_id, body)
+    """Replace them. Names need {server}; targets may use {hostname} and {ip}.
+    A password in a target is stored encrypted and shown as ***."""
+    return await templates.set_template_monitors(session, template_id, body, keyring)
 
 
 # --- push: the token is the credential ---------------------------------------------

@@ -23,7 +23,7 @@ from infrawatch.core.events import Event
 from infrawatch.core.pagination import Page, decode_cursor, encode_cursor, parse_sort
 from infrawatch.core.validation import has_default
 from infrawatch.inventory import service as inventory
-from infrawatch.monitoring import repository
+from infrawatch.monitoring import repository, target_secrets
 from infrawatch.monitoring.health import refresh_server_health
 from infrawatch.monitoring.models import SHARD_COUNT, Monitor
 from infrawatch.monitoring.rollups import WINDOWS, Bucket, summarize
@@ -74,9 +74,12 @@ class Presenter:
 
     keyring: Keyring
     base_url: str  # e.g. http://127.0.0.1:8000, for push URLs
+    # Push tokens are credentials (whoever has one sets the monitor's state):
+    # shown to those who may change monitors, not to viewers or read-only tokens.
+    reveal_push_tokens: bool = False
 
     def push_token(self, monitor: Monitor) -> str | None:
-        if monitor.push_token_encrypted is None:
+        if monitor.push_token_encrypted is None or not self.reveal_push_tokens:
             return None
         ref = SecretRef("monitors", "push_token_encrypted", str(monitor.id))
         return self.keyring.decrypt(monitor.push_token_encrypted, ref)
@@ -208,6 +211,7 @@ async def create_monitor(
         version=1,
     )
     monitor.shard = zlib.crc32(monitor.id.bytes) % SHARD_COUNT
+    _seal_target(monitor, target, presenter.keyring)
     if data.type == "push":
         _issue_push_token(monitor, presenter.keyring)
     repository.add(session, monitor)
@@ -217,6 +221,43 @@ async def create_monitor(
     )
     _announce(session, monitor, "create")
     return await present_one(session, monitor, presenter), monitor.version
+
+
+def _target_ref(monitor: Monitor) -> SecretRef:
+    return target_secrets.secret_ref(str(monitor.id))
+
+
+def target_password(monitor: Monitor, keyring: Keyring) -> str | None:
+    if monitor.target_secret_encrypted is None:
+        return None
+    return target_secrets.reveal(monitor.target_secret_encrypted, str(monitor.id), keyring)
+
+
+def _seal_target(monitor: Monitor, target: str, keyring: Keyring) -> bool:
+    """Keep the target with its password masked and the password encrypted.
+    A target sent back with the mask (a form showing what it was given)
+    keeps the stored password. True when the password changed."""
+    masked, password = target_secrets.split_password(target)
+    old = target_password(monitor, keyring)
+    if password == target_secrets.MASK and old is not None:
+        password = old
+    monitor.target = masked
+    if password == old:
+        return False
+    monitor.target_secret_encrypted = (
+        keyring.encrypt(password, _target_ref(monitor)) if password else None
+    )
+    return True
+
+
+async def seal_target_passwords(session: AsyncSession, keyring: Keyring) -> int:
+    """Move passwords that an older version stored in clear in `target` into
+    the encrypted column. Run at start-up; a no-op once done."""
+    sealed = 0
+    for monitor in await repository.monitors_with_clear_passwords(session):
+        if _seal_target(monitor, monitor.target, keyring):
+            sealed += 1
+    return sealed
 
 
 def _issue_push_token(monitor: Monitor, keyring: Keyring) -> None:
@@ -259,9 +300,12 @@ async def update_monitor(
     old_server = monitor.server_id
     for name, value in merged.items():
         setattr(monitor, name, value)
-    monitor.target, monitor.settings = target, settings
+    monitor.settings = settings
+    password_changed = _seal_target(monitor, target, presenter.keyring)
     monitor.timeout_seconds, monitor.retry_interval_seconds = timeout, retry
     after = _fields(monitor)
+    if password_changed:
+        after["target_password"] = "changed"  # noqa: S105 (that it changed, not to what)
     if after != before:
         monitor.version += 1
         monitor.updated_at = utcnow()

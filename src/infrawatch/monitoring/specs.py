@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from yarl import URL
 
-from infrawatch.monitoring import conditions
+from infrawatch.core.crypto import Keyring
+from infrawatch.monitoring import conditions, target_secrets
 from infrawatch.monitoring.checks import MonitorSpec
 from infrawatch.monitoring.models import Monitor
 from infrawatch.monitoring.probes import split_host_port
@@ -17,7 +18,14 @@ def target_host(monitor_type: str, target: str) -> str:
         return target
 
 
-def spec_from_row(row: Monitor) -> MonitorSpec:
+def spec_from_row(row: Monitor, keyring: Keyring | None) -> MonitorSpec:
+    """`keyring` decrypts the target's password; None only where the row is
+    known to have none (its absence then fails the check, not silently)."""
+    password = None
+    if row.target_secret_encrypted is not None:
+        if keyring is None:
+            raise LookupError(f"monitor {row.id}: no keyring to decrypt its target password")
+        password = target_secrets.reveal(row.target_secret_encrypted, str(row.id), keyring)
     return MonitorSpec(
         id=row.id,
         name=row.name,
@@ -36,4 +44,5 @@ def spec_from_row(row: Monitor) -> MonitorSpec:
         shard=row.shard,
         version=row.version,
         host=target_host(row.type, row.target),
+        password=password,
     )

@@ -12,11 +12,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.context import OperationContext
-from infrawatch.core.crypto import Keyring
+from infrawatch.core.crypto import Keyring, SecretRef
 from infrawatch.core.errors import InvalidInput
 from infrawatch.inventory import templates as inventory_templates
 from infrawatch.inventory.schemas import ServerOut
-from infrawatch.monitoring import service
+from infrawatch.monitoring import service, target_secrets
 from infrawatch.monitoring.models import TemplateMonitor
 from infrawatch.monitoring.schemas import MonitorCreate, validate_monitor
 
@@ -49,8 +49,12 @@ async def get_template_monitors(
     return [row.spec for row in await session.scalars(query.order_by(TemplateMonitor.position))]
 
 
+def _template_ref(row: TemplateMonitor) -> SecretRef:
+    return SecretRef("template_monitors", "target_secret_encrypted", str(row.id))
+
+
 async def set_template_monitors(
-    session: AsyncSession, template_id: uuid.UUID, specs: list[dict[str, Any]]
+    session: AsyncSession, template_id: uuid.UUID, specs: list[dict[str, Any]], keyring: Keyring
 ) -> list[dict[str, Any]]:
     """Each spec is a monitor as POST /monitors takes it (server_id aside);
     checked now with a sample server so a bad one fails here, not later."""
@@ -69,13 +73,33 @@ async def set_template_monitors(
             raise InvalidInput(f"monitor {index}: {exc}", loc=("body", index)) from None
         validate_monitor(sample.type, sample.target, sample.settings, sample.conditions)
         clean.append({k: v for k, v in raw.items() if k != "server_id"})
+    # A password in a target is kept apart, encrypted, as on a monitor; a
+    # spec sent back with *** keeps the password at its position.
+    old = {row.position: row for row in await _rows(session, template_id)}
+    passwords: list[str | None] = []
+    for position, spec in enumerate(clean):
+        spec["target"], password = target_secrets.split_password(str(spec.get("target", "")))
+        kept = old.get(position)
+        if password == target_secrets.MASK and kept is not None and kept.target_secret_encrypted:
+            password = keyring.decrypt(kept.target_secret_encrypted, _template_ref(kept))
+        passwords.append(password)
     await session.execute(delete(TemplateMonitor).where(TemplateMonitor.template_id == template_id))
-    session.add_all(
+    rows = [
         TemplateMonitor(template_id=template_id, position=i, spec=spec)
         for i, spec in enumerate(clean)
-    )
+    ]
+    session.add_all(rows)
+    await session.flush()  # the ids the ciphertexts are bound to
+    for row, password in zip(rows, passwords, strict=True):
+        if password is not None:
+            row.target_secret_encrypted = keyring.encrypt(password, _template_ref(row))
     await session.flush()
     return clean
+
+
+async def _rows(session: AsyncSession, template_id: uuid.UUID) -> list[TemplateMonitor]:
+    query = select(TemplateMonitor).where(TemplateMonitor.template_id == template_id)
+    return list(await session.scalars(query.order_by(TemplateMonitor.position)))
 
 
 def instantiate_hook(keyring: Keyring) -> inventory_templates.InstantiateHook:
@@ -85,10 +109,13 @@ def instantiate_hook(keyring: Keyring) -> inventory_templates.InstantiateHook:
         template_id: uuid.UUID,
         servers: list[ServerOut],
     ) -> None:
-        query = select(TemplateMonitor).where(TemplateMonitor.template_id == template_id)
-        specs = [
-            row.spec for row in await session.scalars(query.order_by(TemplateMonitor.position))
-        ]
+        specs = []
+        for row in await _rows(session, template_id):
+            spec = dict(row.spec)
+            if row.target_secret_encrypted is not None:
+                password = keyring.decrypt(row.target_secret_encrypted, _template_ref(row))
+                spec["target"] = target_secrets.with_password(spec["target"], password)
+            specs.append(spec)
         presenter = service.Presenter(keyring, "")
         for server in servers:
             for spec in specs:

@@ -32,7 +32,7 @@ class Viewer:
 
     @property
     def can_write(self) -> bool:
-        return not self.actor.read_only and self.actor.role.allows(Role.operator)
+        return self.actor.can_write
 
     @property
     def is_admin(self) -> bool:

@@ -12,7 +12,7 @@ from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import history
 from infrawatch.monitoring import service as monitoring
 from infrawatch.monitoring.schemas import MonitorType
-from infrawatch.web.session import OperatorDep, ViewerDep
+from infrawatch.web.session import OperatorDep, Viewer, ViewerDep
 from infrawatch.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -30,8 +30,8 @@ TARGET_HINTS = {
 }
 
 
-def _presenter(request: Request, keyring: Any) -> monitoring.Presenter:
-    return monitoring.Presenter(keyring, str(request.base_url))
+def _presenter(request: Request, keyring: Any, viewer: Viewer) -> monitoring.Presenter:
+    return monitoring.Presenter(keyring, str(request.base_url), viewer.can_write)
 
 
 @router.get("/monitors", response_class=HTMLResponse)
@@ -57,7 +57,7 @@ async def monitors(
     try:
         page = await monitoring.list_monitors(
             session,
-            _presenter(request, keyring),
+            _presenter(request, keyring, viewer),
             filters=filters,
             sort="name",
             cursor=cursor,
@@ -113,7 +113,7 @@ async def monitor_page(
     keyring: KeyringDep,
 ) -> Response:
     found = await monitoring.require(session, monitor_id)
-    monitor = await monitoring.present_one(session, found, _presenter(request, keyring))
+    monitor = await monitoring.present_one(session, found, _presenter(request, keyring, viewer))
     server = None
     if monitor.server_id is not None:
         server = (await inventory.get_server(session, monitor.server_id)).server

@@ -109,7 +109,7 @@ async def server_page(
 ) -> Response:
     found = await inventory.get_server(session, server_id)
     server = found.server
-    presenter = monitoring.Presenter(keyring, str(request.base_url))
+    presenter = monitoring.Presenter(keyring, str(request.base_url), viewer.can_write)
     monitors = (
         await monitoring.list_monitors(
             session,
