@@ -22,6 +22,7 @@ from infrawatch.core.config import Settings
 from infrawatch.core.context import Role, cli_context
 from infrawatch.core.errors import AppError
 from infrawatch.core.keys import KeyringMismatch, check_keyring
+from infrawatch.core.logs import logging_config
 from infrawatch.core.runtime import Runtime
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory import transfer
@@ -93,7 +94,13 @@ def serve(
             "No users yet. Create the first admin with:\n"
             "  infrawatch users create admin --role admin"
         )
-    uvicorn.run(web_app, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
+    uvicorn.run(
+        web_app,
+        host=host,
+        port=port,
+        log_config=logging_config(settings.log_level),
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -106,7 +113,10 @@ def worker(
 ) -> None:
     """Run the monitoring engine, alerting and the job worker without the web
     API. Any number of workers share monitors (shard leases) and jobs."""
+    import logging.config
+
     settings = Settings(engine_enabled=True, engine_location=location)
+    logging.config.dictConfig(logging_config(settings.log_level))
     with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
         runner.run(_work(settings, metrics_port, metrics_host))
 

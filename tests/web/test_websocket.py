@@ -56,7 +56,7 @@ async def _closed_with(url: str, code: int, **options: Any) -> None:
 
 async def test_who_may_connect_and_subscribe(cli_env: dict[str, str]) -> None:
     token = admin_token(cli_env)
-    with running_server(cli_env) as (base, _):
+    with running_server(cli_env) as (base, output):
         url = base.replace("http://", "ws://") + "/ws"
         await _closed_with(url, 4401)
         await _closed_with(f"{url}?token=iw_not_a_token", 4401)
@@ -83,6 +83,16 @@ async def test_who_may_connect_and_subscribe(cli_env: dict[str, str]) -> None:
             await ws.send(json.dumps({"type": "ping"}))
             await _next(ws, "pong")
 
+        # Scripts: the token in the first message, where no log sees it.
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
+            assert (await _next(ws, "hello"))["user"] == "admin"
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": "iw_not_a_token"}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await _next(ws, "hello")
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
         async with connect(f"{url}?token={token}") as ws:
             await _next(ws, "hello")
             await ws.send(json.dumps({"type": "subscribe", "topics": ["inventory.server.*"]}))
@@ -100,6 +110,10 @@ async def test_who_may_connect_and_subscribe(cli_env: dict[str, str]) -> None:
                 headers={**cookie, "X-CSRF-Token": login.json()["csrf_token"]},
             )
         await _closed_with(url, 4401, additional_headers=cookie)
+    # The access log shows the request, not the token in its query.
+    log = "\n".join(output)
+    assert "/ws?token=***" in log, log[-2000:]
+    assert token not in log and session not in log
 
 
 async def test_events_reach_clients_of_every_replica(cli_env: dict[str, str]) -> None:

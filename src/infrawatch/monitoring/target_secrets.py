@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 
 from infrawatch.core.crypto import Keyring, SecretRef
+from infrawatch.core.redaction import MASK, redact_userinfo
 
-MASK = "***"
+__all__ = ["MASK", "redact", "reveal", "secret_ref", "split_password", "with_password"]
+
 _USERINFO = re.compile(
     r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#\s]*):(?P<password>[^@/?#\s]*)@"
-)
-# The same shape anywhere in a text: error messages, redirect hops, logs.
-_ANYWHERE = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#\s]*):(?P<password>[^@/?#\s]+)@"
 )
 
 
@@ -43,7 +41,7 @@ def with_password(masked: str, password: str | None) -> str:
 
 def redact(text: str) -> str:
     """Any `scheme://user:password@` in a text, with the password masked."""
-    return _ANYWHERE.sub(lambda m: f"{m['head']}:{MASK}@", text)
+    return redact_userinfo(text)
 
 
 def secret_ref(monitor_id: str) -> SecretRef:

@@ -1,6 +1,7 @@
 """/ws: live updates for open pages. Authenticated by the session cookie
-(same origin only: a cookie rides along on cross-site sockets too) or by
-`?token=`. Clients subscribe to bus topics; see docs/console.md for the
+(same origin only: a cookie rides along on cross-site sockets too), by a
+first message `{"type": "auth", "token": …}`, or by `?token=` (kept for old
+scripts; masked in the logs). Clients subscribe to bus topics; see docs/console.md for the
 protocol."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ router = APIRouter()
 
 PING_SECONDS = 25.0  # under the idle timeout of common proxies
 RECHECK_SECONDS = 60.0  # a logged-out or deactivated user's socket closes within this
+AUTH_SECONDS = 5.0  # a socket with no credential waits this long for an auth message
 MAX_TOPICS = 20
 MAX_MONITOR_IDS = 2000
 UNAUTHORIZED, FORBIDDEN = 4401, 4403
@@ -55,7 +57,9 @@ async def websocket(ws: WebSocket) -> None:
             return
     await ws.accept()
     if not secret:
-        await ws.close(UNAUTHORIZED, "log in, or pass ?token=")
+        secret = await _token_from_first_message(ws)
+    if not secret:
+        await ws.close(UNAUTHORIZED, 'log in, or send {"type": "auth", "token": …} first')
         return
     try:
         auth = await _authenticate(runtime, secret)
@@ -84,6 +88,21 @@ async def websocket(ws: WebSocket) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _token_from_first_message(ws: WebSocket) -> str | None:
+    """Scripts authenticate with their first message, {"type": "auth",
+    "token": "iw_…"}: unlike ?token= it appears in no URL, so in no access
+    log or proxy log."""
+    try:
+        async with asyncio.timeout(AUTH_SECONDS):
+            message = await ws.receive_json()
+    except (TimeoutError, ValueError, WebSocketDisconnect):
+        return None
+    if isinstance(message, dict) and message.get("type") == "auth":
+        token = message.get("token")
+        return token if isinstance(token, str) and 0 < len(token) <= 256 else None
+    return None
 
 
 async def _send(ws: WebSocket, client: Client) -> None:
