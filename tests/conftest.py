@@ -185,10 +185,10 @@ class Clients:
         self.viewer = self.client(tokens["viewer"])
         self.tokens = tokens
 
-    def client(self, token: str | None) -> httpx.AsyncClient:
+    def client(self, token: str | None, source_ip: str = "127.0.0.1") -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self._app, client=("127.0.0.1", 40000)),  # type: ignore[arg-type]
+            transport=httpx.ASGITransport(app=self._app, client=(source_ip, 40000)),  # type: ignore[arg-type]
             base_url="http://testserver",
             headers=headers,
         )

@@ -12,10 +12,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from infrawatch import migrations
 from infrawatch.accounts import service as accounts
-from infrawatch.accounts.schemas import TokenCreate, UserCreate
+from infrawatch.accounts.schemas import TokenCreate, UserCreate, UserUpdate
 from infrawatch.app import build_runtime, create_app, start_background_work
 from infrawatch.core import keys
 from infrawatch.core.config import Settings
@@ -259,16 +260,7 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            err.print("[red]error:[/red] the passwords differ")
-            raise typer.Exit(code=1)
-    else:
-        err.print("[red]error:[/red] no terminal to ask for a password; use --password-stdin")
-        raise typer.Exit(code=1)
+    password = _read_password(password_stdin)
     try:
         data = UserCreate(username=username, role=role, password=password)
     except ValueError as exc:
@@ -281,6 +273,88 @@ def users_create(
 
     user = _run(work)
     print(f"created {user.role.value} {user.username} ({user.id})")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            err.print("[red]error:[/red] the passwords differ")
+            raise typer.Exit(code=1)
+        return password
+    err.print("[red]error:[/red] no terminal to ask for a password; use --password-stdin")
+    raise typer.Exit(code=1)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users: role, whether active, last login."""
+
+    async def work(runtime: Runtime) -> list[Any]:
+        async with runtime.db.unit_of_work(write=False) as session:
+            return await accounts.list_users(session)
+
+    table = Table("username", "role", "active", "last login", box=None)
+    for user in _run(work):
+        last = user.last_login_at.isoformat(timespec="seconds") if user.last_login_at else "never"
+        table.add_row(user.username, user.role.value, "yes" if user.is_active else "no", last)
+    Console().print(table)
+
+
+@users_app.command("unlock")
+def users_unlock(username: str) -> None:
+    """Forget a user's recent failed logins, lifting any login rate limit on them."""
+
+    async def work(runtime: Runtime) -> int:
+        async with runtime.db.unit_of_work() as session:
+            return await accounts.unlock_user(session, cli_context(), username)
+
+    print(f"unlocked {username} ({_run(work)} failed logins forgotten)")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+) -> None:
+    """Set a new password (and unlock): for a user who forgot theirs, or an admin locked out."""
+    password = _read_password(password_stdin)
+    try:
+        data = UserUpdate(password=password)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+
+    async def work(runtime: Runtime) -> None:
+        async with runtime.db.unit_of_work() as session:
+            user = await accounts.user_named(session, username)
+            await accounts.update_user(session, cli_context(), user.id, data)
+            await accounts.unlock_user(session, cli_context(), username)
+
+    _run(work)
+    print(f"password of {username} reset")
+
+
+@users_app.command("disable")
+def users_disable(
+    username: str,
+    enable: Annotated[bool, typer.Option("--enable", help="enable the user again")] = False,
+) -> None:
+    """Disable a user: their sessions and tokens stop working at once."""
+
+    async def work(runtime: Runtime) -> None:
+        async with runtime.db.unit_of_work() as session:
+            user = await accounts.user_named(session, username)
+            await accounts.update_user(
+                session, cli_context(), user.id, UserUpdate(is_active=enable)
+            )
+
+    _run(work)
+    print(f"{username} {'enabled' if enable else 'disabled'}")
 
 
 @tokens_app.command("create")

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from infrawatch.accounts.models import LoginFailure
 from tests.conftest import PASSWORD, Clients
 
 
@@ -65,8 +68,56 @@ async def test_repeated_failures_for_a_user_get_429_even_with_the_right_password
     blocked = await _login(api, "viewer", PASSWORD)
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
-    assert "too many failed logins for this user" in blocked.json()["detail"]
+    assert "too many failed logins for this user from this address" in blocked.json()["detail"]
     assert (await _login(api, "operator", PASSWORD)).status_code == 200
+
+
+async def _login_from(api: Clients, ip: str, username: str, password: str) -> httpx.Response:
+    client = api.client(None, source_ip=ip)
+    return await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
+
+
+async def test_strangers_failing_cannot_lock_the_admin_out(api: Clients, app: Any) -> None:
+    """The attack: anonymous failures for `admin` from anywhere. The admin,
+    from an address that has not failed, still logs in."""
+    settings = app.state.runtime.settings
+    settings.login_max_failures_per_user = 12
+    for n in range(12):
+        response = await _login_from(api, f"198.51.100.{n // 4}", "admin", "guess")
+        assert response.status_code in (401, 429)
+    assert (await _login_from(api, "203.0.113.7", "admin", PASSWORD)).status_code == 200
+    # Past the per-user ceiling, an address that has failed for this user waits.
+    ceiling = await _login_from(api, "198.51.100.0", "admin", PASSWORD)
+    assert ceiling.status_code == 429 and "for this user;" in ceiling.json()["detail"]
+
+
+async def test_waits_double_with_each_failure_past_the_free_tries(api: Clients, db: Any) -> None:
+    for _ in range(5):
+        await _login(api, "viewer", "nope")
+    first = await _login(api, "viewer", PASSWORD)
+    assert first.status_code == 429 and first.headers["retry-after"] == "1"
+    # Age the failures past their waits; each further failure doubles the next.
+    for extra, expected in ((1, "2"), (2, "4"), (3, "8")):
+        async with db.unit_of_work() as session:
+            for failure in await session.scalars(select(LoginFailure)):
+                failure.at -= timedelta(seconds=2**extra)
+        assert (await _login(api, "viewer", "nope")).status_code == 401
+        waited = await _login(api, "viewer", PASSWORD)
+        assert waited.status_code == 429 and waited.headers["retry-after"] == expected, waited
+
+
+async def test_an_admin_unlocks_a_user(api: Clients) -> None:
+    for _ in range(5):
+        await _login(api, "viewer", "nope")
+    assert (await _login(api, "viewer", PASSWORD)).status_code == 429
+    users = (await api.admin.get("/api/v1/users")).json()
+    viewer = next(u for u in users if u["username"] == "viewer")
+    assert (await api.operator.post(f"/api/v1/users/{viewer['id']}/unlock")).status_code == 403
+    unlocked = await api.admin.post(f"/api/v1/users/{viewer['id']}/unlock")
+    assert unlocked.status_code == 200 and unlocked.json()["forgotten"] == 5
+    assert (await _login(api, "viewer", PASSWORD)).status_code == 200
 
 
 async def test_repeated_failures_from_one_address_get_429(api: Clients, app: Any) -> None:

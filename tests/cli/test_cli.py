@@ -25,6 +25,47 @@ def test_users_and_tokens_are_created_from_the_command_line(cli_env: dict[str, s
     assert missing.returncode == 1
 
 
+def test_an_admin_locked_out_gets_back_in_from_the_command_line(
+    cli_env: dict[str, str],
+) -> None:
+    assert create_user(cli_env, "root").returncode == 0
+    assert create_user(cli_env, "ada", role="operator").returncode == 0
+    with running_server(cli_env) as (base, _):
+
+        def login(password: str) -> int:
+            response = httpx.post(
+                f"{base}/api/v1/auth/login",
+                json={"username": "root", "password": password},
+                timeout=10,
+            )
+            return response.status_code
+
+        for _ in range(5):
+            assert login("wrong password") == 401
+        assert login("a long enough password") == 429
+        unlocked = infrawatch(cli_env, "users", "unlock", "root")
+        assert unlocked.returncode == 0 and "5 failed logins forgotten" in unlocked.stdout
+        assert login("a long enough password") == 200
+        reset = infrawatch(
+            cli_env,
+            "users",
+            "reset-password",
+            "root",
+            "--password-stdin",
+            stdin="another long password\n",
+        )
+        assert reset.returncode == 0, reset.stderr
+        assert login("a long enough password") == 401 and login("another long password") == 200
+        assert infrawatch(cli_env, "users", "disable", "ada").returncode == 0
+        listed = infrawatch(cli_env, "users", "list")
+        assert listed.returncode == 0
+        rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+        assert rows["ada"][1:3] == ["operator", "no"] and rows["root"][1:3] == ["admin", "yes"]
+        # The last admin cannot be disabled; nor can someone who does not exist.
+        assert infrawatch(cli_env, "users", "disable", "root").returncode == 1
+        assert infrawatch(cli_env, "users", "unlock", "nobody").returncode == 1
+
+
 def test_import_and_export_from_the_command_line(cli_env: dict[str, str], tmp_path: Path) -> None:
     source = tmp_path / "servers.csv"
     source.write_text("name,region,tags\na,eu-1,env=prod\nb,eu-2,env=dev\n")

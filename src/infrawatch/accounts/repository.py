@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -67,22 +68,39 @@ async def touch_token(session: AsyncSession, token_id: uuid.UUID, now: datetime)
     await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
 
 
+@dataclass(frozen=True)
+class FailureCount:
+    count: int
+    oldest: datetime | None
+    latest: datetime | None
+
+
 async def count_failures(
     session: AsyncSession,
     *,
     username: str | None = None,
     source_ip: str | None = None,
     since: datetime,
-) -> tuple[int, datetime | None]:
-    query = select(func.count(), func.min(LoginFailure.at)).where(LoginFailure.at >= since)
+) -> FailureCount:
+    query = select(func.count(), func.min(LoginFailure.at), func.max(LoginFailure.at)).where(
+        LoginFailure.at >= since
+    )
     if username is not None:
         query = query.where(LoginFailure.username == username)
     if source_ip is not None:
         query = query.where(LoginFailure.source_ip == source_ip)
-    count, oldest = (await session.execute(query)).one()
-    return int(count), oldest
+    count, oldest, latest = (await session.execute(query)).one()
+    return FailureCount(int(count), oldest, latest)
 
 
-async def clear_failures(session: AsyncSession, username: str, older_than: datetime) -> None:
-    await session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+async def clear_failures(
+    session: AsyncSession, username: str, older_than: datetime, source_ip: str | None = None
+) -> int:
+    """Forget this user's failures (from `source_ip` only, when given), and
+    everyone's older than `older_than`; -> how many of this user's went."""
+    mine = delete(LoginFailure).where(LoginFailure.username == username)
+    if source_ip is not None:
+        mine = mine.where(LoginFailure.source_ip == source_ip)
+    result = await session.execute(mine)
     await session.execute(delete(LoginFailure).where(LoginFailure.at < older_than))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

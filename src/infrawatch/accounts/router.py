@@ -11,6 +11,7 @@ from infrawatch.accounts.schemas import (
     TokenCreate,
     TokenCreated,
     TokenOut,
+    UnlockOut,
     UserCreate,
     UserOut,
     UserUpdate,
@@ -97,6 +98,14 @@ async def update_user(
     user_id: uuid.UUID, body: UserUpdate, ctx: Context, session: DbSession
 ) -> UserOut:
     return await service.update_user(session, ctx, user_id, body)
+
+
+@admin_router.post("/users/{user_id}/unlock", response_model=UnlockOut)
+async def unlock_user(user_id: uuid.UUID, ctx: Context, session: DbSession) -> UnlockOut:
+    """Forget the user's recent failed logins, so a rate limit no longer
+    applies to them (see docs/reliability.md for the limits)."""
+    user = await service.get_user(session, user_id)
+    return UnlockOut(forgotten=await service.unlock_user(session, ctx, user.username))
 
 
 @admin_router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)

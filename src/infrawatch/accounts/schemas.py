@@ -80,3 +80,7 @@ class LoginResponse(BaseModel):
     csrf_token: str
     expires_at: datetime
     user: UserOut
+
+
+class UnlockOut(BaseModel):
+    forgotten: int = Field(description="failed logins forgotten")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -257,19 +258,64 @@ class LoginOutcome:
 async def _check_rate_limit(
     session: AsyncSession, settings: Settings, username: str, source_ip: str
 ) -> None:
+    """Brute force is slowed where it comes from, so it cannot be used to
+    lock someone else out:
+
+    - one address guessing one user: `login_max_failures_per_user_ip` free
+      tries, then a wait that doubles with each further failure (1 s, 2 s,
+      4 s … up to the window);
+    - one address guessing many users: `login_max_failures_per_ip`;
+    - many addresses guessing one user: past `login_max_failures_per_user`,
+      only addresses that have not failed for this user may still try.
+    A client that has not failed itself logs in with the right password
+    whatever strangers did (the rule that let 5 anonymous failures lock the
+    admin out for 15 minutes)."""
+    now = utcnow()
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    since = utcnow() - window
-    limits = (
-        ({"username": username}, settings.login_max_failures_per_user, "this user"),
-        ({"source_ip": source_ip}, settings.login_max_failures_per_ip, "this address"),
+    since = now - window
+    pair = await repository.count_failures(
+        session, since=since, username=username, source_ip=source_ip
     )
-    for scope, limit, who in limits:
-        count, oldest = await repository.count_failures(session, since=since, **scope)
-        if count >= limit:
-            retry = int((as_utc(oldest) + window - utcnow()).total_seconds()) if oldest else 60
-            raise TooManyRequests(
-                f"too many failed logins for {who}; try again in {max(retry, 1)} seconds", retry
-            )
+    free = settings.login_max_failures_per_user_ip
+    if pair.count >= free and pair.latest is not None:
+        wait = min(2.0 ** (pair.count - free), window.total_seconds())
+        ready_at = as_utc(pair.latest) + timedelta(seconds=wait)
+        if ready_at > now:
+            _refuse("this user from this address", ready_at - now)
+    per_ip = await repository.count_failures(session, since=since, source_ip=source_ip)
+    if per_ip.count >= settings.login_max_failures_per_ip and per_ip.oldest is not None:
+        _refuse("this address", as_utc(per_ip.oldest) + window - now)
+    if pair.count > 0:
+        per_user = await repository.count_failures(session, since=since, username=username)
+        if per_user.count >= settings.login_max_failures_per_user and per_user.oldest is not None:
+            _refuse("this user", as_utc(per_user.oldest) + window - now)
+
+
+def _refuse(who: str, retry: timedelta) -> None:
+    seconds = max(math.ceil(retry.total_seconds()), 1)
+    raise TooManyRequests(
+        f"too many failed logins for {who}; try again in {seconds} seconds", seconds
+    )
+
+
+async def user_named(session: AsyncSession, username: str) -> UserOut:
+    user = await repository.get_user_by_name(session, username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return UserOut.model_validate(user)
+
+
+async def unlock_user(session: AsyncSession, ctx: OperationContext, username: str) -> int:
+    """Forget the user's recent failed logins (an admin's way out of a rate
+    limit); -> how many were forgotten."""
+    user = await repository.get_user_by_name(session, username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    forgotten = await repository.clear_failures(session, username, older_than=utcnow())
+    await audit.record(
+        session, ctx, audit.Change("user.unlock", "user", user.id, None, {"forgotten": forgotten})
+    )
+    return forgotten
 
 
 async def login(
@@ -315,7 +361,11 @@ async def login(
         ),
     )
     user.last_login_at = now
-    await repository.clear_failures(session, username, older_than=now - timedelta(days=1))
+    # Only this address's failures: the owner logging in must not reset the
+    # count of someone guessing from elsewhere.
+    await repository.clear_failures(
+        session, username, older_than=now - timedelta(days=1), source_ip=source_ip
+    )
     actor = Actor(user.id, user.username, Role(user.role))
     await audit.record(session, ctx.with_actor(actor), audit.Change("auth.login", "user", user.id))
     return LoginOutcome(token=secret, expires_at=expires_at, user=UserOut.model_validate(user))

@@ -32,8 +32,10 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
 
     session_ttl_seconds: int = 12 * 3600
-    login_max_failures_per_user: int = 5
+    # Failed-login limits (accounts.service._check_rate_limit, docs/reliability.md).
+    login_max_failures_per_user_ip: int = 5  # free tries, then doubling waits
     login_max_failures_per_ip: int = 20
+    login_max_failures_per_user: int = 100  # from all addresses, before failed ones wait
     login_failure_window_seconds: int = 15 * 60
 
     # Upper bounds that keep one request from holding the database for long.
