@@ -251,13 +251,16 @@ def db_upgrade() -> None:
     err.print(f"database at revision {_run(work)}")
 
 
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="read the password from stdin")
+]
+
+
 @users_app.command("create")
 def users_create(
     username: str,
     role: Annotated[Role, typer.Option(help="admin, operator or viewer")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a user."""
     password = _read_password(password_stdin)
@@ -317,9 +320,7 @@ def users_unlock(username: str) -> None:
 @users_app.command("reset-password")
 def users_reset_password(
     username: str,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a new password (and unlock): for a user who forgot theirs, or an admin locked out."""
     password = _read_password(password_stdin)
