@@ -27,7 +27,7 @@ from infrawatch.core.events import EventBus
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
-from infrawatch.monitoring.leases import ShardLeaser
+from infrawatch.monitoring.leases import LeaseRunner, ShardLeaser
 from infrawatch.monitoring.models import Monitor, MonitorResult
 from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.http import HttpClient
@@ -37,7 +37,7 @@ from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS
 from infrawatch.monitoring.specs import spec_from_row
 from infrawatch.monitoring.state import Position, advance, is_retrying
 from infrawatch.monitoring.stats import EngineStats
-from infrawatch.monitoring.writer import ResultWriter
+from infrawatch.monitoring.writer import LEASE_KEY, ResultWriter
 
 log = logging.getLogger(__name__)
 # Certificate expiry alerts fire when days left cross one of these.
@@ -93,7 +93,7 @@ class Engine:
         self.keyring = keyring  # for target passwords
         self.options = options or EngineOptions()
         self.worker_id = f"{self.options.location}-{uuid.uuid4().hex[:12]}"
-        self.writer = ResultWriter(db, self.options.flush_seconds)
+        self.writer = ResultWriter(db, self.options.flush_seconds, owner=self.worker_id)
         self.leaser = ShardLeaser(
             db, self.worker_id, self.options.location, self.options.lease_seconds
         )
@@ -148,12 +148,10 @@ class Engine:
             # on a crash (the state machine resumes from the last committed row).
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
-                    asyncio.gather(*workers, *self._tasks, return_exceptions=True), 10
+                    asyncio.gather(*workers, *self._tasks, return_exceptions=True), 20
                 )
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.writer.flush(), 10)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.leaser.release_all(), 5)
             await self._http.close()
 
     async def _watch_loop_lag(self) -> None:
@@ -178,18 +176,35 @@ class Engine:
     # --- which monitors are ours -------------------------------------------------
 
     async def _lease_loop(self) -> None:
-        with contextlib.suppress(Exception):  # the first tick reports what fails
-            await self.leaser.join()
-            await asyncio.sleep(self.options.join_seconds)
-        while True:
-            before = set(self.leaser.owned)
-            changed = await self.leaser.tick()
-            if changed:
-                self.stats.shards_gained += len(self.leaser.owned - before)
-                self.stats.shards_lost += len(before - self.leaser.owned)
-                self._reconcile_now.set()
-            period = self.options.lease_seconds / 3
-            await asyncio.sleep(min(1.0, period) if self.leaser.short else period)
+        loop = asyncio.get_running_loop()
+
+        def changed(before: dict[int, int], after: dict[int, int]) -> None:
+            with contextlib.suppress(RuntimeError):  # the engine's loop has closed
+                loop.call_soon_threadsafe(self._leases_changed, before, after)
+
+        runner = LeaseRunner(self.leaser, self.db.url, self.options.join_seconds, changed)
+        runner.start()
+        try:
+            await asyncio.Event().wait()  # until the engine stops
+        finally:
+            try:
+                # What was checked under our leases is written before they go.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.writer.flush(), 5)
+            finally:
+                runner.stop()  # whatever interrupts the flush: no lease outlives the engine
+                await asyncio.to_thread(runner.join, 10)
+
+    def _leases_changed(self, before: dict[int, int], after: dict[int, int]) -> None:
+        lost = {s for s in before if s not in after}
+        self.stats.shards_gained += len(after.keys() - before.keys())
+        self.stats.shards_lost += len(lost)
+        if lost:
+            # At once, without the database (it may be the reason): the
+            # shards may be someone else's already.
+            for mid in [m for m, t in self.tracked.items() if t.spec.shard in lost]:
+                self.tracked.pop(mid)
+        self._reconcile_now.set()
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -319,6 +334,11 @@ class Engine:
                 tracked = self.tracked.get(monitor_id)
                 if tracked is None or tracked.seq != seq or tracked.running:
                     continue
+                if not self.leaser.holds(tracked.spec.shard):
+                    # Its lease is running out unrenewed: another worker may
+                    # check it from now on. Ask again in an interval.
+                    self._schedule(tracked, now + self._interval(tracked.spec))
+                    continue
                 tracked.running = True
                 task = asyncio.create_task(self._check(tracked, due))
                 self._tasks.add(task)
@@ -379,6 +399,10 @@ class Engine:
 
     def _record(self, tracked: Tracked, check: CheckOutcome) -> None:
         spec = tracked.spec
+        epoch = self.leaser.epoch(spec.shard)
+        if epoch is None or not self.leaser.holds(spec.shard):
+            return  # the lease went while the check ran: not ours to record
+        lease = (spec.shard, epoch)
         result = check.result
         before = tracked.position
         after = advance(before, check.outcome, spec.failure_threshold, spec.success_threshold)
@@ -401,6 +425,7 @@ class Engine:
                 # Details of failures only: they explain; successes would
                 # only grow the table.
                 "details": result.details if check.outcome != "up" and result.details else None,
+                LEASE_KEY: lease,
             }
         )
         if after.state != before.state:
@@ -429,6 +454,7 @@ class Engine:
                 "at": at,
                 "reason": reason,
                 "kind": kind,
+                LEASE_KEY: (spec.shard, self.leaser.epoch(spec.shard)),
             }
         )
 

@@ -1,20 +1,44 @@
 """Shard leases: each engine process holds a fair share of the shards,
 renews its leases, and takes over those whose holder stopped renewing. A
-conditional UPDATE and its row count decide races, on both engines."""
+conditional UPDATE and its row count decide races, on both engines.
+
+Two rules keep one monitor checked by one process at a time:
+
+- **Renewal has its own thread**, with its own event loop and database
+  connection (`LeaseRunner`). The check loop can be busy for seconds under
+  load; renewal is not starved by it, so a worker that is slow is still
+  counted, and one that stopped renewing is gone after one lease period.
+  (With renewal on the check loop, a stalled loop lost its share and took it
+  back a moment later; the cure then was to count a worker as alive for two
+  periods, which left a dead worker's monitors unchecked for two.)
+- **Each lease has an epoch**, raised whenever a worker takes it. The engine
+  checks a monitor only while its lease is valid by its own clock
+  (`holds`), and the writer writes a result or transition only if the lease
+  it was produced under is still this worker's, in the same transaction
+  (`fenced`): a worker cut off from the database stops checking when its
+  leases run out, and what it buffered meanwhile is not written once the
+  link is back."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
+from infrawatch.core.events import EventBus
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.models import SHARD_COUNT
 
 log = logging.getLogger(__name__)
-LIVE_LEASES = 2  # lease periods without a heartbeat before a worker is gone
+# Stop checking this long before the lease runs out by our clock: the new
+# holder may start at expiry by its own.
+SAFETY = timedelta(seconds=1)
 
 
 class ShardLeaser:
@@ -23,11 +47,21 @@ class ShardLeaser:
         self.worker_id = worker_id
         self.location = location
         self.lease = timedelta(seconds=lease_seconds)
-        self.owned: set[int] = set()
+        self.owned: dict[int, int] = {}  # shard → the epoch we hold it at
         # Fewer shards than the fair share, some held by others: the next
         # tick should come soon, since they are about to be released.
         self.short = False
-        self._confirmed_until = utcnow()
+        self._valid_until = utcnow()
+        self._failing = False
+
+    def holds(self, shard: int) -> bool:
+        """This worker may check the shard's monitors now: it holds the lease
+        and the lease has not run out by this worker's clock, whether or not
+        the renewal thread could reach the database since."""
+        return shard in self.owned and utcnow() < self._valid_until - SAFETY
+
+    def epoch(self, shard: int) -> int | None:
+        return self.owned.get(shard)
 
     async def join(self) -> None:
         """Be counted before taking anything. Workers started together (a
@@ -37,17 +71,23 @@ class ShardLeaser:
         async with self.db.unit_of_work() as session:
             await repository.heartbeat_worker(session, self.worker_id, self.location, utcnow())
 
-    async def tick(self) -> bool:
-        """Renew, rebalance; True if the set of owned shards changed."""
-        before = set(self.owned)
+    async def tick(self, timeout: float | None = None) -> bool:
+        """Renew, rebalance; True if the set of owned shards changed. A tick
+        that cannot finish (the database away, a cut link that sends no
+        reset) gives up after `timeout`; the leases then run out on their own."""
+        before = dict(self.owned)
         try:
-            await self._tick()
-        except Exception:
-            log.exception("could not renew shard leases")
-            if utcnow() > self._confirmed_until:
-                # Our leases may have passed to someone else: stop checking
-                # rather than check twice.
-                self.owned = set()
+            await asyncio.wait_for(self._tick(), timeout)
+        except Exception as exc:
+            if not self._failing:  # once per outage, not once per tick
+                log.error("could not renew shard leases: %s", exc or type(exc).__name__)
+            self._failing = True
+            if utcnow() > self._valid_until - SAFETY:
+                self.owned = {}  # they may be someone else's now
+        else:
+            if self._failing:
+                log.warning("shard leases renewed again")
+            self._failing = False
         return self.owned != before
 
     async def _tick(self) -> None:
@@ -61,20 +101,16 @@ class ShardLeaser:
             await repository.heartbeat_worker(session, self.worker_id, self.location, now)
             await repository.forget_workers(session, now - self.lease * 20)
             await repository.ensure_lease_rows(session, SHARD_COUNT)
-            # A worker counts for the fair share until it has missed two
-            # lease periods. With one, a worker whose loop stalled under load
-            # lost its share, took it back a moment later, and every move
-            # reloaded thousands of monitors on both sides (seen at 50,000
-            # monitors: 175,000 loads for 50,000 monitors), which stalled the
-            # loops more. Shards whose leases ran out meanwhile wait for their
-            # holder to renew, or for it to be counted gone.
-            live = await repository.live_workers(session, now - self.lease * LIVE_LEASES)
+            # One lease period without a heartbeat and a worker is gone: its
+            # renewal thread would have kept it counted had it been alive.
+            live = await repository.live_workers(session, now - self.lease)
             held = await repository.renew_leases(session, self.worker_id, sorted(self.owned), until)
             fair = math.ceil(SHARD_COUNT / max(1, len(live)))
             if len(held) > fair:
                 extra = sorted(held)[fair:]
                 await repository.release_leases(session, self.worker_id, extra)
-                held -= set(extra)
+                for shard in extra:
+                    held.pop(shard)
             else:
                 for lease in await repository.leases(session):
                     if len(held) >= fair:
@@ -84,19 +120,82 @@ class ShardLeaser:
                     )
                     if lease.shard in held or not free:
                         continue
-                    if await repository.take_lease(
+                    epoch = await repository.take_lease(
                         session, lease.shard, self.worker_id, now, until
-                    ):
-                        held.add(lease.shard)
+                    )
+                    if epoch is not None:
+                        held[lease.shard] = epoch
         self.owned = held
         self.short = len(held) < fair
-        self._confirmed_until = until
+        self._valid_until = until
 
     async def release_all(self) -> None:
         """A clean stop: hand the shards back and leave the roll of live
         workers, so the others take over now rather than after the lease."""
+        self.owned = {}  # checks stop before the others may start theirs
         async with self.db.unit_of_work() as session:
             await repository.serialize_lease_changes(session)
-            await repository.release_leases(session, self.worker_id, sorted(self.owned))
+            await repository.release_leases(session, self.worker_id, None)
             await repository.forget_worker(session, self.worker_id)
-        self.owned = set()
+
+
+class LeaseRunner:
+    """Runs a leaser's ticks in a thread of its own, on its own event loop
+    and database connection. `on_change(before, after)` is called (in that
+    thread) whenever the held shards change."""
+
+    def __init__(
+        self,
+        leaser: ShardLeaser,
+        database_url: str,
+        join_seconds: float,
+        on_change: Callable[[dict[int, int], dict[int, int]], None],
+    ) -> None:
+        self.leaser = leaser
+        self.database_url = database_url
+        self.join_seconds = join_seconds
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="shard-leases", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        leaser = self.leaser
+        leaser.db = Database(self.database_url, EventBus())
+        period = leaser.lease.total_seconds()
+        try:
+            with contextlib.suppress(Exception):  # the first tick reports what fails
+                await asyncio.wait_for(leaser.join(), period)
+                await self._sleep(self.join_seconds)
+            while not self._stop.is_set():
+                before = dict(leaser.owned)
+                if await leaser.tick(timeout=period / 2) or before != leaser.owned:
+                    self.on_change(before, dict(leaser.owned))
+                # Often enough that a gone worker's shards are taken within
+                # seconds of its lease running out; faster while short.
+                await self._sleep(min(1.0, period / 10) if leaser.short else period / 10)
+            before = dict(leaser.owned)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(leaser.release_all(), 5)
+            self.on_change(before, {})
+        finally:
+            await leaser.db.dispose()
+
+    async def _sleep(self, seconds: float) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self._stop.is_set():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.1))

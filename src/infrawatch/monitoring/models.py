@@ -170,6 +170,9 @@ class ShardLease(Base):
     shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     owner: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised at every take: what a worker wrote under an older epoch is not
+    # its to write any more (monitoring/leases.py).
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class EngineWorker(Base):

@@ -395,9 +395,9 @@ async def ensure_lease_rows(session: AsyncSession, shard_count: int) -> None:
 
 async def take_lease(
     session: AsyncSession, shard: int, owner: str, now: datetime, until: datetime
-) -> bool:
-    """A conditional UPDATE and its row count: if another worker got there
-    first, nothing is updated and we know it."""
+) -> int | None:
+    """-> the lease's new epoch, or None if another worker got there first
+    (a conditional UPDATE and its row count tell)."""
     result = await session.execute(
         update(ShardLease)
         .where(
@@ -408,32 +408,55 @@ async def take_lease(
                 ShardLease.expires_at < now,
             ),
         )
-        .values(owner=owner, expires_at=until)
+        .values(owner=owner, expires_at=until, epoch=ShardLease.epoch + 1)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    epoch = await session.scalar(select(ShardLease.epoch).where(ShardLease.shard == shard))
+    return int(epoch or 0)
 
 
 async def renew_leases(
     session: AsyncSession, owner: str, shards: Sequence[int], until: datetime
-) -> set[int]:
-    if not shards:
-        return set()
-    await session.execute(
-        update(ShardLease)
-        .where(ShardLease.owner == owner, ShardLease.shard.in_(shards))
-        .values(expires_at=until)
-    )
-    held = select(ShardLease.shard).where(ShardLease.owner == owner)
-    return set(await session.scalars(held))
-
-
-async def release_leases(session: AsyncSession, owner: str, shards: Sequence[int]) -> None:
+) -> dict[int, int]:
+    """-> shard → epoch of every lease this owner holds after renewing."""
     if shards:
         await session.execute(
             update(ShardLease)
             .where(ShardLease.owner == owner, ShardLease.shard.in_(shards))
-            .values(owner=None, expires_at=None)
+            .values(expires_at=until)
         )
+    held = select(ShardLease.shard, ShardLease.epoch).where(ShardLease.owner == owner)
+    return {shard: epoch for shard, epoch in await session.execute(held)}
+
+
+async def release_leases(session: AsyncSession, owner: str, shards: Sequence[int] | None) -> None:
+    """Hand these shards back (None: all this owner holds)."""
+    query = update(ShardLease).where(ShardLease.owner == owner)
+    if shards is not None:
+        if not shards:
+            return
+        query = query.where(ShardLease.shard.in_(shards))
+    await session.execute(query.values(owner=None, expires_at=None))
+
+
+async def held_epochs(session: AsyncSession, owner: str, now: datetime) -> set[tuple[int, int]]:
+    """(shard, epoch) of the leases `owner` holds and that have not run out.
+    On PostgreSQL the rows are share-locked until the transaction ends, so a
+    worker taking one of them over waits for this write to commit."""
+    query = select(ShardLease.shard, ShardLease.epoch).where(
+        ShardLease.owner == owner, ShardLease.expires_at > now
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    return {(shard, epoch) for shard, epoch in await session.execute(query)}
+
+
+async def stored_statuses(
+    session: AsyncSession, monitor_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    query = select(Monitor.id, Monitor.status).where(Monitor.id.in_(monitor_ids))
+    return {mid: status for mid, status in await session.execute(query)}
 
 
 # --- what alerting reads ----------------------------------------------------------------

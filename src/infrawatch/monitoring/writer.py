@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database, stage_event
 from infrawatch.core.events import Event
 from infrawatch.core.waiting import wait_or_timeout
@@ -21,6 +22,9 @@ from infrawatch.monitoring.health import refresh_server_health
 from infrawatch.monitoring.rollups import aggregate
 
 log = logging.getLogger(__name__)
+# Each buffered row says under which (shard, lease epoch) it was produced;
+# the write keeps only rows whose lease this worker still holds.
+LEASE_KEY = "_lease"
 MAX_BUFFERED_RESULTS = 200_000
 ROWS_PER_TRANSACTION = 2000
 
@@ -51,13 +55,20 @@ class Batch:
 
 class ResultWriter:
     def __init__(
-        self, db: Database, flush_seconds: float = 1.0, max_rows: int = ROWS_PER_TRANSACTION
+        self,
+        db: Database,
+        flush_seconds: float = 1.0,
+        max_rows: int = ROWS_PER_TRANSACTION,
+        owner: str | None = None,
     ) -> None:
         self.db = db
         self.flush_seconds = flush_seconds
         self.max_rows = max_rows
+        self.owner = owner  # the engine whose leases fence the writes (None: no fence)
         self.pending = Batch()
         self.dropped_results = 0
+        self.fenced_rows = 0  # produced under a lease this worker no longer held
+        self.broken_chains = 0  # transitions that did not follow the stored state
         self.written_results = 0
         self.failed_flushes = 0
         self._wake = asyncio.Event()
@@ -129,21 +140,51 @@ class ResultWriter:
 
     async def _write(self, batch: Batch) -> None:
         async with self.db.unit_of_work() as session:
-            await repository.insert_results(session, batch.results)
+            if self.owner is not None:
+                batch = await self._fenced(session, batch)
+            results = [_plain(r) for r in batch.results]
+            await repository.insert_results(session, results)
             await repository.upsert_rollups(
                 session,
                 aggregate(
                     (r["monitor_id"], r["checked_at"], r["outcome"], r["latency_ms"])
-                    for r in batch.results
+                    for r in results
                 ),
             )
             await repository.set_cert_expiry(session, batch.cert_expiry)
             if batch.transitions:
-                await self._write_transitions(session, batch.transitions)
-            if batch.results:
+                await self._write_transitions(session, [_plain(t) for t in batch.transitions])
+            if results:
                 stage_event(session, Event("monitoring.results", {"results": _summaries(batch)}))
 
+    async def _fenced(self, session: Any, batch: Batch) -> Batch:
+        """Only rows produced under a lease this worker still holds, checked
+        in the transaction that writes them (the leases share-locked on
+        PostgreSQL, SQLite's write lock elsewhere): a worker that was cut off
+        and lost its shards meanwhile writes nothing of theirs."""
+        assert self.owner is not None
+        held = await repository.held_epochs(session, self.owner, utcnow())
+
+        def ours(row: dict[str, Any]) -> bool:
+            lease = row.get(LEASE_KEY)
+            return lease is None or tuple(lease) in held
+
+        kept = Batch(
+            results=[r for r in batch.results if ours(r)],
+            transitions=[t for t in batch.transitions if ours(t)],
+            cert_expiry=batch.cert_expiry,
+        )
+        fenced = len(batch) - len(kept)
+        if fenced:
+            if not self.fenced_rows:
+                log.warning(
+                    "dropping %d buffered rows of shards this worker no longer holds", fenced
+                )
+            self.fenced_rows += fenced
+        return kept
+
     async def _write_transitions(self, session: Any, transitions: list[dict[str, Any]]) -> None:
+        transitions = await self._chained(session, transitions)
         await repository.insert_transitions(session, transitions)
         latest: dict[uuid.UUID, dict[str, Any]] = {}
         for t in transitions:
@@ -172,6 +213,39 @@ class ResultWriter:
                     },
                 ),
             )
+
+    async def _chained(
+        self, session: Any, transitions: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """State transitions that follow the stored state, in order: up→down
+        after up, never down→up twice. Whatever slipped past the fence (two
+        engines on one shard) cannot write a broken chain, a second incident
+        or a second DOWN alert for one outage."""
+        ids = list({t["monitor_id"] for t in transitions if t["kind"] == "state"})
+        current = await repository.stored_statuses(session, ids) if ids else {}
+        kept = []
+        for t in transitions:
+            if t["kind"] == "state":
+                if current.get(t["monitor_id"], t["from_state"]) != t["from_state"]:
+                    self.broken_chains += 1
+                    log.warning(
+                        "not writing %s→%s for monitor %s: its stored state is %s",
+                        t["from_state"],
+                        t["to_state"],
+                        t["monitor_id"],
+                        current.get(t["monitor_id"]),
+                    )
+                    continue
+                current[t["monitor_id"]] = t["to_state"]
+            kept.append(t)
+        return kept
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as the table takes it, without the fence's bookkeeping."""
+    if LEASE_KEY not in row:
+        return row
+    return {k: v for k, v in row.items() if k != LEASE_KEY}
 
 
 def _summaries(batch: Batch) -> list[dict[str, Any]]:

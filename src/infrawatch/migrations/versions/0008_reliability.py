@@ -1,4 +1,4 @@
-"""reliability and security: target passwords apart, encrypted
+"""reliability and security: target passwords apart, encrypted; lease epochs
 
 Revision ID: 0008
 Revises: 0007
@@ -22,9 +22,13 @@ def upgrade() -> None:
     for table in ("monitors", "template_monitors"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("target_secret_encrypted", sa.Text(), nullable=True))
+    with op.batch_alter_table("engine_shard_leases") as batch:
+        batch.add_column(sa.Column("epoch", sa.BigInteger(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("engine_shard_leases") as batch:
+        batch.drop_column("epoch")
     for table in ("monitors", "template_monitors"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("target_secret_encrypted")
