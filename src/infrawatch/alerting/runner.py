@@ -14,6 +14,7 @@ from infrawatch.alerting.delivery import OutboxSender
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import service as monitoring
 
@@ -81,13 +82,15 @@ class Alerting:
     async def _every(
         self, seconds: float, work: Callable[[], Awaitable[Any]], wake: asyncio.Event | None = None
     ) -> None:
+        outage = OutageReporter(log, f"alerting: {getattr(work, '__name__', work)}")
         while True:
             try:
                 await work()
-            except Exception:
-                log.exception("alerting: %s failed; trying again", getattr(work, "__name__", work))
-            if wake is None:
-                await asyncio.sleep(seconds)
+                outage.succeeded()
+            except Exception as exc:
+                outage.failed(exc)
+            if wake is None or outage.failing:
+                await asyncio.sleep(outage.delay(seconds))
             else:
                 await wait_or_timeout(wake, seconds)
                 wake.clear()

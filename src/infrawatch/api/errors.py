@@ -12,9 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 
+from infrawatch.core.db import UNAVAILABLE
 from infrawatch.core.errors import AppError
+from infrawatch.core.outage import OutageReporter
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
+DATABASE_OUTAGE = OutageReporter(log, "answering requests from the database")
 
 
 # For a browser asking for a page: a rendered error page, or None for JSON.
@@ -45,6 +49,18 @@ def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) 
     async def _data(request: Request, exc: DataError) -> JSONResponse:
         log.info("data error on %s %s: %s", request.method, request.url.path, exc.orig)
         return JSONResponse({"detail": "a value is out of range for its field"}, status_code=422)
+
+    async def _unavailable(request: Request, exc: Exception) -> Response:
+        # Logged once per outage by the reporter, not once per request.
+        DATABASE_OUTAGE.failed(exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -164,6 +167,25 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# What a request or a loop sees when the database is away or overloaded
+# (refused, reset, pool exhausted, SQLite locked past its timeout): a state
+# to wait out, not a bug. asyncpg's refusals arrive as plain OSErrors.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, UNAVAILABLE)
 
 
 def stage_event(session: AsyncSession, staged: Event) -> None:

@@ -15,11 +15,14 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from infrawatch.core.clock import utcnow
+from infrawatch.core.db import database_unavailable
+from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.jobs import repository, service
 from infrawatch.jobs.context import JobContext, JobServices, LeaseLost
@@ -27,6 +30,9 @@ from infrawatch.jobs.models import Job
 from infrawatch.jobs.registry import Deferred, JobRegistry, JobType, PermanentError
 
 log = logging.getLogger(__name__)
+# How long a finished job waits for the database to come back to record its
+# end, before leaving it to its lease running out (what a crash would do).
+OUTAGE_PATIENCE = 300.0
 
 
 @dataclass
@@ -73,13 +79,18 @@ class JobWorker:
             asyncio.create_task(self._heartbeat(), name="jobs-heartbeat"),
             asyncio.create_task(self._periodic(), name="jobs-periodic"),
         ]
+        claiming = OutageReporter(log, "claiming jobs")
         try:
             while True:
                 try:
                     await self._claim_and_start()
-                except Exception:
-                    log.exception("claiming jobs failed; trying again")
-                await wait_or_timeout(self._wake, self.options.poll_seconds)
+                    claiming.succeeded()
+                except Exception as exc:
+                    claiming.failed(exc)
+                if claiming.failing:
+                    await asyncio.sleep(claiming.delay(self.options.poll_seconds))
+                else:
+                    await wait_or_timeout(self._wake, self.options.poll_seconds)
                 self._wake.clear()
         finally:
             queued.close()
@@ -101,6 +112,7 @@ class JobWorker:
     async def _heartbeat(self) -> None:
         """Renew every lease we hold; learn of cancels and of lost leases."""
         interval = self.options.lease_seconds / 3
+        renewing = OutageReporter(log, "renewing job leases")
         while True:
             await asyncio.sleep(interval)
             if not self.running:
@@ -111,8 +123,9 @@ class JobWorker:
                     held = await repository.renew_leases(
                         session, self.owner, list(self.running), until
                     )
-            except Exception:
-                log.exception("renewing job leases failed")
+                renewing.succeeded()
+            except Exception as exc:
+                renewing.failed(exc)
                 continue
             for job_id in list(self.running):
                 if job_id not in held:
@@ -121,13 +134,15 @@ class JobWorker:
                     self._stop(job_id, "cancel")
 
     async def _periodic(self) -> None:
-        await self._ensure_schedules()
+        scheduling = OutageReporter(log, "scheduling periodic jobs")
         while True:
             try:
+                await self._ensure_schedules()
                 await self._enqueue_due_schedules()
-            except Exception:
-                log.exception("periodic jobs: scheduling failed")
-            await asyncio.sleep(max(self.options.poll_seconds, 1.0))
+                scheduling.succeeded()
+            except Exception as exc:
+                scheduling.failed(exc)
+            await asyncio.sleep(scheduling.delay(max(self.options.poll_seconds, 1.0)))
 
     # --- claiming and running ------------------------------------------------------
 
@@ -217,6 +232,12 @@ class JobWorker:
                     lambda s, j: service.fail_attempt(s, j, job_type, message, permanent=False),
                 )
             except Exception as exc:
+                if database_unavailable(exc):
+                    # The database went away under the job: not the job's
+                    # failure. It goes back to the queue, this attempt uncounted.
+                    log.warning("job %s: the database went away; handing it back", job.id)
+                    await self._once_the_database_is_back(lambda: self._hand_back(job.id))
+                    return
                 log.warning(
                     "job %s (%s) attempt %d failed", job.id, job.type, job.attempts, exc_info=True
                 )
@@ -226,10 +247,13 @@ class JobWorker:
                     lambda s, j: service.fail_attempt(s, j, job_type, message, permanent=False),
                 )
             else:
-                await self._end(job.id, lambda s, j: service.succeed(s, j, result))
+                outcome = result
+                await self._once_the_database_is_back(
+                    lambda: self._end(job.id, lambda s, j: service.succeed(s, j, outcome))
+                )
         except Exception:
-            # Ending it failed (database away): the lease runs out and the
-            # job is claimed again, which is what a crash would do.
+            # Ending it failed for good: the lease runs out and the job is
+            # claimed again, which is what a crash would do.
             log.exception("job %s: could not record how it ended", job.id)
         finally:
             self.running.pop(job.id, None)
@@ -243,6 +267,23 @@ class JobWorker:
                 log.warning("job %s: lease lost before it ended; its new holder ends it", job_id)
                 return
             await step(session, job)
+
+    async def _once_the_database_is_back(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` (recording a job's end), retrying while the database is
+        unavailable, for at most OUTAGE_PATIENCE seconds."""
+        deadline = asyncio.get_running_loop().time() + OUTAGE_PATIENCE
+        delay = 1.0
+        while True:
+            try:
+                await step()
+                return
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def _hand_back(self, job_id: uuid.UUID) -> None:
         """Graceful stop: the job goes back to the queue at once, and this

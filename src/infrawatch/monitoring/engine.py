@@ -24,6 +24,7 @@ from infrawatch.core.clock import process_age, utcnow
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
@@ -204,16 +205,24 @@ class Engine:
             # shards may be someone else's already.
             for mid in [m for m, t in self.tracked.items() if t.spec.shard in lost]:
                 self.tracked.pop(mid)
+            self._forced = True  # the same shards back later must load again
         self._reconcile_now.set()
 
     async def _reconcile_loop(self) -> None:
+        # Keeping the current set on failure is safe: monitors of shards
+        # whose leases run out stop being checked without the database.
+        reloading = OutageReporter(log, "reloading monitors (the current set is kept)")
         while True:
-            await wait_or_timeout(self._reconcile_now, self.options.reconcile_seconds)
+            if reloading.failing:
+                await asyncio.sleep(reloading.delay(self.options.reconcile_seconds))
+            else:
+                await wait_or_timeout(self._reconcile_now, self.options.reconcile_seconds)
             self._reconcile_now.clear()
             try:
                 await self.reconcile()
-            except Exception:
-                log.exception("could not reload monitors; keeping the current set")
+                reloading.succeeded()
+            except Exception as exc:
+                reloading.failed(exc)
 
     async def reconcile(self) -> None:
         shards = sorted(self.leaser.owned)

@@ -32,6 +32,7 @@ from datetime import timedelta
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.core.outage import OutageReporter
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.models import SHARD_COUNT
 
@@ -52,7 +53,7 @@ class ShardLeaser:
         # tick should come soon, since they are about to be released.
         self.short = False
         self._valid_until = utcnow()
-        self._failing = False
+        self._outage = OutageReporter(log, "renewing shard leases")
 
     def holds(self, shard: int) -> bool:
         """This worker may check the shard's monitors now: it holds the lease
@@ -79,15 +80,11 @@ class ShardLeaser:
         try:
             await asyncio.wait_for(self._tick(), timeout)
         except Exception as exc:
-            if not self._failing:  # once per outage, not once per tick
-                log.error("could not renew shard leases: %s", exc or type(exc).__name__)
-            self._failing = True
+            self._outage.failed(exc)
             if utcnow() > self._valid_until - SAFETY:
                 self.owned = {}  # they may be someone else's now
         else:
-            if self._failing:
-                log.warning("shard leases renewed again")
-            self._failing = False
+            self._outage.succeeded()
         return self.owned != before
 
     async def _tick(self) -> None:

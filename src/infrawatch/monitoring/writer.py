@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database, stage_event
 from infrawatch.core.events import Event
+from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.health import refresh_server_health
@@ -72,6 +73,7 @@ class ResultWriter:
         self.written_results = 0
         self.failed_flushes = 0
         self._wake = asyncio.Event()
+        self._outage = OutageReporter(log, "writing monitor results (buffered meanwhile)")
 
     def add_result(self, row: dict[str, Any]) -> None:
         self.pending.results.append(row)
@@ -90,11 +92,15 @@ class ResultWriter:
         return len(self.pending)
 
     async def run(self) -> None:
-        backoff = self.flush_seconds
         while True:
-            await wait_or_timeout(self._wake, backoff)
+            if self._outage.failing:
+                # Backing off: a full buffer wakes the writer with every
+                # check, which retried (and logged) 57 times a second.
+                await asyncio.sleep(self._outage.delay(self.flush_seconds))
+            else:
+                await wait_or_timeout(self._wake, self.flush_seconds)
             self._wake.clear()
-            backoff = self.flush_seconds if await self.flush() else min(backoff * 2, 30.0)
+            await self.flush()
 
     async def flush(self) -> bool:
         """Write everything pending, at most `max_rows` results per
@@ -109,11 +115,12 @@ class ResultWriter:
             except IntegrityError:
                 # A monitor deleted while its results waited here: drop its rows.
                 await self._write(await self._without_deleted(batch))
-            except Exception:
+            except Exception as exc:
                 self.failed_flushes += 1
-                log.exception("writing %d monitor results failed; will retry", len(batch.results))
+                self._outage.failed(exc)
                 self._requeue(batch)
                 return False
+            self._outage.succeeded()
             self.written_results += len(batch.results)
             await asyncio.sleep(0)  # checks due now start between two slices
         return True
