@@ -45,6 +45,16 @@ async def flaky(ctx: JobContext) -> dict[str, Any]:
     return {"attempt": ctx.attempt}
 
 
+async def database_goes_away(ctx: JobContext) -> dict[str, Any]:
+    """The first run meets the database gone (asyncpg's refusal is a plain
+    ConnectionRefusedError); the second finds it back."""
+    key = str(ctx.job_id)
+    FAILURES[key] = FAILURES.get(key, 0) + 1
+    if FAILURES[key] == 1:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+    return {"attempt": ctx.attempt}
+
+
 async def refuses(ctx: JobContext) -> dict[str, Any]:
     raise PermanentError("the arguments are wrong", result={"checked": 3})
 
@@ -72,11 +82,12 @@ REFUSES = JobType("test.refuses", refuses, max_attempts=3)
 SLEEPS = JobType("test.sleeps", sleeps, concurrency=1, max_attempts=1)
 LIMITED = JobType("test.limited", sleeps, concurrency=1, max_attempts=1)
 TICK = JobType("test.tick", tick, concurrency=1, max_attempts=1)
+OUTAGE = JobType("test.outage", database_goes_away, concurrency=1, max_attempts=1)
 
 
 def registry(*, periodic_seconds: int | None = None) -> JobRegistry:
     reg = JobRegistry()
-    for job_type in (STEPS, FLAKY, REFUSES, SLEEPS, LIMITED, TICK):
+    for job_type in (STEPS, FLAKY, REFUSES, SLEEPS, LIMITED, TICK, OUTAGE):
         reg.register(job_type)
     if periodic_seconds:
         reg.schedule(Periodic("test-tick", TICK.name, periodic_seconds))

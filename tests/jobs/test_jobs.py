@@ -110,6 +110,16 @@ async def test_a_failing_job_is_retried_with_backoff_then_succeeds(db: Database)
     assert any(m.startswith("retrying in") for m in messages)
 
 
+async def test_a_database_outage_under_a_job_does_not_use_up_an_attempt(db: Database) -> None:
+    # One attempt allowed: had the outage counted, the job would be failed.
+    job_id = await enqueue(db, helpers.OUTAGE, {})
+    async with running_worker(db):
+        job = await finished(db, job_id)
+    assert (job.status, job.attempts) == ("succeeded", 1), job.error
+    messages = [e.message for e in await events(db, job_id)]
+    assert any(m.startswith("handed back by") for m in messages), messages
+
+
 async def test_a_job_that_keeps_failing_ends_failed_after_its_last_attempt(db: Database) -> None:
     job_id = await enqueue(db, helpers.FLAKY, {"fail_times": 10})
     async with running_worker(db):
