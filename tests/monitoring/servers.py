@@ -56,7 +56,9 @@ async def serve_http(
     port: int = 0,
     host: str = "127.0.0.1",
 ) -> AsyncIterator[tuple[web.AppRunner, int]]:
-    runner = web.AppRunner(app)
+    # Test servers stop at once: a handler left hanging on purpose (a hung
+    # receiver) must not hold the test up for aiohttp's 60 s default.
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()

@@ -162,24 +162,56 @@ async def anything_to_settle(session: AsyncSession, now: datetime) -> bool:
     return (await session.scalar(query)) is not None
 
 
-async def claim_due(
-    session: AsyncSession, owner: str, now: datetime, limit: int
-) -> list[OutboxMessage]:
+async def due_channels(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Channels with a message due, oldest due first."""
     query = (
-        select(OutboxMessage)
+        select(OutboxMessage.channel_id, func.min(OutboxMessage.next_attempt_at))
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .group_by(OutboxMessage.channel_id)
+        .order_by(func.min(OutboxMessage.next_attempt_at))
         .limit(limit)
     )
+    return [row[0] for row in await session.execute(query)]
+
+
+async def claim_next(
+    session: AsyncSession, channel_id: uuid.UUID, owner: str, now: datetime
+) -> OutboxMessage | None:
+    """The channel's next due message, marked `sending` — unless one of its
+    messages is in flight already (here or in another process): one send at
+    a time per channel, in order. The channel row is locked meanwhile on
+    PostgreSQL, so two processes cannot both find the channel idle."""
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    messages = list(await session.scalars(query))
-    for message in messages:
+        locked = await session.scalar(
+            select(NotificationChannel.id)
+            .where(NotificationChannel.id == channel_id)
+            .with_for_update(skip_locked=True)
+        )
+        if locked is None:
+            return None  # another process is claiming for this channel
+    busy = await session.scalar(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.channel_id == channel_id, OutboxMessage.status == "sending")
+        .limit(1)
+    )
+    if busy is not None:
+        return None
+    message = await session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel_id == channel_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(1)
+    )
+    if message is not None:
         message.status = "sending"
         message.claimed_by = owner
         message.claimed_at = now
         message.attempts += 1
-    return messages
+    return message
 
 
 async def settle(session: AsyncSession, message_id: int, values: dict[str, Any]) -> None:

@@ -57,6 +57,7 @@ class Alerting:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.sender.close()
 
     async def process_once(self) -> int:
         async with self.db.unit_of_work(write=False) as session:
