@@ -38,7 +38,7 @@ async def running_alerting(app: Any, **options: Any) -> AsyncIterator[Alerting]:
         runtime.keyring,
         settle_seconds=options.pop("settle", 0.0),
         tick_seconds=0.2,
-        maintenance_seconds=0.5,
+        maintenance_seconds=options.pop("maintenance_seconds", 0.5),
     )
     task = asyncio.create_task(alerting.run())
     try:
@@ -190,6 +190,38 @@ async def test_a_maintenance_window_shows_maintenance_and_holds_alerts_until_it_
             await eventually(lambda: _count(receiver, 1))
             assert await _status_is(api, monitor_id, "down")
     assert _titles(receiver) == [_titles(receiver)[0]] and _titles(receiver)[0].startswith("DOWN")
+
+
+async def test_a_maintenance_window_holds_alerts_from_its_first_second(
+    api: Clients, app: Any, db: Any, receiver: Receiver
+) -> None:
+    target = Switchable()
+    async with serve_http(target.app()) as (_, port):
+        monitor_id = await _monitor(api, f"http://127.0.0.1:{port}/", failure_threshold=1)
+        await _channel_and_rule(api, receiver)
+        # The periodic pass is a minute apart here: the window must hold the
+        # DOWN without waiting for it (it was up to 15 s late).
+        async with (
+            running_engine(db, app.state.runtime.bus),
+            running_alerting(app, maintenance_seconds=60.0),
+        ):
+            await eventually(lambda: _status_is(api, monitor_id, "up"))
+            await asyncio.sleep(1)  # the first maintenance pass has run
+            now = utcnow()
+            window = await api.operator.post(
+                "/api/v1/maintenance-windows",
+                json={
+                    "name": "now",
+                    "starts_at": now.isoformat(),
+                    "ends_at": (now + timedelta(hours=1)).isoformat(),
+                    "monitor_ids": [monitor_id],
+                },
+            )
+            assert window.status_code == 201 and window.json()["active"] is True
+            target.status = 500
+            await eventually(lambda: _held(api))
+            await asyncio.sleep(1.5)
+            assert receiver.on("/alerts") == []
 
 
 async def _held(api: Clients) -> bool:

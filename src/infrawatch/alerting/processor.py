@@ -6,6 +6,7 @@ messages: a crash in between loses nothing and doubles nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.alerting import repository
 from infrawatch.alerting.models import AlertRule, Incident, IncidentEvent
+from infrawatch.alerting.schedule import is_active
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import stage_event
 from infrawatch.core.errors import NotFound
@@ -34,6 +36,14 @@ class Subject:
 
     monitor_id: uuid.UUID
     server: ServerOut | None
+
+
+def _in_a_window(windows: list[Any], subject: Subject, at: datetime) -> bool:
+    now = utcnow()
+    return any(
+        (is_active(w, at) or is_active(w, now)) and selects(w, subject, empty_means_all=False)
+        for w in windows
+    )
 
 
 def selects(selectors: Any, subject: Subject, *, empty_means_all: bool) -> bool:
@@ -152,8 +162,9 @@ async def process_transitions(session: AsyncSession, settle_seconds: float) -> i
     if not transitions:
         return 0
     notifier = Notifier(session, await repository.enabled_rules(session))
+    windows = await repository.windows(session)
     for t in transitions:
-        await _handle(session, notifier, t)
+        await _handle(session, notifier, t, windows)
     await monitoring.mark_alerted(session, [t.id for t in transitions])
     await session.flush()
     await review_upstream_holds(session, notifier)
@@ -187,11 +198,17 @@ async def review_upstream_holds(session: AsyncSession, notifier: Notifier | None
         await _maybe_notify_still_down(session, notifier, incident)
 
 
-async def _handle(session: AsyncSession, notifier: Notifier, t: TransitionBrief) -> None:
+async def _handle(
+    session: AsyncSession, notifier: Notifier, t: TransitionBrief, windows: list[Any]
+) -> None:
     event = classify(t)
     if event is None:
         return
     subject = Subject(t.monitor_id, await server_of(session, t.server_id))
+    if not t.in_maintenance and _in_a_window(windows, subject, t.at):
+        # The window is judged here, at the transition's time: the flag the
+        # maintenance loop sets can be seconds behind a window's start.
+        t = dataclasses.replace(t, in_maintenance=True)
     if event == "certificate":
         await _certificate(notifier, t, subject)
     elif event == "down":

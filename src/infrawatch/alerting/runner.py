@@ -10,7 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from infrawatch.alerting import maintenance, processor
+from infrawatch.alerting import repository as alerting_repository
 from infrawatch.alerting.delivery import OutboxSender
+from infrawatch.alerting.schedule import next_change
+from infrawatch.core.clock import utcnow
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
@@ -47,7 +50,7 @@ class Alerting:
             self._every(self.tick_seconds, self.process_once, wake=self._wake),
             self._every(self.tick_seconds, self.sender.deliver_due),
             self._every(30.0, self._reminders),
-            self._every(self.maintenance_seconds, self.apply_maintenance),
+            self._maintenance_loop(),
         ]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
@@ -71,6 +74,31 @@ class Alerting:
             await maintenance.apply_windows(session)
         async with self.db.unit_of_work() as session:
             await processor.release_maintenance_holds(session)
+
+    async def _maintenance_loop(self) -> None:
+        """Apply windows every `maintenance_seconds`, and at the moment one
+        starts or ends: a window must hold alerts from its first second (it
+        was up to 15 s late), and monitors show `maintenance` as it begins."""
+        outage = OutageReporter(log, "alerting: applying maintenance windows")
+        while True:
+            wait = self.maintenance_seconds
+            try:
+                await self.apply_maintenance()
+                wait = min(wait, await self._until_a_window_changes())
+                outage.succeeded()
+            except Exception as exc:
+                outage.failed(exc)
+                wait = outage.delay(self.maintenance_seconds)
+            await asyncio.sleep(wait)
+
+    async def _until_a_window_changes(self) -> float:
+        now = utcnow()
+        async with self.db.unit_of_work(write=False) as session:
+            windows = await alerting_repository.windows(session)
+        moments = [m for m in (next_change(w, now) for w in windows) if m is not None]
+        if not moments:
+            return self.maintenance_seconds
+        return max(0.05, (min(moments) - now).total_seconds() + 0.05)
 
     async def _reminders(self) -> None:
         async with self.db.unit_of_work() as session:

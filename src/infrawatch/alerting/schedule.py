@@ -44,3 +44,15 @@ def next_start(window: Any, now: datetime) -> datetime | None:
     zone = zoneinfo.ZoneInfo(window.timezone)
     upcoming: datetime = croniter(window.cron, now.astimezone(zone)).get_next(datetime)
     return upcoming
+
+
+def next_change(window: Any, now: datetime) -> datetime | None:
+    """When the window next starts or ends, after `now`."""
+    if window.cron is None:
+        moments = [m for m in (window.starts_at, window.ends_at) if m > now]
+        return min(moments) if moments else None
+    start = _last_start(window, now)
+    end = start + timedelta(minutes=window.duration_minutes)
+    upcoming = next_start(window, now)
+    moments = [m for m in (end, upcoming) if m is not None and m > now]
+    return min(moments) if moments else None
