@@ -20,7 +20,8 @@ from infrawatch.api.body_limit import BodySizeLimit
 from infrawatch.api.errors import install_error_handlers
 from infrawatch.api.health import router as health_router
 from infrawatch.api.metrics import router as metrics_router
-from infrawatch.api.router import api_router
+from infrawatch.api.openapi import install_openapi
+from infrawatch.api.router import PUBLIC_API_PATHS, api_router
 from infrawatch.core.config import Settings
 from infrawatch.core.datadir import prepare_data_dir
 from infrawatch.core.db import Database
@@ -176,6 +177,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(api_router())
+    install_openapi(app, PUBLIC_API_PATHS, "/api/v1/auth/login")
     app.add_middleware(
         BodySizeLimit,
         limit=runtime.settings.max_body_bytes,

@@ -11,7 +11,10 @@ import hypothesis.errors
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.live import admin_token, running_server
 
@@ -67,7 +70,12 @@ def test_the_api_survives_generated_input(cli_env: dict[str, str]) -> None:
                     case.call_and_validate(
                         base_url=base,
                         headers=headers,
-                        checks=[not_a_server_error, response_schema_conformance],
+                        checks=[
+                            not_a_server_error,
+                            response_schema_conformance,
+                            # Every status a route answers is in the document.
+                            status_code_conformance,
+                        ],
                     )
 
                 try:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infrawatch.core.db import UNAVAILABLE
 from infrawatch.core.errors import AppError
@@ -61,6 +62,17 @@ def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) 
 
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, _unavailable)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to bytes that are not JSON at all (bad UTF-8):
+            # bad input like any other, a 422 that names the body.
+            error = {"loc": ["body"], "msg": "the body is not valid JSON", "type": "json_invalid"}
+            return JSONResponse({"detail": [error]}, status_code=422)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
