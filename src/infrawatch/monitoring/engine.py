@@ -282,7 +282,10 @@ class Engine:
         now = asyncio.get_running_loop().time()
         interval = self._interval(spec)
         tracked.squeezed = self._in_first_interval(interval, now)
-        self._schedule(tracked, self._first_due(row.id, interval, now))
+        due = self._first_due(row.id, interval, now)
+        if last is not None and not tracked.squeezed:
+            due = self._due_after(row.id, last.checked_at, interval, now)
+        self._schedule(tracked, due)
 
     def _first_due(self, monitor_id: uuid.UUID, interval: float, now: float) -> float:
         """First checks spread over one interval by a stable hash of the id
@@ -296,6 +299,19 @@ class Engine:
         if self._in_first_interval(interval, now):
             window = max(self._started + interval * FIRST_ROUND - now, interval * 0.25)
         return now + _fraction(monitor_id) * window
+
+    def _due_after(
+        self, monitor_id: uuid.UUID, last_checked: datetime, interval: float, now: float
+    ) -> float:
+        """A monitor taken over from another worker keeps its rhythm: due one
+        interval after its last check, whoever made it. One whose worker
+        died is overdue by then: it goes within a second (spread, so a
+        takeover of thousands is no burst), not somewhere in a whole
+        interval, which added up to an interval to the gap."""
+        late = (utcnow() - last_checked).total_seconds() - interval
+        if late < 0:
+            return now - late
+        return now + _fraction(monitor_id) * min(1.0, interval * 0.1)
 
     def _in_first_interval(self, interval: float, now: float) -> bool:
         return now < self._started + interval

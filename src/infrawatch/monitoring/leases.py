@@ -27,7 +27,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
@@ -54,6 +54,9 @@ class ShardLeaser:
         self.short = False
         self._valid_until = utcnow()
         self._outage = OutageReporter(log, "renewing shard leases")
+        # When the first lease held by another worker runs out: a gone
+        # worker's shards are taken at that moment, not at the next tick.
+        self.next_foreign_expiry: datetime | None = None
 
     def holds(self, shard: int) -> bool:
         """This worker may check the shard's monitors now: it holds the lease
@@ -109,7 +112,18 @@ class ShardLeaser:
                 for shard in extra:
                     held.pop(shard)
             else:
-                for lease in await repository.leases(session):
+                leases = await repository.leases(session)
+                self.next_foreign_expiry = min(
+                    (
+                        lease.expires_at
+                        for lease in leases
+                        if lease.owner not in (None, self.worker_id)
+                        and lease.expires_at is not None
+                        and lease.expires_at >= now
+                    ),
+                    default=None,
+                )
+                for lease in leases:
                     if len(held) >= fair:
                         break
                     free = lease.owner is None or (
@@ -179,9 +193,14 @@ class LeaseRunner:
                 before = dict(leaser.owned)
                 if await leaser.tick(timeout=period / 2) or before != leaser.owned:
                     self.on_change(before, dict(leaser.owned))
-                # Often enough that a gone worker's shards are taken within
-                # seconds of its lease running out; faster while short.
-                await self._sleep(min(1.0, period / 10) if leaser.short else period / 10)
+                # Every tenth of a lease, faster while short, and just after
+                # another worker's lease runs out (it may be gone).
+                wait = min(1.0, period / 10) if leaser.short else period / 10
+                expiry = leaser.next_foreign_expiry
+                if expiry is not None:
+                    until = (expiry - utcnow()).total_seconds() + 0.05
+                    wait = max(0.05, min(wait, until))
+                await self._sleep(wait)
             before = dict(leaser.owned)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(leaser.release_all(), 5)

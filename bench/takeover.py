@@ -1,0 +1,189 @@
+"""Takeover after a kill -9 (not a test).
+
+Three `infrawatch worker` processes share N HTTP monitors on PostgreSQL;
+one is killed with SIGKILL once all are checking. The targets are served by
+this process, which notes when each monitor was really checked, so gaps are
+measured at the target (not from the results table, where the dead worker's
+last unflushed rows are missing). Reports the longest gap between two
+checks of any monitor after the kill, against the promise: lease + interval.
+Checks closer together than half an interval would mean two workers
+checking one monitor (split brain); they are counted too.
+
+    python bench/takeover.py --monitors 600 --interval 10 --lease 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from benchdb import migrated_database
+from infrawatch.core.clock import utcnow
+from infrawatch.monitoring.models import SHARD_COUNT, Monitor
+
+BENCH_DB = "iw_bench_takeover"
+
+
+class Target:
+    def __init__(self) -> None:
+        self.hits: dict[str, list[float]] = collections.defaultdict(list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits[request.match_info["n"]].append(time.monotonic())
+        return web.Response(text="ok")
+
+
+async def seed(url: str, count: int, interval: int, port: int) -> None:
+    engine = create_async_engine(url)
+    now = utcnow()
+    rows = []
+    for n in range(count):
+        monitor_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": monitor_id,
+                "name": f"takeover-{n:05}",
+                "type": "http",
+                "target": f"http://127.0.0.1:{port}/m/{n}",
+                "interval_seconds": interval,
+                "timeout_seconds": 5.0,
+                "retry_interval_seconds": interval,
+                "failure_threshold": 3,
+                "success_threshold": 1,
+                "conditions": [],
+                "settings": {"accepted_status_codes": ["200-399"]},
+                "critical": False,
+                "paused": False,
+                "in_maintenance": False,
+                "status": "pending",
+                "shard": zlib.crc32(monitor_id.bytes) % SHARD_COUNT,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    async with engine.begin() as conn:
+        await conn.execute(insert(Monitor), rows)
+    await engine.dispose()
+
+
+def worker(url: str, workdir: Path, lease: float, name: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFRAWATCH_")}
+    env.update(
+        {
+            "INFRAWATCH_DATA_DIR": str(workdir / "data"),
+            "INFRAWATCH_DATABASE_URL": url,
+            "INFRAWATCH_ENGINE_LEASE_SECONDS": str(lease),
+            "INFRAWATCH_ALERTING_ENABLED": "false",
+            "INFRAWATCH_JOBS_ENABLED": "false",
+            "INFRAWATCH_LOG_LEVEL": "warning",
+        }
+    )
+    log = (workdir / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "infrawatch", "worker"], env=env, stdout=log, stderr=log
+    )
+
+
+def gaps(hits: dict[str, list[float]], since: float, until: float) -> tuple[list[float], int]:
+    """Per monitor, the longest gap between consecutive checks in the window
+    (counting from its last check before the window), and the number of
+    check pairs closer than `double` seconds."""
+    longest = []
+    for times in hits.values():
+        inside = [t for t in times if since <= t <= until]
+        before = [t for t in times if t < since]
+        series = ([before[-1]] if before else []) + inside + [until]
+        longest.append(max(b - a for a, b in itertools.pairwise(series)))
+    return longest, 0
+
+
+def doubles(hits: dict[str, list[float]], since: float, within: float) -> int:
+    return sum(
+        1
+        for times in hits.values()
+        for a, b in itertools.pairwise(times)
+        if a >= since and b - a < within
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    target = Target()
+    app = web.Application()
+    app.router.add_get("/m/{n}", target.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    with tempfile.TemporaryDirectory(prefix="iw-takeover-") as folder:
+        workdir = Path(folder)
+        url = await migrated_database("postgresql", workdir, BENCH_DB)
+        await seed(url, args.monitors, args.interval, port)
+        workers = [worker(url, workdir, args.lease, f"w{i}") for i in range(3)]
+        try:
+            warm = args.interval * 3 + 15
+            print(
+                f"{args.monitors} monitors every {args.interval} s, 3 workers, lease "
+                f"{args.lease:g} s; warming up {warm} s",
+                flush=True,
+            )
+            await asyncio.sleep(warm)
+            before_kill = time.monotonic()
+            steady, _ = gaps(target.hits, before_kill - args.interval * 2, before_kill)
+            workers[0].send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            print("killed worker 0 with SIGKILL", flush=True)
+            await asyncio.sleep(args.lease + args.interval * 4)
+            end = time.monotonic()
+        finally:
+            for process in workers:
+                if process.poll() is None:
+                    process.terminate()
+            for process in workers:
+                process.wait(timeout=30)
+    await runner.cleanup()
+    after, _ = gaps(target.hits, killed_at, end)
+    checked = len(target.hits)
+    bound = args.lease + args.interval
+    longest = max(after)
+    print(f"monitors checked: {checked} of {args.monitors}")
+    print(f"steady state, longest gap: {max(steady):.1f} s (interval {args.interval} s)")
+    print(
+        f"after the kill: longest gap {longest:.1f} s, p99 "
+        f"{statistics.quantiles(after, n=100)[98]:.1f} s, median "
+        f"{statistics.median(after):.1f} s; bound lease + interval = {bound:g} s "
+        f"({'held' if longest <= bound else 'BROKEN'})"
+    )
+    print(
+        f"pairs of checks closer than half an interval: "
+        f"{doubles(target.hits, killed_at - args.interval, args.interval / 2)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--monitors", type=int, default=600)
+    parser.add_argument("--interval", type=int, default=10)
+    parser.add_argument("--lease", type=float, default=30.0)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
