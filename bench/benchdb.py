@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infrawatch import migrations
+from infrawatch.monitoring.models import SHARD_COUNT
 from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS
 
 POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -31,6 +33,34 @@ async def migrated_database(kind: str, workdir: Path, name: str) -> str:
     await migrations.upgrade(engine)
     await engine.dispose()
     return url
+
+
+def monitor_row(name: str, target: str, interval: int, now: Any) -> dict[str, Any]:
+    """A monitors row for an HTTP monitor, as the API would make it."""
+    monitor_id = uuid.uuid4()
+    return {
+        "id": monitor_id,
+        "name": name,
+        "type": "http",
+        "target": target,
+        "interval_seconds": interval,
+        "timeout_seconds": 5.0,
+        "retry_interval_seconds": interval,
+        "failure_threshold": 3,
+        "success_threshold": 1,
+        "degraded_threshold_ms": None,
+        "conditions": [],
+        "settings": {"accepted_status_codes": ["200-399"]},
+        "server_id": None,
+        "critical": False,
+        "paused": False,
+        "in_maintenance": False,
+        "status": "pending",
+        "shard": zlib.crc32(monitor_id.bytes) % SHARD_COUNT,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def rollup_row(

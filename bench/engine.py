@@ -31,8 +31,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
-import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,9 +40,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from benchdb import migrated_database
+from benchdb import migrated_database, monitor_row
 from infrawatch.core.clock import as_utc, utcnow
-from infrawatch.monitoring.models import SHARD_COUNT, Monitor
+from infrawatch.monitoring.models import Monitor
 
 BENCH_DB = "iw_bench_engine"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -131,34 +129,7 @@ async def prepare_database(kind: str, workdir: Path) -> str:
 async def seed_monitors(url: str, count: int, interval: int, port: int) -> None:
     engine = create_async_engine(url)
     now = utcnow()
-    rows = []
-    for n in range(count):
-        monitor_id = uuid.uuid4()
-        rows.append(
-            {
-                "id": monitor_id,
-                "name": f"bench-{n:06}",
-                "type": "http",
-                "target": target_url(n, port),
-                "interval_seconds": interval,
-                "timeout_seconds": 5.0,
-                "retry_interval_seconds": interval,
-                "failure_threshold": 3,
-                "success_threshold": 1,
-                "degraded_threshold_ms": None,
-                "conditions": [],
-                "settings": {"accepted_status_codes": ["200-399"]},
-                "server_id": None,
-                "critical": False,
-                "paused": False,
-                "in_maintenance": False,
-                "status": "pending",
-                "shard": zlib.crc32(monitor_id.bytes) % SHARD_COUNT,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+    rows = [monitor_row(f"bench-{n:06}", target_url(n, port), interval, now) for n in range(count)]
     async with engine.begin() as conn:
         for start in range(0, len(rows), 5000):
             await conn.execute(insert(Monitor), rows[start : start + 5000])

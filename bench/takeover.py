@@ -25,17 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-import zlib
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from benchdb import migrated_database
+from benchdb import migrated_database, monitor_row
 from infrawatch.core.clock import utcnow
-from infrawatch.monitoring.models import SHARD_COUNT, Monitor
+from infrawatch.monitoring.models import Monitor
 
 BENCH_DB = "iw_bench_takeover"
 
@@ -52,32 +50,10 @@ class Target:
 async def seed(url: str, count: int, interval: int, port: int) -> None:
     engine = create_async_engine(url)
     now = utcnow()
-    rows = []
-    for n in range(count):
-        monitor_id = uuid.uuid4()
-        rows.append(
-            {
-                "id": monitor_id,
-                "name": f"takeover-{n:05}",
-                "type": "http",
-                "target": f"http://127.0.0.1:{port}/m/{n}",
-                "interval_seconds": interval,
-                "timeout_seconds": 5.0,
-                "retry_interval_seconds": interval,
-                "failure_threshold": 3,
-                "success_threshold": 1,
-                "conditions": [],
-                "settings": {"accepted_status_codes": ["200-399"]},
-                "critical": False,
-                "paused": False,
-                "in_maintenance": False,
-                "status": "pending",
-                "shard": zlib.crc32(monitor_id.bytes) % SHARD_COUNT,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+    rows = [
+        monitor_row(f"takeover-{n:05}", f"http://127.0.0.1:{port}/m/{n}", interval, now)
+        for n in range(count)
+    ]
     async with engine.begin() as conn:
         await conn.execute(insert(Monitor), rows)
     await engine.dispose()
