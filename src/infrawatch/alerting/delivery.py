@@ -38,7 +38,9 @@ MAX_ATTEMPTS = 8
 MAX_LANES = 200  # channels sending at once in one process
 # A send still running this many time limits after it started is given up:
 # it may or may not have gone out; it is settled `unknown`, not retried.
-IN_FLIGHT_LIMITS = 10
+# One time limit more and any process counts a `sending` message as its
+# sender's crash: the channel's lane is blocked no longer than that.
+IN_FLIGHT_LIMITS = 3
 
 
 def backoff(attempts: int) -> timedelta:
