@@ -305,13 +305,13 @@ class Engine:
     ) -> float:
         """A monitor taken over from another worker keeps its rhythm: due one
         interval after its last check, whoever made it. One whose worker
-        died is overdue by then: it goes within a second (spread, so a
-        takeover of thousands is no burst), not somewhere in a whole
-        interval, which added up to an interval to the gap."""
+        died is overdue by then: it goes within a quarter second (spread a
+        little), not somewhere in a whole interval, which added up to an
+        interval to the gap. The global concurrency cap paces a big takeover."""
         late = (utcnow() - last_checked).total_seconds() - interval
         if late < 0:
             return now - late
-        return now + _fraction(monitor_id) * min(1.0, interval * 0.1)
+        return now + _fraction(monitor_id) * min(0.25, interval * 0.05)
 
     def _in_first_interval(self, interval: float, now: float) -> bool:
         return now < self._started + interval

@@ -37,9 +37,12 @@ from infrawatch.monitoring import repository
 from infrawatch.monitoring.models import SHARD_COUNT
 
 log = logging.getLogger(__name__)
-# Stop checking this long before the lease runs out by our clock: the new
-# holder may start at expiry by its own.
+# Stop checking this long before the lease runs out by our clock...
 SAFETY = timedelta(seconds=1)
+# ...and take a gone worker's lease this long before it runs out: after it
+# stopped checking, before its monitors' gap grows past lease + interval.
+# Less than SAFETY, so the two never check at once (clocks within 0.25 s).
+EARLY = timedelta(seconds=0.75)
 
 
 class ShardLeaser:
@@ -103,7 +106,7 @@ class ShardLeaser:
             await repository.ensure_lease_rows(session, SHARD_COUNT)
             # One lease period without a heartbeat and a worker is gone: its
             # renewal thread would have kept it counted had it been alive.
-            live = await repository.live_workers(session, now - self.lease)
+            live = await repository.live_workers(session, now - self.lease + EARLY)
             held = await repository.renew_leases(session, self.worker_id, sorted(self.owned), until)
             fair = math.ceil(SHARD_COUNT / max(1, len(live)))
             if len(held) > fair:
@@ -119,7 +122,7 @@ class ShardLeaser:
                         for lease in leases
                         if lease.owner not in (None, self.worker_id)
                         and lease.expires_at is not None
-                        and lease.expires_at >= now
+                        and lease.expires_at >= now + EARLY
                     ),
                     default=None,
                 )
@@ -127,12 +130,12 @@ class ShardLeaser:
                     if len(held) >= fair:
                         break
                     free = lease.owner is None or (
-                        lease.expires_at is not None and lease.expires_at < now
+                        lease.expires_at is not None and lease.expires_at < now + EARLY
                     )
                     if lease.shard in held or not free:
                         continue
                     epoch = await repository.take_lease(
-                        session, lease.shard, self.worker_id, now, until
+                        session, lease.shard, self.worker_id, now + EARLY, until
                     )
                     if epoch is not None:
                         held[lease.shard] = epoch
@@ -198,7 +201,7 @@ class LeaseRunner:
                 wait = min(1.0, period / 10) if leaser.short else period / 10
                 expiry = leaser.next_foreign_expiry
                 if expiry is not None:
-                    until = (expiry - utcnow()).total_seconds() + 0.05
+                    until = (expiry - EARLY - utcnow()).total_seconds() + 0.05
                     wait = max(0.05, min(wait, until))
                 await self._sleep(wait)
             before = dict(leaser.owned)

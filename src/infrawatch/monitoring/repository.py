@@ -397,7 +397,8 @@ async def take_lease(
     session: AsyncSession, shard: int, owner: str, now: datetime, until: datetime
 ) -> int | None:
     """-> the lease's new epoch, or None if another worker got there first
-    (a conditional UPDATE and its row count tell)."""
+    (a conditional UPDATE and its row count tell). A lease running out
+    before `now` is free."""
     result = await session.execute(
         update(ShardLease)
         .where(
