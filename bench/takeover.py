@@ -77,17 +77,16 @@ def worker(url: str, workdir: Path, lease: float, name: str) -> subprocess.Popen
     )
 
 
-def gaps(hits: dict[str, list[float]], since: float, until: float) -> tuple[list[float], int]:
+def gaps(hits: dict[str, list[float]], since: float, until: float) -> list[float]:
     """Per monitor, the longest gap between consecutive checks in the window
-    (counting from its last check before the window), and the number of
-    check pairs closer than `double` seconds."""
+    (counting from its last check before the window)."""
     longest = []
     for times in hits.values():
         inside = [t for t in times if since <= t <= until]
         before = [t for t in times if t < since]
         series = ([before[-1]] if before else []) + inside + [until]
         longest.append(max(b - a for a, b in itertools.pairwise(series)))
-    return longest, 0
+    return longest
 
 
 def doubles(hits: dict[str, list[float]], since: float, within: float) -> int:
@@ -126,11 +125,11 @@ async def run(args: argparse.Namespace) -> None:
             for round_ in range(args.rounds):
                 victim = round_ % 3
                 before_kill = time.monotonic()
-                steady, _ = gaps(target.hits, before_kill - args.interval * 2, before_kill)
+                steady = gaps(target.hits, before_kill - args.interval * 2, before_kill)
                 workers[victim].send_signal(signal.SIGKILL)
                 killed_at = time.monotonic()
                 await asyncio.sleep(args.lease + args.interval * 4)
-                after, _ = gaps(target.hits, killed_at, time.monotonic())
+                after = gaps(target.hits, killed_at, time.monotonic())
                 longest = max(after)
                 worst = max(worst, longest)
                 print(

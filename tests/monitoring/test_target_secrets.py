@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 
 from infrawatch.app import create_app
 from infrawatch.core.db import Base
-from infrawatch.monitoring.target_secrets import redact, split_password, with_password
+from infrawatch.core.redaction import redact_userinfo as redact
+from infrawatch.monitoring.target_secrets import split_password, with_password
 from tests.alerting.receiver import receiving
 from tests.alerting.test_flow import _channel_and_rule, running_alerting
 from tests.conftest import Clients, make_user

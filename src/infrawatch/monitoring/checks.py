@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from infrawatch.core.redaction import redact_userinfo
 from infrawatch.monitoring import conditions, target_secrets
 from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.dns import probe_dns
@@ -88,10 +89,10 @@ async def run_check(
 def _redact(result: ProbeResult) -> None:
     """The probe had the whole URL: errors and redirect hops may repeat it."""
     if result.error:
-        result.error = target_secrets.redact(result.error)
+        result.error = redact_userinfo(result.error)
     for hop in result.details.get("hops", ()):
         if isinstance(hop.get("url"), str):
-            hop["url"] = target_secrets.redact(hop["url"])
+            hop["url"] = redact_userinfo(hop["url"])
 
 
 async def _probe(spec: MonitorSpec, http: HttpClient, read_push: PushReader) -> ProbeResult | None:

@@ -146,13 +146,13 @@ class Engine:
             for task in list(self._tasks):
                 task.cancel()
             # A stop is bounded: what is not written in time is lost like
-            # on a crash (the state machine resumes from the last committed row).
+            # on a crash (the state machine resumes from the last committed
+            # row). The last flush is the lease loop's, before the leases go:
+            # after them, every row would be fenced.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
                     asyncio.gather(*workers, *self._tasks, return_exceptions=True), 20
                 )
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.writer.flush(), 10)
             await self._http.close()
 
     async def _watch_loop_lag(self) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from infrawatch.core.crypto import Keyring, SecretRef
-from infrawatch.core.redaction import MASK, redact_userinfo
+from infrawatch.core.redaction import MASK
 
-__all__ = ["MASK", "redact", "reveal", "secret_ref", "split_password", "with_password"]
+__all__ = ["MASK", "reveal", "secret_ref", "split_password", "with_password"]
 
 _USERINFO = re.compile(
     r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#\s]*):(?P<password>[^@/?#\s]*)@"
@@ -37,11 +37,6 @@ def with_password(masked: str, password: str | None) -> str:
     if match is None:
         return masked
     return f"{match['head']}:{password}@{masked[match.end() :]}"
-
-
-def redact(text: str) -> str:
-    """Any `scheme://user:password@` in a text, with the password masked."""
-    return redact_userinfo(text)
 
 
 def secret_ref(monitor_id: str) -> SecretRef:
