@@ -218,4 +218,23 @@ def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     env["INFRAWATCH_ALERTING_ENABLED"] = "false"
     if settings.database_url is not None and not settings.is_sqlite:
         env["INFRAWATCH_DATABASE_URL"] = settings.database_url.get_secret_value()
+    installed(env)
     return env
+
+
+def installed(env: dict[str, str]) -> None:
+    """What `serve`'s first start leaves for the other commands, which make
+    no installation themselves: the data dir with its keys and, on SQLite,
+    the database file (the command migrates it, as serve would)."""
+    import sqlite3
+
+    from infrawatch.core.datadir import prepare_data_dir
+
+    settings = prepare_data_dir(
+        Settings(
+            data_dir=Path(env["INFRAWATCH_DATA_DIR"]),
+            database_url=env.get("INFRAWATCH_DATABASE_URL"),
+        )
+    )
+    if settings.sqlite_path is not None:
+        sqlite3.connect(settings.sqlite_path).close()

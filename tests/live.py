@@ -15,11 +15,12 @@ import httpx
 
 
 def infrawatch(
-    env: dict[str, str], *args: str, stdin: str | None = None
+    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "infrawatch", *args],
         env=env,
+        cwd=cwd,
         input=stdin,
         capture_output=True,
         text=True,
@@ -37,17 +38,21 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    env: dict[str, str], port: int | None = None, processes: list[Any] | None = None
+    env: dict[str, str],
+    port: int | None = None,
+    processes: list[Any] | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[tuple[str, list[str]]]:
     """Yields the base URL and, once the server has stopped, its output lines.
     Output goes to a file: a pipe nobody drains would block the server.
-    `processes` receives the Popen, for tests that kill it themselves."""
+    `processes` receives the Popen, for tests that kill it themselves.
+    `host`: another local address (the lab bridge's, for lab hosts to reach)."""
     port = port or free_port()
     log_path = Path(env["INFRAWATCH_DATA_DIR"]).parent / f"serve-{port}.log"
     output: list[str] = []
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "infrawatch", "serve", "--port", str(port)],
+            [sys.executable, "-m", "infrawatch", "serve", "--host", host, "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -55,7 +60,7 @@ def running_server(
         )
     if processes is not None:
         processes.append(process)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -82,6 +87,7 @@ def create_user(
     username: str,
     password: str = "a long enough password",
     role: str = "admin",
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return infrawatch(
         env,
@@ -92,6 +98,7 @@ def create_user(
         role,
         "--password-stdin",
         stdin=password + "\n",
+        cwd=cwd,
     )
 
 

@@ -1,3 +1,3 @@
-from infrawatch.cli import main
+from infrawatch.entry import main
 
 main()

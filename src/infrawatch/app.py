@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infrawatch import __version__, migrations
 from infrawatch.alerting.runner import Alerting
 from infrawatch.api.body_limit import BodySizeLimit
+from infrawatch.api.docs import install_docs
 from infrawatch.api.errors import install_error_handlers
 from infrawatch.api.health import router as health_router
 from infrawatch.api.metrics import router as metrics_router
@@ -38,6 +39,8 @@ from infrawatch.jobs.worker import JobWorker, WorkerOptions
 from infrawatch.monitoring import service as monitoring
 from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.engine import Engine, EngineOptions
+from infrawatch.provisioning import builds as provisioning_builds
+from infrawatch.provisioning import hibernation as provisioning_hibernation
 from infrawatch.provisioning import projects as provisioning_projects
 from infrawatch.provisioning import tasks as provisioning_tasks
 from infrawatch.web.hub import Hub
@@ -71,8 +74,8 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    settings = prepare_data_dir(settings)
+def build_runtime(settings: Settings, *, create_data_dir: bool = True) -> Runtime:
+    settings = prepare_data_dir(settings, create=create_data_dir)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     bus = create_event_bus(redis_url)
     assert settings.master_key is not None  # prepare_data_dir made one if none was given
@@ -95,6 +98,10 @@ def build_job_registry(settings: Settings) -> JobRegistry:
     )
     registry.register(provisioning_tasks.ROLLBACK)
     registry.register(provisioning_projects.SYNC)
+    for job_type in (*provisioning_builds.JOB_TYPES, *provisioning_hibernation.JOB_TYPES):
+        registry.register(job_type)
+    for periodic in provisioning_hibernation.PERIODIC:
+        registry.schedule(periodic)
     for periodic in credential_tasks.PERIODIC:
         registry.schedule(periodic)
     return registry
@@ -108,6 +115,7 @@ def build_engine(runtime: Runtime) -> Engine:
         per_host_concurrency=settings.engine_per_host_concurrency,
         lease_seconds=settings.engine_lease_seconds,
         raw_retention_hours=settings.results_retention_hours,
+        source_address=settings.probe_source_address,
     )
     return Engine(runtime.db, runtime.bus, options, runtime.keyring)
 
@@ -144,8 +152,14 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         if run_migrations:
             await migrations.upgrade(runtime.db.engine)
         await check_keyring(runtime.db, runtime.keyring)
-        async with runtime.db.unit_of_work() as session:
-            sealed = await monitoring.seal_target_passwords(session, runtime.keyring)
+        sealed = 0
+        # Looked for first in a read: a start with nothing to seal (nearly
+        # every start) takes no write lock beside other processes' writes.
+        async with runtime.db.unit_of_work(write=False) as session:
+            unsealed = await monitoring.has_clear_target_passwords(session)
+        if unsealed:
+            async with runtime.db.unit_of_work() as session:
+                sealed = await monitoring.seal_target_passwords(session, runtime.keyring)
         if sealed:
             log.info("moved %d monitor target passwords into encrypted storage", sealed)
         await runtime.bus.start()
@@ -165,6 +179,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         version=__version__,
         description="Inventory, monitoring, alerting and provisioning for server fleets.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: served from vendored files, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     hub = app.state.hub = Hub(runtime.bus)
@@ -178,6 +194,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(api_router())
     install_openapi(app, PUBLIC_API_PATHS, "/api/v1/auth/login")
+    install_docs(app)
     app.add_middleware(
         BodySizeLimit,
         limit=runtime.settings.max_body_bytes,

@@ -112,6 +112,8 @@ async def test_down_and_recovery_each_notify_once_and_open_then_resolve_an_incid
     assert [e["kind"] for e in incident["timeline"]] == ["opened", "notified", "resolved"]
     payload = receiver.on("/alerts")[0].json["message"]
     assert monitor_id in payload or "is down" in payload
+    # Apprise's notify type, for receivers that colour by it (Slack, Discord …).
+    assert [r.json["type"] for r in receiver.on("/alerts")] == ["failure", "success"]
 
 
 async def _status_is(api: Clients, monitor_id: str, status: str) -> bool:
@@ -222,6 +224,35 @@ async def test_a_maintenance_window_holds_alerts_from_its_first_second(
             await eventually(lambda: _held(api))
             await asyncio.sleep(1.5)
             assert receiver.on("/alerts") == []
+
+
+async def test_a_server_in_maintenance_holds_its_monitors_alerts_until_it_is_active(
+    api: Clients, app: Any, db: Any, receiver: Receiver
+) -> None:
+    """What hibernation relies on: it puts a server in maintenance before
+    stopping it, so the DOWN that follows is expected, not news."""
+    target = Switchable()
+    async with serve_http(target.app()) as (_, port):
+        server_id = await _server(api, "dev-1")
+        monitor_id = await _monitor(api, f"http://127.0.0.1:{port}/", server_id=server_id)
+        await _channel_and_rule(api, receiver)
+        r = await api.operator.patch(
+            f"/api/v1/servers/{server_id}", json={"lifecycle": "maintenance"}
+        )
+        assert r.status_code == 200, r.text
+        async with running_engine(db, app.state.runtime.bus), running_alerting(app):
+            await eventually(lambda: _status_is(api, monitor_id, "maintenance"))
+            target.status = 500
+            await eventually(lambda: _held(api))
+            await asyncio.sleep(1)
+            assert receiver.on("/alerts") == []
+            r = await api.operator.patch(
+                f"/api/v1/servers/{server_id}", json={"lifecycle": "active"}
+            )
+            assert r.status_code == 200, r.text
+            await eventually(lambda: _count(receiver, 1))
+            assert await _status_is(api, monitor_id, "down")
+    assert _titles(receiver)[0].startswith("DOWN")
 
 
 async def _held(api: Clients) -> bool:

@@ -20,6 +20,7 @@ from tests.conftest import Clients, unavailable
 from tests.live import admin_token, free_port, running_server
 from tests.monitoring.helpers import eventually, running_engine
 from tests.monitoring.servers import Certificates, serve_http, target_app
+from tests.monitoring.test_agent import reading
 
 DASHBOARD = Path(__file__).parents[2] / "deploy/grafana/dashboards/infrawatch.json"
 
@@ -51,6 +52,17 @@ async def _metrics_with_data(api: Clients, app: Any, db: Any, tmp_path: Path) ->
                 },
             )
             assert created.status_code == 201, created.text
+        # A host agent's report: its latest figures are exported too.
+        server = await api.operator.post("/api/v1/servers", json={"name": "host-1"})
+        token = await api.operator.post(
+            "/api/v1/agents/tokens", json={"server_id": server.json()["id"]}
+        )
+        sent = await api.anon.post(
+            "/api/v1/agents/report",
+            json=reading(),
+            headers={"Authorization": f"Bearer {token.json()['token']}"},
+        )
+        assert sent.status_code == 202, sent.text
         runtime = app.state.runtime
         # The process's alerting exports its counters even before it sends.
         runtime.alerting = Alerting(runtime.db, runtime.bus, runtime.keyring)
@@ -98,6 +110,16 @@ async def test_metrics_pass_promtool_and_carry_status_latency_and_certificates(
     ]
     assert buckets and all(s.value >= 1 for s in buckets)
     assert families["infrawatch_engine_checks"].samples
+    disks = families["infrawatch_host_disk_used_percent"].samples
+    assert [(d.labels["server"], d.labels["mount"], d.value) for d in disks] == [
+        ("host-1", "/", 50.0)
+    ]
+    (load,) = families["infrawatch_host_load_per_core"].samples
+    assert load.value == 0.25
+    sent = {
+        s.labels["direction"]: s.value for s in families["infrawatch_host_network_bytes"].samples
+    }
+    assert sent == {"sent": 1000.0, "received": 2000.0}
 
 
 async def test_every_dashboard_panel_queries_a_metric_that_exists(

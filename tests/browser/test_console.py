@@ -102,7 +102,7 @@ async def test_operations_console_end_to_end(
         await page.get_by_text("New server").click()
         await page.get_by_label("Name", exact=True).fill("web-1")
         await page.get_by_label("IP address").fill("127.0.0.1")
-        await page.get_by_label("Tags (key=value, comma separated)").fill("env=prod")
+        await page.get_by_label("Tags (key=value; key=value)").fill("env=prod")
         await page.get_by_role("button", name="Create server").click()
         await page.wait_for_url(re.compile(r"/servers/[0-9a-f-]{36}$"))
         server_id = page.url.rsplit("/", 1)[1]

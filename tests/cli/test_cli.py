@@ -12,7 +12,7 @@ from tests.live import admin_token, create_user, infrawatch, running_server
 def test_users_and_tokens_are_created_from_the_command_line(cli_env: dict[str, str]) -> None:
     created = create_user(cli_env, "root")
     assert created.returncode == 0, created.stderr
-    assert "created admin root" in created.stdout
+    assert "created user root with the admin role" in created.stdout
     again = create_user(cli_env, "root", password="x" * 9)
     assert again.returncode == 1
     assert "already exists" in again.stderr

@@ -43,7 +43,7 @@ async def test_a_dry_run_reports_each_row_and_writes_nothing(api: Clients) -> No
     assert rows["web-2"]["action"] == "unchanged"
     assert rows["db-1"]["action"] == "update"
     assert rows["db-1"]["changes"] == ["region", "tags"]
-    assert rows["bad"]["errors"] == ["ip_address: Value error, not a valid IPv4 or IPv6 address"]
+    assert rows["bad"]["errors"] == ["ip_address: not a valid IPv4 or IPv6 address"]
     assert await names(api.viewer) == ["db-1", "web-2"]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
 from infrawatch.monitoring.engine import Engine
-from infrawatch.monitoring.models import MonitorResult, MonitorRollup, MonitorTransition
+from infrawatch.monitoring.models import ANY_POOL, MonitorResult, MonitorRollup, MonitorTransition
 from infrawatch.monitoring.retention import run_retention
 from tests.conftest import Clients
 from tests.monitoring.helpers import (
@@ -152,7 +152,10 @@ async def test_two_engines_share_the_shards_and_one_takes_over_when_the_other_di
         async with running_engine(db, bus, lease_seconds=3) as second:
             await eventually(
                 lambda: asyncio.sleep(
-                    0, result=len(first.leaser.owned) == len(second.leaser.owned) == 32
+                    0,
+                    result=len(first.leaser.shards(ANY_POOL))
+                    == len(second.leaser.shards(ANY_POOL))
+                    == 32,
                 )
             )
             assert not first.leaser.owned.keys() & second.leaser.owned.keys()
@@ -164,7 +167,9 @@ async def test_two_engines_share_the_shards_and_one_takes_over_when_the_other_di
             await eventually(split, 10)
             assert not set(first.tracked) & set(second.tracked)
         # The second stopped: the first takes every shard within a lease period.
-        await eventually(lambda: asyncio.sleep(0, result=len(first.leaser.owned) == 64), 15)
+        await eventually(
+            lambda: asyncio.sleep(0, result=len(first.leaser.shards(ANY_POOL)) == 64), 15
+        )
         await eventually(lambda: asyncio.sleep(0, result=len(first.tracked) == 12), 15)
 
 
@@ -182,7 +187,10 @@ async def test_engines_started_together_split_the_shards_without_handing_any_ove
     ):
         await eventually(
             lambda: asyncio.sleep(
-                0, result=len(first.leaser.owned) == len(second.leaser.owned) == 32
+                0,
+                result=len(first.leaser.shards(ANY_POOL))
+                == len(second.leaser.shards(ANY_POOL))
+                == 32,
             )
         )
         await asyncio.sleep(1.5)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from infrawatch.core.db import Database
-from infrawatch.monitoring.models import MonitorTransition
+from infrawatch.monitoring.models import ANY_POOL, MonitorTransition
 from tests.alerting.receiver import receiving
 from tests.alerting.test_flow import _channel_and_rule, running_alerting
 from tests.conftest import Backend, Clients
@@ -123,7 +123,7 @@ async def _split(first: Any, second: Any) -> bool:
 
 
 async def _owns_all(engine: Any) -> bool:
-    return len(engine.leaser.owned) == 64
+    return len(engine.leaser.shards(ANY_POOL)) == 64
 
 
 async def _all_up(api: Clients, ids: list[str]) -> bool:

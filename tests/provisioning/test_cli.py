@@ -62,7 +62,7 @@ async def test_provision_follows_a_worker_run_and_exits_with_its_outcome(
     bad = await provision(env, "--server", "nope", "--roles", "base")
     assert bad.returncode == 1 and "no live server named 'nope'" in bad.stderr
     bad = await provision(env, "--server", "cli-1", "--roles", "base,nothing")
-    assert bad.returncode == 1 and "roles/1" in bad.stderr and "no role 'nothing'" in bad.stderr
+    assert bad.returncode == 1 and "roles.1: " in bad.stderr and "no role 'nothing'" in bad.stderr
     detached = await provision(env, "--server", "cli-1", "--roles", "base", "--check", "--detach")
     assert detached.returncode == 0 and len(detached.stdout.strip()) == 36
 

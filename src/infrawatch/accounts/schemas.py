@@ -10,7 +10,8 @@ from infrawatch.core.context import Role
 from infrawatch.core.validation import Name, NullMeansUnset
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+PASSWORD_MIN_LENGTH = 8
+Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=1024)]
 
 
 class UserOut(BaseModel):

@@ -39,6 +39,21 @@ class Message:
     delivery_id: str | None = None  # the outbox message, for receivers to deduplicate
 
 
+def severity(payload: dict[str, Any]) -> str:
+    """What a message means, for receivers that colour by it: failure,
+    warning, success or info (Apprise's notify types; webhooks get it as
+    `severity`)."""
+    event = payload.get("event")
+    if event == "location":
+        return "warning" if payload.get("state") == "gone" else "success"
+    return {
+        "down": "failure",
+        "degraded": "warning",
+        "certificate": "warning",
+        "recovered": "success",
+    }.get(str(event), "info")
+
+
 @dataclass(frozen=True)
 class Target:
     kind: str  # apprise, webhook
@@ -96,7 +111,13 @@ async def send(target: Target, message: Message, timeout: float = SEND_TIMEOUT_S
 
 async def _send_webhook(target: Target, message: Message) -> None:
     body = json.dumps(
-        {"title": message.title, "body": message.body, **message.payload}, default=str
+        {
+            "title": message.title,
+            "body": message.body,
+            "severity": severity(message.payload),
+            **message.payload,
+        },
+        default=str,
     ).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "InfraWatch-Webhook/1"}
     if message.delivery_id:
@@ -152,7 +173,12 @@ def _start_apprise(
             logs.append(str(getattr(entry, "message", entry)))
 
         try:
-            result = notifier.notify(body=message.body, title=message.title, log_callback=collect)
+            result = notifier.notify(
+                body=message.body,
+                title=message.title,
+                notify_type=apprise.NotifyType(severity(message.payload)),
+                log_callback=collect,
+            )
             error = None
             if not result:
                 detail = _redact("; ".join(logs[-3:]), target.url) if logs else ""

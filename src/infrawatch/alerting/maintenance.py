@@ -12,13 +12,31 @@ from infrawatch.alerting.processor import Subject, selects
 from infrawatch.alerting.schedule import is_active
 from infrawatch.core.clock import utcnow
 from infrawatch.inventory import service as inventory
+from infrawatch.inventory.lifecycle import RESTING
 from infrawatch.monitoring import service as monitoring
 
 
+async def _resting_servers(session: AsyncSession) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for lifecycle in sorted(RESTING):
+        found |= set(
+            await inventory.live_server_ids_matching(
+                session, f"lifecycle:{lifecycle.value}", 1_000_000, ("query", "q")
+            )
+        )
+    return found
+
+
 async def apply_windows(session: AsyncSession) -> set[uuid.UUID]:
+    """Monitors covered by an active window, or whose server rests
+    (inventory.lifecycle.RESTING: maintenance, decommissioning)."""
     now = utcnow()
     active = [w for w in await repository.windows(session) if is_active(w, now)]
     covered: set[uuid.UUID] = set()
+    resting = await _resting_servers(session)
+    if resting:
+        pairs = await monitoring.monitor_server_pairs(session)
+        covered |= {m for m, s in pairs if s in resting}
     if active:
         pairs = await monitoring.monitor_server_pairs(session)
         server_ids = sorted({s for _, s in pairs if s is not None})

@@ -23,6 +23,7 @@ from infrawatch.core.errors import NotFound
 from infrawatch.core.events import Event
 from infrawatch.inventory import dependencies
 from infrawatch.inventory import service as inventory
+from infrawatch.inventory.lifecycle import RESTING
 from infrawatch.inventory.schemas import ServerOut
 from infrawatch.monitoring import service as monitoring
 from infrawatch.monitoring.service import TransitionBrief
@@ -44,6 +45,12 @@ def _in_a_window(windows: list[Any], subject: Subject, at: datetime) -> bool:
         (is_active(w, at) or is_active(w, now)) and selects(w, subject, empty_means_all=False)
         for w in windows
     )
+
+
+def resting(subject: Subject) -> bool:
+    """The server is in maintenance (a person said so, or it hibernates) or
+    being torn down: what its monitors say is expected, not news."""
+    return subject.server is not None and subject.server.lifecycle in RESTING
 
 
 def selects(selectors: Any, subject: Subject, *, empty_means_all: bool) -> bool:
@@ -101,10 +108,13 @@ class Notifier:
         body: str,
         payload: dict[str, Any],
         rule_filter: Any = None,
+        heard_by: tuple[str, ...] = (),
     ) -> int:
+        """`heard_by`: rule events that hear this event besides its own."""
         channel_ids: set[uuid.UUID] = set()
+        hearing = {event, *heard_by}
         for rule in self.rules:
-            if event not in rule.events or not selects(rule, subject, empty_means_all=True):
+            if not hearing & set(rule.events) or not selects(rule, subject, empty_means_all=True):
                 continue
             if rule_filter is not None and not rule_filter(rule):
                 continue
@@ -171,6 +181,37 @@ async def process_transitions(session: AsyncSession, settle_seconds: float) -> i
     return len(transitions)
 
 
+# No monitor: only rules without selectors (the whole fleet) hear of locations.
+NO_MONITOR = uuid.UUID(int=0)
+
+
+async def process_location_news(session: AsyncSession) -> int:
+    """A location that lost its last worker (or got one back): told once to
+    every rule for the whole fleet that hears `location` or `down` events —
+    its monitors' quorum just lost a voice."""
+    news = await monitoring.claim_location_news(session)
+    if not news:
+        return 0
+    notifier = Notifier(session, await repository.enabled_rules(session))
+    subject = Subject(NO_MONITOR, None)
+    for item in news:
+        gone = item.state == "gone"
+        await notifier.queue(
+            "location",
+            subject,
+            f"loc-{item.name}-{item.since.isoformat()}",
+            f"LOCATION GONE: {item.name}" if gone else f"LOCATION BACK: {item.name}",
+            f"No worker checks from {item.name} any more: its monitors are decided by the "
+            "other locations they list."
+            if gone
+            else f"Workers check from {item.name} again.",
+            {"location": item.name, "state": item.state, "at": item.since.isoformat()},
+            heard_by=("down",) if gone else ("recovered",),
+        )
+    await monitoring.mark_location_news(session, [item.name for item in news])
+    return len(news)
+
+
 async def review_upstream_holds(session: AsyncSession, notifier: Notifier | None = None) -> None:
     """Held incidents without a parent: the upstream's own incident may have
     opened since (same outage, seen in another order): attach them. If the
@@ -205,9 +246,10 @@ async def _handle(
     if event is None:
         return
     subject = Subject(t.monitor_id, await server_of(session, t.server_id))
-    if not t.in_maintenance and _in_a_window(windows, subject, t.at):
+    if not t.in_maintenance and (_in_a_window(windows, subject, t.at) or resting(subject)):
         # The window is judged here, at the transition's time: the flag the
-        # maintenance loop sets can be seconds behind a window's start.
+        # maintenance loop sets can be seconds behind a window's start (and a
+        # hibernating server is stopped right after it enters maintenance).
         t = dataclasses.replace(t, in_maintenance=True)
     if event == "certificate":
         await _certificate(notifier, t, subject)
@@ -285,6 +327,14 @@ async def _down(
     await _notify_down(session, notifier, t.id, incident, subject, t)
 
 
+def _checked(t: TransitionBrief) -> str:
+    """`http https://example.test/`, or the type alone where there is no
+    target to name (push and agent monitors: `push heartbeat`)."""
+    if not t.target.strip():
+        return {"push": "push heartbeat", "agent": "host agent"}.get(t.monitor_type, t.monitor_type)
+    return f"{t.monitor_type} {t.target}"
+
+
 async def _notify_down(
     session: AsyncSession,
     notifier: Notifier,
@@ -298,7 +348,7 @@ async def _notify_down(
         subject,
         f"t{key}",
         f"DOWN: {t.monitor_name}",
-        f"{t.monitor_name} ({t.monitor_type} {t.target}) is down: {t.reason or 'no reason given'}",
+        f"{t.monitor_name} ({_checked(t)}) is down: {t.reason or 'no reason given'}",
         _payload(t, incident),
     )
     incident.notified = True

@@ -44,6 +44,7 @@ class Alerting:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
+        # Location news waits for the next tick (a second): no wake-up for it.
         subscription = self.bus.subscribe("monitoring.monitor.*", maxsize=1000)
         loops = [
             self._listen(subscription),
@@ -64,10 +65,16 @@ class Alerting:
 
     async def process_once(self) -> int:
         async with self.db.unit_of_work(write=False) as session:
-            if not await monitoring.has_unalerted_transitions(session):
-                return 0
-        async with self.db.unit_of_work() as session:
-            return await processor.process_transitions(session, self.settle_seconds)
+            transitions = await monitoring.has_unalerted_transitions(session)
+            locations = await monitoring.has_location_news(session)
+        done = 0
+        if transitions:
+            async with self.db.unit_of_work() as session:
+                done += await processor.process_transitions(session, self.settle_seconds)
+        if locations:
+            async with self.db.unit_of_work() as session:
+                done += await processor.process_location_news(session)
+        return done
 
     async def apply_maintenance(self) -> None:
         async with self.db.unit_of_work() as session:

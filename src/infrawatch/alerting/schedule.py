@@ -4,12 +4,11 @@ and a duration)."""
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from croniter import croniter
+from infrawatch.core.cron import check_cron, following, previous
 
 DAY_NUMBERS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 
@@ -19,16 +18,11 @@ def weekdays_to_cron(weekdays: Sequence[str], start: time) -> str:
     return f"{start.minute} {start.hour} * * {days}"
 
 
-def check_cron(expression: str) -> None:
-    if len(expression.split()) != 5 or not croniter.is_valid(expression):
-        raise ValueError(f"{expression!r} is not a five-field cron expression")
+__all__ = ["check_cron", "is_active", "next_change", "next_start", "weekdays_to_cron"]
 
 
 def _last_start(window: Any, now: datetime) -> datetime:
-    zone = zoneinfo.ZoneInfo(window.timezone)
-    local_now = now.astimezone(zone)
-    previous: datetime = croniter(window.cron, local_now).get_prev(datetime)
-    return previous
+    return previous(window.cron, window.timezone, now)
 
 
 def is_active(window: Any, now: datetime) -> bool:
@@ -41,9 +35,7 @@ def is_active(window: Any, now: datetime) -> bool:
 def next_start(window: Any, now: datetime) -> datetime | None:
     if window.cron is None:
         return window.starts_at if window.starts_at > now else None
-    zone = zoneinfo.ZoneInfo(window.timezone)
-    upcoming: datetime = croniter(window.cron, now.astimezone(zone)).get_next(datetime)
-    return upcoming
+    return following(window.cron, window.timezone, now)
 
 
 def next_change(window: Any, now: datetime) -> datetime | None:

@@ -18,7 +18,8 @@ from pydantic import (
 
 from infrawatch.core.validation import LongText, Name, NullMeansUnset
 
-Event = Literal["down", "recovered", "degraded", "certificate"]
+# "location": a probe location lost (or got back) its last live worker.
+Event = Literal["down", "recovered", "degraded", "certificate", "location"]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")]
 TagValue = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f]*$")]
 GroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")]

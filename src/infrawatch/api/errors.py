@@ -5,7 +5,7 @@ value, never a 500."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from infrawatch.core.db import UNAVAILABLE
 from infrawatch.core.errors import AppError
 from infrawatch.core.outage import OutageReporter
+from infrawatch.core.validation import plain_message
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -23,14 +24,14 @@ DATABASE_OUTAGE = OutageReporter(log, "answering requests from the database")
 
 
 # For a browser asking for a page: a rendered error page, or None for JSON.
-HtmlErrors = Callable[[Request, int, str], Response | None]
+HtmlErrors = Callable[[Request, int, str], Awaitable[Response | None]]
 
 
 def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
         if html_errors is not None and isinstance(exc.detail(), str):
-            page = html_errors(request, exc.status_code, exc.detail())
+            page = await html_errors(request, exc.status_code, exc.detail())
             if page is not None:
                 page.headers.update(exc.headers or {})
                 return page
@@ -70,6 +71,12 @@ def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) 
             # bad input like any other, a 422 that names the body.
             error = {"loc": ["body"], "msg": "the body is not valid JSON", "type": "json_invalid"}
             return JSONResponse({"detail": [error]}, status_code=422)
+        if html_errors is not None and exc.status_code in (404, 405):
+            # An unknown console path, typed or followed from an old link.
+            message = "there is no page here" if exc.status_code == 404 else str(exc.detail)
+            page = await html_errors(request, exc.status_code, message)
+            if page is not None:
+                return page
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -79,7 +86,7 @@ def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) 
         errors = [
             {
                 "loc": list(e.get("loc", ())),
-                "msg": e.get("msg", ""),
+                "msg": plain_message(dict(e)),
                 "type": e.get("type", "value_error"),
             }
             for e in exc.errors()

@@ -8,6 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from infrawatch.accounts.security import authentication
 from infrawatch.alerting.metrics import AlertingCollector, outbox_depth
 from infrawatch.core.runtime import Runtime, get_runtime
+from infrawatch.monitoring import agents
+from infrawatch.monitoring.agents import HostCollector
 from infrawatch.monitoring.metrics import (
     EngineCollector,
     MonitorSnapshot,
@@ -22,12 +24,14 @@ async def render_metrics(runtime: Runtime, *, fleet: bool = True) -> bytes:
     """Shared by `serve` (/metrics) and `worker --metrics-port`. A worker
     leaves out the fleet-wide series read from the database (any serve
     replica exports those) and keeps what only it knows."""
-    shot, depth = MonitorSnapshot(), 0
+    shot, depth, hosts = MonitorSnapshot(), 0, []
     if fleet:
         async with runtime.db.unit_of_work(write=False) as session:
             shot = await snapshot(session)
             depth = await outbox_depth(session)
+            hosts = await agents.host_snapshot(session)
     registry = CollectorRegistry(auto_describe=False)
+    registry.register(HostCollector(hosts))
     if runtime.engine is not None:
         registry.register(EngineCollector(runtime.engine))
     registry.register(AlertingCollector(depth if fleet else None, runtime.alerting))

@@ -19,6 +19,7 @@ ERRORS = {
     "412": "If-Match does not match the current version",
     "413": "the request body is larger than INFRAWATCH_MAX_BODY_BYTES",
     "429": "too many failed logins; see Retry-After",
+    "502": "the cloud provider asked on the caller's behalf refused or failed (its words)",
     "503": "the database is unavailable; see Retry-After",
 }
 ERROR_SCHEMA = {
@@ -105,4 +106,10 @@ def _errors_of(
         codes.append("412")
     if path == login_path:
         codes += ["401", "429"]
+    elif path in public_paths and "authorization" in parameters:
+        codes.append("401")  # a public path with a credential of its own (an agent's)
+    if path.startswith("/api/v1/provider-accounts/{") and path.endswith(
+        ("regions", "sizes", "nodes")
+    ):
+        codes.append("502")
     return codes

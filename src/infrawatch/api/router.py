@@ -14,8 +14,13 @@ from infrawatch.discovery.router import router as discovery_router
 from infrawatch.discovery.router import validate_router
 from infrawatch.inventory.router import router as inventory_router
 from infrawatch.jobs.router import router as jobs_router
-from infrawatch.monitoring.router import push_router
+from infrawatch.monitoring.router import agent_report_router, agents_router, push_router
 from infrawatch.monitoring.router import router as monitoring_router
+from infrawatch.provisioning.cloud_router import (
+    accounts_router,
+    builds_router,
+    hibernation_router,
+)
 from infrawatch.provisioning.router import lab_router, projects_router
 from infrawatch.provisioning.router import router as provisioning_router
 from infrawatch.statuspage.router import router as statuspage_router
@@ -28,6 +33,7 @@ PUBLIC_API_PATHS = frozenset(
         "/api/v1/push/{token}/start",
         "/api/v1/push/{token}/fail",
         "/api/v1/push/{token}/{exit_code}",
+        "/api/v1/agents/report",
     }
 )
 
@@ -39,9 +45,13 @@ def api_router() -> APIRouter:
         me_router,
         admin_router,
         audit_router,
+        # Before the inventory's: /servers/create is not a server id.
+        builds_router,
         inventory_router,
         monitoring_router,
         push_router,
+        agent_report_router,
+        agents_router,
         alerting_router,
         jobs_router,
         credentials_router,
@@ -52,6 +62,8 @@ def api_router() -> APIRouter:
         projects_router,
         provisioning_router,
         lab_router,
+        accounts_router,
+        hibernation_router,
         statuspage_router,
     )
     for part in parts:

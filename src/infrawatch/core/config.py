@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     engine_max_concurrency: int = 2000
     engine_per_host_concurrency: int = 100
     engine_lease_seconds: float = 30.0
+    # HTTP checks leave from this local address (a probe host with several).
+    probe_source_address: str | None = None
     results_retention_hours: float = 48.0
     # Alerting runs beside the engine. A down event for a server with
     # upstream dependencies waits this long, so an upstream outage detected
@@ -109,3 +111,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None on PostgreSQL."""
+        if not self.is_sqlite:
+            return None
+        return Path(self.effective_database_url.split(":///", 1)[1].split("?", 1)[0])

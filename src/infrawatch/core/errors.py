@@ -71,3 +71,10 @@ class TooManyRequests(AppError):
 
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class UpstreamFailed(AppError):
+    """Something we call on the caller's behalf (a cloud provider's API)
+    refused or failed: 502, with its own words."""
+
+    status_code = 502

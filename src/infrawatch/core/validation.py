@@ -87,3 +87,96 @@ ShortText = Annotated[str, StringConstraints(max_length=255), AfterValidator(_si
 LongText = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_control_chars)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
 JSONObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+
+
+# --- validation errors in plain words ----------------------------------------
+# pydantic's messages are written for developers ("String should match
+# pattern '^[A-Za-z0-9]…$'", "Value error, …", a docs URL in str(exc)).
+# Users see the field and the rule; the type codes stay for programs.
+_PLAIN: dict[str, str] = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field here",
+    "string_too_short": "must be at least {min_length} characters long",
+    "string_too_long": "must be at most {max_length} characters long",
+    "too_short": "needs at least {min_length} item(s)",
+    "too_long": "takes at most {max_length} item(s)",
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be {ge} or more",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be {le} or less",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "uuid_parsing": "must be an id (a UUID)",
+    "uuid_type": "must be an id (a UUID)",
+    "enum": "must be one of {expected}",
+    "literal_error": "must be one of {expected}",
+    "datetime_parsing": "must be a date and time (ISO 8601, e.g. 2026-01-31T12:00:00Z)",
+    "datetime_from_date_parsing": "must be a date and time (ISO 8601, e.g. 2026-01-31T12:00:00Z)",
+    "ip_address": "must be an IPv4 or IPv6 address",
+    "json_invalid": "is not valid JSON",
+    "url_parsing": "must be a URL",
+    "url_scheme": "must be a URL starting with {expected_schemes}",
+}
+# What a pattern means, for the patterns users meet (names, usernames, tags).
+_START = "must start with a letter or digit and hold only letters, digits and "
+PATTERN_WORDS: dict[str, str] = {
+    r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$": _START + "_ . @ - (64 at most)",
+    r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$": _START + "_ . / - (63 at most)",
+    r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$": _START + "_ . : / - (128 at most)",
+    r"^[a-z0-9][a-z0-9._-]{0,63}$": "must start with a lower-case letter or digit and hold only "
+    "lower-case letters, digits and . _ - (64 at most)",
+    r"^[a-z0-9][a-z0-9-]{0,62}$": "must start with a lower-case letter or digit and hold only "
+    "lower-case letters, digits and - (63 at most)",
+    r"^[^\x00-\x1f]*$": "must not contain control characters (line breaks, tabs)",
+    r"^[^\x00-\x08\x0a-\x1f]*$": "must be one line without control characters",
+    r"^[^\x00]*$": "must not contain NUL characters",
+    r"^[^\s\x00]+$": "must not contain spaces",
+    r"^[1-5]\d\d(-[1-5]\d\d)?$": "must be a status code or a range of them (200, 200-299)",
+    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$": "must be a header name (letters, digits, - and the "
+    "characters HTTP allows; no spaces or colons)",
+}
+
+
+def plain_message(error: dict[str, Any]) -> str:
+    """One pydantic error's rule in words, without the field."""
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    message = str(error.get("msg", ""))
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return PATTERN_WORDS.get(pattern, "has characters that are not allowed here")
+    template = _PLAIN.get(kind)
+    if template is not None:
+        try:
+            return template.format(**{k: str(v) for k, v in ctx.items()})
+        except (KeyError, IndexError):
+            pass
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+def field_name(loc: Any) -> str:
+    """`body.servers.0.name` → `servers.0.name`: where the error is, as a user
+    would write it (the request's part is noise)."""
+    parts = [str(p) for p in (loc or ()) if p not in ("body", "query", "path")]
+    return ".".join(parts)
+
+
+def plain_errors(errors: Any) -> list[str]:
+    """`field: rule` lines for a list of pydantic errors."""
+    lines = []
+    for error in errors:
+        where = field_name(error.get("loc"))
+        rule = plain_message(error)
+        lines.append(f"{where}: {rule}" if where else rule)
+    return lines

@@ -112,3 +112,19 @@ class Secret(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AgentToken(Base):
+    """One agent token per server, the credential of /api/v1/agents/report:
+    looked up by its hash, kept encrypted (like a push token)."""
+
+    __tablename__ = "agent_tokens"
+
+    server_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Kept encrypted too, so the `agent` role can put the same token on the
+    # host again (a second run changes nothing) without a new one each run.
+    token_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,7 +10,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.credentials.models import KnownHostKey, Secret, SshKey, SshKeyAssignment
+from infrawatch.credentials.models import (
+    AgentToken,
+    KnownHostKey,
+    Secret,
+    SshKey,
+    SshKeyAssignment,
+)
 
 
 async def get_key(session: AsyncSession, key_id: uuid.UUID, *, lock: bool = False) -> SshKey | None:
@@ -133,3 +139,12 @@ async def assignments_of_servers(
         return []
     query = select(SshKeyAssignment).where(SshKeyAssignment.server_id.in_(server_ids))
     return list(await session.scalars(query))
+
+
+async def agent_token(session: AsyncSession, server_id: uuid.UUID) -> AgentToken | None:
+    return await session.get(AgentToken, server_id)
+
+
+async def agent_token_by_hash(session: AsyncSession, token_hash: str) -> AgentToken | None:
+    query = select(AgentToken).where(AgentToken.token_hash == token_hash)
+    return (await session.scalars(query)).one_or_none()

@@ -17,6 +17,7 @@ from infrawatch.core.context import OperationContext
 from infrawatch.core.db import stage_event
 from infrawatch.core.errors import Conflict, InvalidInput
 from infrawatch.core.events import Event
+from infrawatch.core.validation import plain_message
 from infrawatch.inventory import repository, service
 from infrawatch.inventory.lifecycle import check_transition
 from infrawatch.inventory.schemas import (
@@ -66,7 +67,7 @@ def _params(model: type[BaseModel], raw: dict[str, Any]) -> Any:
         return model.model_validate(raw)
     except ValidationError as exc:
         errors: list[dict[str, Any]] = [
-            {"loc": ["body", "params", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            {"loc": ["body", "params", *e["loc"]], "msg": plain_message(dict(e)), "type": e["type"]}
             for e in exc.errors()
         ]
         raise InvalidInput(str(errors[0]["msg"]), errors=errors) from exc

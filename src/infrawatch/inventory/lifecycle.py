@@ -26,6 +26,9 @@ class Health(StrEnum):
 
 
 L = Lifecycle
+# A server in one of these is not expected to answer: its monitors show
+# `maintenance` and raise no alerts (alerting judges this).
+RESTING: frozenset[Lifecycle] = frozenset({L.maintenance, L.decommissioning, L.decommissioned})
 ALLOWED_TRANSITIONS: dict[Lifecycle, frozenset[Lifecycle]] = {
     L.planned: frozenset({L.provisioning, L.failed, L.decommissioned}),
     L.provisioning: frozenset({L.active, L.failed}),

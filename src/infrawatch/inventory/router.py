@@ -174,10 +174,19 @@ async def import_servers(
     settings: SettingsDep,
     format: Annotated[transfer.Format, Query(description="csv, yaml or json")] = "csv",
     dry_run: bool = False,
+    create_groups: Annotated[
+        bool, Query(description="make the static groups rows name that do not exist yet")
+    ] = False,
 ) -> ImportReport:
     body = await request.body()  # at most MAX_IMPORT_BYTES: the app's BodySizeLimit
     return await transfer.import_servers(
-        session, ctx, body, format, dry_run=dry_run, max_rows=settings.import_max_rows
+        session,
+        ctx,
+        body,
+        format,
+        dry_run=dry_run,
+        max_rows=settings.import_max_rows,
+        create_groups=create_groups,
     )
 
 

@@ -358,4 +358,8 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     errors: int
+    groups_created: list[str] = Field(
+        default_factory=list,
+        description="groups made for the rows (create_groups); in a dry run: would be",
+    )
     rows: list[ImportRowReport]

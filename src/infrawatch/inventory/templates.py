@@ -194,6 +194,35 @@ async def instantiate(
     position = {server_id: n for n, server_id in enumerate(ids)}
     servers = sorted(await repository.get_servers(session, ids), key=lambda s: position[s.id])
     created = await service.present(session, servers)
-    for hook in _instantiate_hooks.values():
-        await hook(session, ctx, template.id, created)
+    await apply_hooks(session, ctx, template.id, created)
     return created
+
+
+async def template_by_ref(session: AsyncSession, ref: str) -> TemplateOut:
+    """A template by id or by name (what a create-server request names)."""
+    try:
+        return _out(await _require(session, uuid.UUID(ref)))
+    except (ValueError, NotFound):
+        pass
+    for template in await list_templates(session):
+        if template.name == ref:
+            return template
+    raise NotFound(f"no template {ref!r}")
+
+
+def server_defaults(template: TemplateOut) -> dict[str, Any]:
+    """A template's fields for a server made some other way than by
+    instantiating (the create-server flow): without the lifecycle, which
+    that flow drives itself."""
+    defaults = template.defaults.model_dump(exclude_unset=True)
+    defaults.pop("lifecycle", None)
+    return defaults
+
+
+async def apply_hooks(
+    session: AsyncSession, ctx: OperationContext, template_id: uuid.UUID, servers: list[ServerOut]
+) -> None:
+    """What instantiating adds (the template's monitors), for servers that
+    exist already: the create-server flow calls it once a server is active."""
+    for hook in _instantiate_hooks.values():
+        await hook(session, ctx, template_id, servers)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
@@ -14,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import Conflict, InvalidInput
-from infrawatch.inventory import repository, service
+from infrawatch.core.validation import plain_message
+from infrawatch.inventory import groups, repository, service
 from infrawatch.inventory.lifecycle import check_transition
 from infrawatch.inventory.schemas import (
+    GroupCreate,
     ImportReport,
     ImportRowReport,
     ServerCreate,
@@ -49,7 +52,7 @@ def _csv_tags(text: str) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, sep, value = part.partition("=")
         if not key.strip():
-            raise RowError(f"tags: {part!r} has no key (write key=value;key2=value2)")
+            raise RowError(f"tags: {part!r} has no key (write key=value; key2=value2)")
         tags[key.strip()] = value.strip() if sep else ""
     return tags
 
@@ -124,13 +127,29 @@ async def _dynamic_group_names(session: AsyncSession) -> set[str]:
 
 
 def _messages(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in exc.errors()]
+    return [
+        f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {plain_message(dict(e))}"
+        for e in exc.errors()
+    ]
+
+
+@dataclass
+class Plan:
+    rows: list[ImportRowReport]
+    creates: list[dict[str, Any]]
+    updates: list[tuple[Any, dict[str, Any]]]
+    new_groups: set[str]
 
 
 async def plan(
-    session: AsyncSession, rows: list[dict[str, Any] | RowError]
-) -> tuple[list[ImportRowReport], list[dict[str, Any]], list[tuple[Any, dict[str, Any]]]]:
-    """Decide every row without writing: (report, creates, updates)."""
+    session: AsyncSession,
+    rows: list[dict[str, Any] | RowError],
+    *,
+    create_groups: bool = False,
+    progress: Progress | None = None,
+) -> Plan:
+    """Decide every row without writing. Groups a row names that do not
+    exist are an error, or with `create_groups` made as static groups."""
     names = [
         r["name"].strip() for r in rows if isinstance(r, dict) and isinstance(r.get("name"), str)
     ]
@@ -141,8 +160,11 @@ async def plan(
     updates: list[tuple[Any, dict[str, Any]]] = []
     seen: set[str] = set()
     known_groups: set[str] = set()
+    new_groups: set[str] = set()
     dynamic = await _dynamic_group_names(session)
     for number, row in enumerate(rows, start=1):
+        if progress and (number % 100 == 0 or number == len(rows)):
+            progress(number, len(rows))
         name = row.get("name") if isinstance(row, dict) else None
         report = ImportRowReport(
             row=number, name=name if isinstance(name, str) else None, action="error"
@@ -161,14 +183,15 @@ async def plan(
             report.errors.append(f"name: {created.name!r} appears on an earlier row too")
             continue
         seen.add(created.name)
-        missing_groups = set(created.groups) - known_groups
-        if missing_groups:
-            try:
-                await service.resolve_static_groups(session, sorted(missing_groups))
-                known_groups |= missing_groups
-            except InvalidInput as exc:
-                report.errors.append(f"groups: {exc.message}")
+        unseen = set(created.groups) - known_groups - new_groups
+        if unseen:
+            found = await repository.groups_by_name(session, sorted(unseen))
+            problem = _group_problem(found, unseen, create_groups)
+            if problem is not None:
+                report.errors.append(f"groups: {problem}")
                 continue
+            known_groups |= set(found)
+            new_groups |= unseen - set(found)
         current = existing.get(created.name)
         if current is None:
             report.action = "create"
@@ -193,7 +216,17 @@ async def plan(
         report.changes = sorted(differing)
         if differing:
             updates.append((current.id, differing))
-    return reports, creates, updates
+    return Plan(reports, creates, updates, new_groups)
+
+
+def _group_problem(found: dict[str, Any], names: set[str], create: bool) -> str | None:
+    dynamic = sorted(n for n, g in found.items() if g.query is not None)
+    if dynamic:
+        return f"group {dynamic[0]!r} is dynamic: its members come from its query"
+    missing = sorted(names - set(found))
+    if missing and not create:
+        return f"no such group: {', '.join(missing)} (import with create_groups to make them)"
+    return None
 
 
 async def import_servers(
@@ -204,12 +237,17 @@ async def import_servers(
     *,
     dry_run: bool,
     max_rows: int,
+    create_groups: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
+    """All or nothing. `progress(done, total)`: rows checked, then (not in a
+    dry run) rows written, on one count whose total grows by the writes
+    once the rows are checked."""
     rows = parse(body, fmt)
     if len(rows) > max_rows:
         raise InvalidInput(f"{len(rows)} rows; at most {max_rows} in one import", loc=("body",))
-    reports, creates, updates = await plan(session, rows)
+    decided = await plan(session, rows, create_groups=create_groups, progress=progress)
+    reports, creates, updates = decided.rows, decided.creates, decided.updates
     failed = [r for r in reports if r.action == "error"]
     if failed and not dry_run:
         errors = [
@@ -223,7 +261,10 @@ async def import_servers(
         ]
         raise InvalidInput(f"{len(failed)} bad rows; nothing was imported", errors=errors)
     if not dry_run:
-        done, total = 0, len(creates) + len(updates)
+        for name in sorted(decided.new_groups):
+            await groups.create_group(session, ctx, GroupCreate(name=name))
+        checked = len(rows)
+        done, total = checked, checked + len(creates) + len(updates)
         for start in range(0, len(creates), 1000):
             batch = creates[start : start + 1000]
             await service.create_servers(session, ctx, batch)
@@ -246,6 +287,7 @@ async def import_servers(
         updated=count["update"],
         unchanged=count["unchanged"],
         errors=count["error"],
+        groups_created=sorted(decided.new_groups),
         rows=reports,
     )
 

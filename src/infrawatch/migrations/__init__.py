@@ -21,8 +21,17 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+# Any constant no other lock in the database uses (monitoring's lease lock is 0x1A1F_0001).
+MIGRATION_LOCK_KEY = 0x1A1F_0100
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Every process runs this on start. Replicas started together (compose,
+    a rolling deploy) take turns on PostgreSQL: the first migrates, in one
+    transaction; the others wait for it, then find nothing left to do."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 

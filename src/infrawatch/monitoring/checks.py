@@ -15,6 +15,7 @@ from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.dns import probe_dns
 from infrawatch.monitoring.probes.http import HttpClient, probe_http
 from infrawatch.monitoring.probes.net import probe_ssh, probe_tcp, probe_tls
+from infrawatch.monitoring.probes.node_exporter import probe_node_exporter
 from infrawatch.monitoring.probes.ping import probe_ping
 from infrawatch.monitoring.state import Outcome
 
@@ -47,6 +48,10 @@ class MonitorSpec:
     # The target's password (target has *** in its place): only the probe
     # sees it, and what the probe reports is redacted again.
     password: str | None = None
+    # Checked from these locations, its state decided by quorum; empty:
+    # from any one location, its state its own (monitoring/quorum.py).
+    locations: tuple[str, ...] = ()
+    quorum: int | None = None
 
 
 @dataclass
@@ -100,6 +105,8 @@ async def _probe(spec: MonitorSpec, http: HttpClient, read_push: PushReader) -> 
         if spec.type == "http":
             target = target_secrets.with_password(spec.target, spec.password)
             return await probe_http(http, target, spec.settings, spec.timeout_seconds)
+        if spec.type == "node_exporter":
+            return await probe_node_exporter(http, spec.target, spec.settings, spec.timeout_seconds)
         if spec.type == "tcp":
             return await probe_tcp(spec.target, spec.settings, spec.timeout_seconds)
         if spec.type == "ping":
@@ -110,7 +117,8 @@ async def _probe(spec: MonitorSpec, http: HttpClient, read_push: PushReader) -> 
             return await probe_tls(spec.target, spec.settings, spec.timeout_seconds)
         if spec.type == "ssh":
             return await probe_ssh(spec.target, spec.settings, spec.timeout_seconds)
-        if spec.type == "push":
+        if spec.type in ("push", "agent"):
+            # Both are judged from what was sent to us, not by reaching out.
             return await read_push(spec.id)
     except ValueError as exc:  # a target that stopped parsing: the check fails, the engine lives
         return ProbeResult(ok=False, latency_ms=0.0, error=f"invalid target: {exc}")

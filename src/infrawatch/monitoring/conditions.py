@@ -17,17 +17,27 @@ OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "STATUS": frozenset({"http"}),
     "BODY": frozenset({"http"}),
-    "RESPONSE_TIME": frozenset({"http", "tcp", "ping", "dns", "tls", "ssh", "push"}),
-    "CONNECTED": frozenset({"http", "tcp", "ping", "dns", "tls", "ssh"}),
+    "RESPONSE_TIME": frozenset(
+        {"http", "tcp", "ping", "dns", "tls", "ssh", "push", "agent", "node_exporter"}
+    ),
+    "CONNECTED": frozenset({"http", "tcp", "ping", "dns", "tls", "ssh", "node_exporter"}),
     "CERTIFICATE_EXPIRATION": frozenset({"http", "tls"}),
     "DNS_RCODE": frozenset({"dns"}),
     "IP": frozenset({"http", "tcp", "ping", "tls", "ssh"}),
     "BANNER": frozenset({"tcp", "ssh"}),
     "PACKET_LOSS": frozenset({"ping"}),
+    # From the host agent's latest report (percent, and load per core).
+    "CPU": frozenset({"agent"}),
+    "MEMORY": frozenset({"agent", "node_exporter"}),
+    "SWAP": frozenset({"agent", "node_exporter"}),
+    "DISK": frozenset({"agent", "node_exporter"}),
+    "LOAD_PER_CORE": frozenset({"agent", "node_exporter"}),
 }
 # What each placeholder's value is, so a right-hand side that can never
 # match (`[STATUS] == banana`) is refused when saved, not compared forever.
-NUMBERS = frozenset({"STATUS", "RESPONSE_TIME", "PACKET_LOSS"})
+NUMBERS = frozenset(
+    {"STATUS", "RESPONSE_TIME", "PACKET_LOSS", "CPU", "MEMORY", "SWAP", "DISK", "LOAD_PER_CORE"}
+)
 BOOLEANS = frozenset({"CONNECTED"})
 _LEFT = re.compile(
     r"^(?:(?P<func>len|has)\()?\[(?P<name>[A-Z_]+)\](?P<path>[.\[][^()]*)?(?(func)\))$"

@@ -27,12 +27,15 @@ from infrawatch.core.events import EventBus
 from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
+from infrawatch.monitoring.agents import judge_received
 from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
-from infrawatch.monitoring.leases import LeaseRunner, ShardLeaser
-from infrawatch.monitoring.models import Monitor, MonitorResult
+from infrawatch.monitoring.leases import EARLY, LeaseRunner, ShardLeaser
+from infrawatch.monitoring.locations import watch_locations
+from infrawatch.monitoring.models import ANY_POOL, Monitor, MonitorLocationState, MonitorResult
 from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.http import HttpClient
-from infrawatch.monitoring.push import judge_push, push_state
+from infrawatch.monitoring.quorum import location_problem
+from infrawatch.monitoring.repository import LeaseKey
 from infrawatch.monitoring.retention import run_retention
 from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS
 from infrawatch.monitoring.specs import spec_from_row
@@ -59,6 +62,7 @@ class EngineOptions:
     flush_seconds: float = 1.0
     raw_retention_hours: float = 48.0
     push_check_seconds: int = 10
+    source_address: str | None = None  # HTTP checks leave from this address
 
 
 @dataclass
@@ -93,8 +97,16 @@ class Engine:
         self.bus = bus
         self.keyring = keyring  # for target passwords
         self.options = options or EngineOptions()
+        problem = location_problem(self.options.location)
+        if problem is not None:
+            raise ValueError(problem)
         self.worker_id = f"{self.options.location}-{uuid.uuid4().hex[:12]}"
-        self.writer = ResultWriter(db, self.options.flush_seconds, owner=self.worker_id)
+        self.writer = ResultWriter(
+            db,
+            self.options.flush_seconds,
+            owner=self.worker_id,
+            live_seconds=self.options.lease_seconds - EARLY.total_seconds(),
+        )
         self.leaser = ShardLeaser(
             db, self.worker_id, self.options.location, self.options.lease_seconds
         )
@@ -121,7 +133,7 @@ class Engine:
         # The first interval is counted from the process's start: imports
         # and migrations take seconds of it.
         self._started = asyncio.get_running_loop().time() - process_age()
-        self._http = HttpClient()
+        self._http = HttpClient(source_address=self.options.source_address)
         # Only the two topics it acts on: not the result batches it publishes.
         changes = self.bus.subscribe("monitoring.monitor.changed", maxsize=10_000)
         pushes = self.bus.subscribe("monitoring.push", maxsize=10_000)
@@ -134,6 +146,7 @@ class Engine:
             self._listen(changes),
             self._listen(pushes),
             self._retention_loop(),
+            self._locations_loop(),
         ]
         workers = [asyncio.create_task(c) for c in loops]
         try:
@@ -179,7 +192,7 @@ class Engine:
     async def _lease_loop(self) -> None:
         loop = asyncio.get_running_loop()
 
-        def changed(before: dict[int, int], after: dict[int, int]) -> None:
+        def changed(before: dict[LeaseKey, int], after: dict[LeaseKey, int]) -> None:
             with contextlib.suppress(RuntimeError):  # the engine's loop has closed
                 loop.call_soon_threadsafe(self._leases_changed, before, after)
 
@@ -196,14 +209,14 @@ class Engine:
                 runner.stop()  # whatever interrupts the flush: no lease outlives the engine
                 await asyncio.to_thread(runner.join, 10)
 
-    def _leases_changed(self, before: dict[int, int], after: dict[int, int]) -> None:
-        lost = {s for s in before if s not in after}
+    def _leases_changed(self, before: dict[LeaseKey, int], after: dict[LeaseKey, int]) -> None:
+        lost = {key for key in before if key not in after}
         self.stats.shards_gained += len(after.keys() - before.keys())
         self.stats.shards_lost += len(lost)
         if lost:
             # At once, without the database (it may be the reason): the
             # shards may be someone else's already.
-            for mid in [m for m, t in self.tracked.items() if t.spec.shard in lost]:
+            for mid in [m for m, t in self.tracked.items() if self._key(t.spec) in lost]:
                 self.tracked.pop(mid)
             self._forced = True  # the same shards back later must load again
         self._reconcile_now.set()
@@ -224,16 +237,27 @@ class Engine:
             except Exception as exc:
                 reloading.failed(exc)
 
+    def _key(self, spec: MonitorSpec) -> LeaseKey:
+        """The lease a monitor is checked under here: the shared pool's, or
+        this location's if it lists locations."""
+        return (self.options.location if spec.locations else ANY_POOL, spec.shard)
+
     async def reconcile(self) -> None:
-        shards = sorted(self.leaser.owned)
+        anywhere = self.leaser.shards(ANY_POOL)
+        here = self.leaser.shards(self.options.location)
+        shards = sorted(set(anywhere) | set(here))
         async with self.db.unit_of_work(write=False) as session:
             # One aggregate row tells whether anything changed; the full
             # list of versions is read only then.
-            signature = (tuple(shards), await repository.shard_signature(session, shards))
+            signature = (
+                tuple(sorted(self.leaser.owned)),
+                await repository.shard_signature(session, shards),
+            )
             if signature == self._signature and not self._forced:
                 return
             self._forced = False
-            versions = await repository.versions_in_shards(session, shards) if shards else {}
+            versions = await repository.versions_in_shards(session, anywhere) if anywhere else {}
+            versions.update(await repository.located_versions(session, here, self.options.location))
         wanted = [
             mid
             for mid, version in versions.items()
@@ -250,7 +274,18 @@ class Engine:
             async with self.db.unit_of_work(write=False) as session:
                 rows = await repository.monitors_by_ids(session, chunk)
                 fresh = [row.id for row in rows if row.id not in self.tracked]
-                latest = await repository.latest_results(session, fresh)
+                located = {row.id for row in rows if row.located}
+                latest: dict[uuid.UUID, MonitorResult | MonitorLocationState] = {}
+                latest.update(
+                    await repository.latest_results(session, [m for m in fresh if m not in located])
+                )
+                # Several locations: this location's own state machine.
+                for mid, mine in (
+                    await repository.location_states(
+                        session, [m for m in fresh if m in located], self.options.location
+                    )
+                ).items():
+                    latest[mid] = mine[self.options.location]
             for row in rows:
                 self._track(row, latest.get(row.id))
             await asyncio.sleep(0)
@@ -263,7 +298,7 @@ class Engine:
         self.ready.set()
         self._wake_scheduler()
 
-    def _track(self, row: Monitor, last: MonitorResult | None) -> None:
+    def _track(self, row: Monitor, last: MonitorResult | MonitorLocationState | None) -> None:
         spec = spec_from_row(row, self.keyring)
         current = self.tracked.get(row.id)
         if current is not None:
@@ -271,7 +306,8 @@ class Engine:
             if current.cert_expires_at != row.cert_expires_at:
                 current.cert_expires_at = row.cert_expires_at
             return
-        position = Position(row.status if row.status in ("up", "degraded", "down") else "pending")
+        known = row.status in ("up", "degraded", "down") and not row.located
+        position = Position(row.status if known else "pending")
         if last is not None:
             position = Position(last.state, last.outcome, last.streak)
         tracked = Tracked(spec=spec, position=position, cert_expires_at=row.cert_expires_at)
@@ -326,7 +362,7 @@ class Engine:
     # --- scheduling ------------------------------------------------------------------
 
     def _interval(self, spec: MonitorSpec) -> float:
-        if spec.type == "push":
+        if spec.type in ("push", "agent"):
             return float(min(spec.interval_seconds, self.options.push_check_seconds))
         return float(spec.interval_seconds)
 
@@ -359,7 +395,7 @@ class Engine:
                 tracked = self.tracked.get(monitor_id)
                 if tracked is None or tracked.seq != seq or tracked.running:
                     continue
-                if not self.leaser.holds(tracked.spec.shard):
+                if not self.leaser.holds(self._key(tracked.spec)):
                     # Its lease is running out unrenewed: another worker may
                     # check it from now on. Ask again in an interval.
                     self._schedule(tracked, now + self._interval(tracked.spec))
@@ -424,10 +460,11 @@ class Engine:
 
     def _record(self, tracked: Tracked, check: CheckOutcome) -> None:
         spec = tracked.spec
-        epoch = self.leaser.epoch(spec.shard)
-        if epoch is None or not self.leaser.holds(spec.shard):
+        key = self._key(spec)
+        epoch = self.leaser.epoch(key)
+        if epoch is None or not self.leaser.holds(key):
             return  # the lease went while the check ran: not ours to record
-        lease = (spec.shard, epoch)
+        lease = (*key, epoch)
         result = check.result
         before = tracked.position
         after = advance(before, check.outcome, spec.failure_threshold, spec.success_threshold)
@@ -450,14 +487,33 @@ class Engine:
                 # Details of failures only: they explain; successes would
                 # only grow the table.
                 "details": result.details if check.outcome != "up" and result.details else None,
+                "location": self.options.location,
                 LEASE_KEY: lease,
             }
         )
-        if after.state != before.state:
+        if spec.locations:
+            # This location's word; the writer decides the monitor's state
+            # from every location's, in the transaction that writes this.
+            self.writer.add_location_state(
+                {
+                    "monitor_id": spec.id,
+                    "location": self.options.location,
+                    "state": after.state,
+                    "outcome": check.outcome,
+                    "streak": after.streak,
+                    "latency_ms": result.latency_ms,
+                    "checked_at": check.checked_at,
+                    "error": result.error,
+                    LEASE_KEY: lease,
+                }
+            )
+        elif after.state != before.state:
             self._transition(
                 spec, "state", before.state, after.state, check.checked_at, result.error
             )
-        if result.cert_expires_at is not None:
+        # One location speaks for a certificate, or each would alert.
+        speaks = not spec.locations or spec.locations[0] == self.options.location
+        if result.cert_expires_at is not None and speaks:
             self._note_certificate(tracked, result.cert_expires_at, check.checked_at)
         self.stats.finished(check.outcome)
 
@@ -479,7 +535,7 @@ class Engine:
                 "at": at,
                 "reason": reason,
                 "kind": kind,
-                LEASE_KEY: (spec.shard, self.leaser.epoch(spec.shard)),
+                LEASE_KEY: (*self._key(spec), self.leaser.epoch(self._key(spec))),
             }
         )
 
@@ -510,7 +566,7 @@ class Engine:
             row = await repository.get(session, monitor_id)
             if row is None:
                 return None
-            return judge_push(push_state(row), utcnow())
+            return await judge_received(session, row, utcnow())
 
     # --- news from elsewhere -----------------------------------------------------------
 
@@ -528,11 +584,27 @@ class Engine:
     async def _retention_loop(self) -> None:
         while True:
             await asyncio.sleep(60)
-            if 0 in self.leaser.owned:  # one process does it for everyone
+            if (ANY_POOL, 0) in self.leaser.owned:  # one process does it for everyone
                 try:
                     await run_retention(self.db, self.options.raw_retention_hours)
                 except Exception:
                     log.exception("retention pass failed; will try again")
+
+    async def _locations_loop(self) -> None:
+        """Which locations have live workers: a change is news, and the
+        monitors listing that location are decided again. One process does
+        it for everyone, as often as a worker can go away (a lease)."""
+        failing = OutageReporter(log, "watching probe locations")
+        period = max(0.5, self.options.lease_seconds / 6)
+        while True:
+            await asyncio.sleep(period)
+            if not self.leaser.holds((ANY_POOL, 0)):
+                continue
+            try:
+                await watch_locations(self.db, self.writer, self.writer.live_seconds)
+                failing.succeeded()
+            except Exception as exc:
+                failing.failed(exc)
 
 
 def _fraction(monitor_id: uuid.UUID) -> float:

@@ -29,6 +29,8 @@ def derive_health(monitors: Iterable[tuple[str, bool]]) -> tuple[Health, str]:
     if down or any(status == "degraded" for status, _ in known):
         unhealthy = sum(1 for status, _ in known if status != "up")
         return Health.degraded, f"{unhealthy} of {len(known)} monitors down or degraded"
+    if len(known) == 1:
+        return Health.healthy, "its monitor is up"
     return Health.healthy, f"all {len(known)} monitors up"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.core.clock import utcnow
+from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.rollups import bucket_start
 from infrawatch.monitoring.service import display_status
@@ -54,7 +54,8 @@ class Tally:
 
     @property
     def latency_avg_ms(self) -> float | None:
-        return round(self.latency_sum / self.checks, 1) if self.checks else None
+        answered = self.up + self.degraded  # failed checks carry no latency (rollups.Bucket)
+        return round(self.latency_sum / answered, 1) if answered else None
 
 
 @dataclass
@@ -169,6 +170,49 @@ async def rollups(
         for tally in by_hour.values():
             result.last_24h.merge(tally)
     return found
+
+
+# A chart's range → the rollups it is drawn from (5-minute ones are kept
+# 8 days, hourly ones 95: rollups.RETENTION).
+SERIES_RANGES: dict[str, tuple[timedelta, int]] = {
+    "1h": (timedelta(hours=1), 300),
+    "24h": (timedelta(hours=24), 300),
+    "7d": (timedelta(days=7), HOUR),
+    "30d": (timedelta(days=30), HOUR),
+}
+
+
+@dataclass
+class SeriesPoint:
+    at: datetime
+    latency_avg_ms: float | None  # of answered checks; None: none answered
+    uptime_percent: float | None
+    checks: int
+
+
+async def series(session: AsyncSession, monitor_id: uuid.UUID, span: str) -> list[SeriesPoint]:
+    """One point per bucket of the range, oldest first; a bucket without
+    checks is a point with None values, so a chart shows the gap."""
+    length, granularity = SERIES_RANGES[span]
+    now = utcnow()
+    first = bucket_start(now - length, granularity) + timedelta(seconds=granularity)
+    tallies: dict[datetime, Tally] = {}
+    for row in await repository.rollup_tuples(session, [monitor_id], granularity, first):
+        tallies.setdefault(as_utc(row[1]), Tally()).add(row)
+    points = []
+    at = first
+    while at <= now:
+        tally = tallies.get(at)
+        points.append(
+            SeriesPoint(
+                at,
+                tally.latency_avg_ms if tally else None,
+                tally.uptime_percent if tally else None,
+                tally.checks if tally else 0,
+            )
+        )
+        at += timedelta(seconds=granularity)
+    return points
 
 
 class RollupCache:

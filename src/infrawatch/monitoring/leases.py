@@ -34,7 +34,8 @@ from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 from infrawatch.core.outage import OutageReporter
 from infrawatch.monitoring import repository
-from infrawatch.monitoring.models import SHARD_COUNT
+from infrawatch.monitoring.models import ANY_POOL, SHARD_COUNT, ShardLease
+from infrawatch.monitoring.repository import LeaseKey
 
 log = logging.getLogger(__name__)
 # Stop checking this long before the lease runs out by our clock...
@@ -46,12 +47,18 @@ EARLY = timedelta(seconds=0.75)
 
 
 class ShardLeaser:
+    """Leases in two pools: ANY_POOL, shared by every worker (monitors that
+    may be checked from anywhere), and the worker's own location's, shared
+    by that location's workers (monitors that list it). Each pool is split
+    fairly among the workers that lease it."""
+
     def __init__(self, db: Database, worker_id: str, location: str, lease_seconds: float) -> None:
         self.db = db
         self.worker_id = worker_id
         self.location = location
+        self.pools = (ANY_POOL, location)
         self.lease = timedelta(seconds=lease_seconds)
-        self.owned: dict[int, int] = {}  # shard → the epoch we hold it at
+        self.owned: dict[LeaseKey, int] = {}  # (pool, shard) → the epoch we hold it at
         # Fewer shards than the fair share, some held by others: the next
         # tick should come soon, since they are about to be released.
         self.short = False
@@ -61,14 +68,17 @@ class ShardLeaser:
         # worker's shards are taken at that moment, not at the next tick.
         self.next_foreign_expiry: datetime | None = None
 
-    def holds(self, shard: int) -> bool:
+    def holds(self, key: LeaseKey) -> bool:
         """This worker may check the shard's monitors now: it holds the lease
         and the lease has not run out by this worker's clock, whether or not
         the renewal thread could reach the database since."""
-        return shard in self.owned and utcnow() < self._valid_until - SAFETY
+        return key in self.owned and utcnow() < self._valid_until - SAFETY
 
-    def epoch(self, shard: int) -> int | None:
-        return self.owned.get(shard)
+    def epoch(self, key: LeaseKey) -> int | None:
+        return self.owned.get(key)
+
+    def shards(self, pool: str) -> list[int]:
+        return sorted(shard for p, shard in self.owned if p == pool)
 
     async def join(self) -> None:
         """Be counted before taking anything. Workers started together (a
@@ -103,45 +113,62 @@ class ShardLeaser:
             until = now + self.lease
             await repository.heartbeat_worker(session, self.worker_id, self.location, now)
             await repository.forget_workers(session, now - self.lease * 20)
-            await repository.ensure_lease_rows(session, SHARD_COUNT)
+            for pool in self.pools:
+                await repository.ensure_lease_rows(session, pool, SHARD_COUNT)
             # One lease period without a heartbeat and a worker is gone: its
             # renewal thread would have kept it counted had it been alive.
             live = await repository.live_workers(session, now - self.lease + EARLY)
+            sharing = {
+                ANY_POOL: len(live),
+                self.location: sum(1 for _, loc in live if loc == self.location),
+            }
             held = await repository.renew_leases(session, self.worker_id, sorted(self.owned), until)
-            fair = math.ceil(SHARD_COUNT / max(1, len(live)))
-            if len(held) > fair:
-                extra = sorted(held)[fair:]
-                await repository.release_leases(session, self.worker_id, extra)
-                for shard in extra:
-                    held.pop(shard)
-            else:
-                leases = await repository.leases(session)
-                self.next_foreign_expiry = min(
-                    (
-                        lease.expires_at
-                        for lease in leases
-                        if lease.owner not in (None, self.worker_id)
-                        and lease.expires_at is not None
-                        and lease.expires_at >= now + EARLY
-                    ),
-                    default=None,
-                )
-                for lease in leases:
-                    if len(held) >= fair:
+            leases = await repository.leases(session, self.pools)
+            short = False
+            self.next_foreign_expiry = None
+            for pool in self.pools:
+                fair = math.ceil(SHARD_COUNT / max(1, sharing[pool]))
+                mine = sorted(key for key in held if key[0] == pool)
+                if len(mine) > fair:
+                    extra = mine[fair:]
+                    await repository.release_leases(session, self.worker_id, extra)
+                    for key in extra:
+                        held.pop(key)
+                    continue
+                in_pool = [lease for lease in leases if lease.pool == pool]
+                self._note_foreign_expiry(in_pool, now)
+                count = len(mine)
+                for lease in in_pool:
+                    if count >= fair:
                         break
+                    key = (lease.pool, lease.shard)
                     free = lease.owner is None or (
                         lease.expires_at is not None and lease.expires_at < now + EARLY
                     )
-                    if lease.shard in held or not free:
+                    if key in held or not free:
                         continue
                     epoch = await repository.take_lease(
-                        session, lease.shard, self.worker_id, now + EARLY, until
+                        session, key, self.worker_id, now + EARLY, until
                     )
                     if epoch is not None:
-                        held[lease.shard] = epoch
+                        held[key] = epoch
+                        count += 1
+                short = short or count < fair
         self.owned = held
-        self.short = len(held) < fair
+        self.short = short
         self._valid_until = until
+
+    def _note_foreign_expiry(self, leases: list[ShardLease], now: datetime) -> None:
+        expiries = [
+            lease.expires_at
+            for lease in leases
+            if lease.owner not in (None, self.worker_id)
+            and lease.expires_at is not None
+            and lease.expires_at >= now + EARLY
+        ]
+        if self.next_foreign_expiry is not None:
+            expiries.append(self.next_foreign_expiry)
+        self.next_foreign_expiry = min(expiries, default=None)
 
     async def release_all(self) -> None:
         """A clean stop: hand the shards back and leave the roll of live
@@ -163,7 +190,7 @@ class LeaseRunner:
         leaser: ShardLeaser,
         database_url: str,
         join_seconds: float,
-        on_change: Callable[[dict[int, int], dict[int, int]], None],
+        on_change: Callable[[dict[LeaseKey, int], dict[LeaseKey, int]], None],
     ) -> None:
         self.leaser = leaser
         self.database_url = database_url

@@ -23,6 +23,7 @@ from infrawatch.core.db import ENCRYPTED, Base, JSONDocument, UTCDateTime, new_i
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 SHARD_COUNT = 64  # fixed: monitors hash into shards, workers lease shards
+ANY_POOL = "*"  # the lease pool of monitors that may be checked from anywhere
 
 
 class Monitor(Base):
@@ -37,7 +38,7 @@ class Monitor(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(128), unique=True)
-    type: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(16))  # node_exporter is the longest
     # A password in the target URL is kept apart, encrypted; `target` holds
     # the URL with `***` in its place (monitoring/target_secrets.py).
     target: Mapped[str] = mapped_column(String(2048))
@@ -69,6 +70,12 @@ class Monitor(Base):
     push_last_exit_code: Mapped[int | None] = mapped_column(Integer)
     push_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cert_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where it is checked from: empty means any one location; two or more
+    # decide its state by quorum (monitoring/quorum.py). `located` mirrors
+    # "non-empty" so the engine can pick its monitors by an indexed column.
+    locations: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    located: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    quorum: Mapped[int | None] = mapped_column(SmallInteger)  # None: a majority
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -96,6 +103,7 @@ class MonitorResult(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # Only for failed or noteworthy checks: phase timings, redirect hops.
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    location: Mapped[str | None] = mapped_column(String(64))  # the worker's
 
 
 class MonitorTransition(Base):
@@ -163,10 +171,13 @@ class MonitorRollup(Base):
 
 
 class ShardLease(Base):
-    """Which engine process checks which shard of monitors, until when."""
+    """Which engine process checks which shard of monitors, until when. Each
+    pool is leased on its own: ANY_POOL by every worker (monitors that may
+    run anywhere), a location's pool by that location's workers."""
 
     __tablename__ = "engine_shard_leases"
 
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
     shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     owner: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -184,6 +195,37 @@ class EngineWorker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class MonitorLocationState(Base):
+    """Where each location's state machine stands for a monitor checked from
+    several: the latest result per location, which the quorum decides on."""
+
+    __tablename__ = "monitor_location_states"
+
+    monitor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
+    )
+    location: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(8))
+    streak: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProbeLocation(Base):
+    """Every location a worker ever checked from, and whether any of its
+    workers is alive. A change is news (alerting claims rows whose
+    `alerted_at` is empty); a gone location counts in no quorum."""
+
+    __tablename__ = "probe_locations"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))  # up, gone
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class TemplateMonitor(Base):
     """A monitor a server template carries: created for every server the
     template stamps out, with {server}, {hostname} and {ip} filled in."""
@@ -196,3 +238,37 @@ class TemplateMonitor(Base):
     position: Mapped[int] = mapped_column(Integer)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONDocument)  # target with *** for a password
     target_secret_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
+
+
+# --- the host agent ---------------------------------------------------------------
+
+
+class AgentReport(Base):
+    """The latest reading of a server's agent: what agent monitors judge."""
+
+    __tablename__ = "agent_reports"
+
+    server_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    readings: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+
+
+class HostMetricRollup(Base):
+    """Host figures per server and period (5 min, hour, day): sums and
+    maxima, so averages and peaks come out of one row per bucket."""
+
+    __tablename__ = "host_metric_rollups"
+
+    server_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(4), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    reports: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_max: Mapped[float] = mapped_column(Float, default=0.0)
+    memory_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    memory_max: Mapped[float] = mapped_column(Float, default=0.0)
+    disk_max: Mapped[float] = mapped_column(Float, default=0.0)
+    load_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    load_max: Mapped[float] = mapped_column(Float, default=0.0)
+    # Bytes moved in the bucket, from the counters' growth between reports.
+    network_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,17 +7,32 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.pagination import SortKey, after_cursor, order_by
 from infrawatch.monitoring.models import (
+    AgentReport,
     EngineWorker,
+    HostMetricRollup,
     Monitor,
+    MonitorLocationState,
     MonitorResult,
     MonitorRollup,
     MonitorTransition,
+    ProbeLocation,
     ShardLease,
 )
 from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS
@@ -172,9 +187,10 @@ async def shard_signature(session: AsyncSession, shards: Sequence[int]) -> tuple
 
 
 async def versions_in_shards(session: AsyncSession, shards: Sequence[int]) -> dict[uuid.UUID, int]:
+    """Monitors of these shards that may be checked from anywhere."""
     rows = await session.execute(
         select(Monitor.id, Monitor.version).where(
-            Monitor.shard.in_(shards), Monitor.paused.is_(False)
+            Monitor.shard.in_(shards), Monitor.paused.is_(False), Monitor.located.is_(False)
         )
     )
     return {row[0]: row[1] for row in rows}
@@ -209,12 +225,17 @@ async def insert_results(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         await session.execute(insert(cast(Table, MonitorResult.__table__)), rows)
 
 
+def _upsert(session: AsyncSession, table: Table) -> Any:
+    """An INSERT that takes ON CONFLICT clauses, in the session's dialect."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     table = MonitorRollup.__table__
-    stmt = dialect.insert(table)
+    stmt = _upsert(session, cast(Table, table))
     excluded = stmt.excluded
     additive = ("count", "up", "down", "degraded", "latency_sum", *HISTOGRAM_COLUMNS)
     changes: dict[str, Any] = {name: table.c[name] + excluded[name] for name in additive}
@@ -361,9 +382,10 @@ async def heartbeat_worker(
         session.add(EngineWorker(id=worker_id, location=location, started_at=now, heartbeat_at=now))
 
 
-async def live_workers(session: AsyncSession, since: datetime) -> list[str]:
-    query = select(EngineWorker.id).where(EngineWorker.heartbeat_at >= since)
-    return list(await session.scalars(query.order_by(EngineWorker.id)))
+async def live_workers(session: AsyncSession, since: datetime) -> list[tuple[str, str]]:
+    """(id, location) of the workers heard from since then."""
+    query = select(EngineWorker.id, EngineWorker.location).where(EngineWorker.heartbeat_at >= since)
+    return [(wid, loc) for wid, loc in await session.execute(query.order_by(EngineWorker.id))]
 
 
 async def forget_workers(session: AsyncSession, before: datetime) -> None:
@@ -374,8 +396,9 @@ async def forget_worker(session: AsyncSession, worker_id: str) -> None:
     await session.execute(delete(EngineWorker).where(EngineWorker.id == worker_id))
 
 
-async def leases(session: AsyncSession) -> list[ShardLease]:
-    return list(await session.scalars(select(ShardLease).order_by(ShardLease.shard)))
+async def leases(session: AsyncSession, pools: Sequence[str]) -> list[ShardLease]:
+    query = select(ShardLease).where(ShardLease.pool.in_(pools))
+    return list(await session.scalars(query.order_by(ShardLease.pool, ShardLease.shard)))
 
 
 async def serialize_lease_changes(session: AsyncSession) -> None:
@@ -386,23 +409,28 @@ async def serialize_lease_changes(session: AsyncSession) -> None:
         await session.execute(select(func.pg_advisory_xact_lock(LEASE_LOCK_KEY)))
 
 
-async def ensure_lease_rows(session: AsyncSession, shard_count: int) -> None:
-    existing = set(await session.scalars(select(ShardLease.shard)))
-    missing = [{"shard": s} for s in range(shard_count) if s not in existing]
+async def ensure_lease_rows(session: AsyncSession, pool: str, shard_count: int) -> None:
+    existing = set(await session.scalars(select(ShardLease.shard).where(ShardLease.pool == pool)))
+    missing = [{"pool": pool, "shard": s} for s in range(shard_count) if s not in existing]
     if missing:
         await session.execute(insert(ShardLease), missing)
 
 
+LeaseKey = tuple[str, int]  # (pool, shard)
+
+
 async def take_lease(
-    session: AsyncSession, shard: int, owner: str, now: datetime, until: datetime
+    session: AsyncSession, key: LeaseKey, owner: str, now: datetime, until: datetime
 ) -> int | None:
     """-> the lease's new epoch, or None if another worker got there first
     (a conditional UPDATE and its row count tell). A lease running out
     before `now` is free."""
+    pool, shard = key
+    here = (ShardLease.pool == pool, ShardLease.shard == shard)
     result = await session.execute(
         update(ShardLease)
         .where(
-            ShardLease.shard == shard,
+            *here,
             or_(
                 ShardLease.owner.is_(None),
                 ShardLease.owner == owner,
@@ -413,44 +441,50 @@ async def take_lease(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return None
-    epoch = await session.scalar(select(ShardLease.epoch).where(ShardLease.shard == shard))
+    epoch = await session.scalar(select(ShardLease.epoch).where(*here))
     return int(epoch or 0)
 
 
 async def renew_leases(
-    session: AsyncSession, owner: str, shards: Sequence[int], until: datetime
-) -> dict[int, int]:
-    """-> shard → epoch of every lease this owner holds after renewing."""
-    if shards:
+    session: AsyncSession, owner: str, keys: Sequence[LeaseKey], until: datetime
+) -> dict[LeaseKey, int]:
+    """-> (pool, shard) → epoch of every lease this owner holds after renewing."""
+    if keys:
         await session.execute(
             update(ShardLease)
-            .where(ShardLease.owner == owner, ShardLease.shard.in_(shards))
+            .where(ShardLease.owner == owner, tuple_(ShardLease.pool, ShardLease.shard).in_(keys))
             .values(expires_at=until)
         )
-    held = select(ShardLease.shard, ShardLease.epoch).where(ShardLease.owner == owner)
-    return {shard: epoch for shard, epoch in await session.execute(held)}
+    held = select(ShardLease.pool, ShardLease.shard, ShardLease.epoch).where(
+        ShardLease.owner == owner
+    )
+    return {(pool, shard): epoch for pool, shard, epoch in await session.execute(held)}
 
 
-async def release_leases(session: AsyncSession, owner: str, shards: Sequence[int] | None) -> None:
-    """Hand these shards back (None: all this owner holds)."""
+async def release_leases(
+    session: AsyncSession, owner: str, keys: Sequence[LeaseKey] | None
+) -> None:
+    """Hand these leases back (None: all this owner holds)."""
     query = update(ShardLease).where(ShardLease.owner == owner)
-    if shards is not None:
-        if not shards:
+    if keys is not None:
+        if not keys:
             return
-        query = query.where(ShardLease.shard.in_(shards))
+        query = query.where(tuple_(ShardLease.pool, ShardLease.shard).in_(keys))
     await session.execute(query.values(owner=None, expires_at=None))
 
 
-async def held_epochs(session: AsyncSession, owner: str, now: datetime) -> set[tuple[int, int]]:
-    """(shard, epoch) of the leases `owner` holds and that have not run out.
-    On PostgreSQL the rows are share-locked until the transaction ends, so a
-    worker taking one of them over waits for this write to commit."""
-    query = select(ShardLease.shard, ShardLease.epoch).where(
+async def held_epochs(
+    session: AsyncSession, owner: str, now: datetime
+) -> set[tuple[str, int, int]]:
+    """(pool, shard, epoch) of the leases `owner` holds and that have not run
+    out. On PostgreSQL the rows are share-locked until the transaction ends,
+    so a worker taking one of them over waits for this write to commit."""
+    query = select(ShardLease.pool, ShardLease.shard, ShardLease.epoch).where(
         ShardLease.owner == owner, ShardLease.expires_at > now
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(read=True)
-    return {(shard, epoch) for shard, epoch in await session.execute(query)}
+    return {(pool, shard, epoch) for pool, shard, epoch in await session.execute(query)}
 
 
 async def stored_statuses(
@@ -458,6 +492,164 @@ async def stored_statuses(
 ) -> dict[uuid.UUID, str]:
     query = select(Monitor.id, Monitor.status).where(Monitor.id.in_(monitor_ids))
     return {mid: status for mid, status in await session.execute(query)}
+
+
+# --- several locations ------------------------------------------------------------------
+
+
+async def located_versions(
+    session: AsyncSession, shards: Sequence[int], location: str
+) -> dict[uuid.UUID, int]:
+    """Monitors of these shards that list `location`."""
+    if not shards:
+        return {}
+    rows = await session.execute(
+        select(Monitor.id, Monitor.version, Monitor.locations).where(
+            Monitor.shard.in_(shards), Monitor.paused.is_(False), Monitor.located.is_(True)
+        )
+    )
+    return {mid: version for mid, version, listed in rows if location in (listed or [])}
+
+
+async def upsert_location_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    # The newest per (monitor, location) only: one statement cannot touch a
+    # row twice on PostgreSQL.
+    newest: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    for row in rows:
+        newest[(row["monitor_id"], row["location"])] = row
+    statement = _upsert(session, cast(Table, MonitorLocationState.__table__))
+    statement = statement.on_conflict_do_update(
+        index_elements=["monitor_id", "location"],
+        set_={
+            name: statement.excluded[name]
+            for name in ("state", "outcome", "streak", "latency_ms", "checked_at", "error")
+        },
+    )
+    await session.execute(statement, list(newest.values()))
+
+
+async def lock_for_quorum(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Monitor]:
+    """The monitors, locked on PostgreSQL until the transaction ends, in id
+    order (two writers lock them in one order: no deadlock)."""
+    query = select(Monitor).where(Monitor.id.in_(ids)).order_by(Monitor.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    # Fresh from the database, not what the session may hold already.
+    query = query.execution_options(populate_existing=True)
+    return list(await session.scalars(query))
+
+
+async def location_states(
+    session: AsyncSession, ids: Sequence[uuid.UUID], location: str | None = None
+) -> dict[uuid.UUID, dict[str, MonitorLocationState]]:
+    """monitor → location → its latest state (only `location`'s, if given)."""
+    found: dict[uuid.UUID, dict[str, MonitorLocationState]] = {}
+    for start in range(0, len(ids), 1000):
+        query = select(MonitorLocationState).where(
+            MonitorLocationState.monitor_id.in_(ids[start : start + 1000])
+        )
+        if location is not None:
+            query = query.where(MonitorLocationState.location == location)
+        for row in await session.scalars(query):
+            found.setdefault(row.monitor_id, {})[row.location] = row
+    return found
+
+
+async def listed_locations(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The locations each of these monitors lists (only those listing some)."""
+    query = select(Monitor.id, Monitor.locations).where(
+        Monitor.id.in_(ids), Monitor.located.is_(True)
+    )
+    return {mid: list(listed or []) for mid, listed in await session.execute(query)}
+
+
+async def drop_location_states(
+    session: AsyncSession, monitor_id: uuid.UUID, keep: Sequence[str]
+) -> None:
+    query = delete(MonitorLocationState).where(MonitorLocationState.monitor_id == monitor_id)
+    if keep:
+        query = query.where(MonitorLocationState.location.not_in(keep))
+    await session.execute(query)
+
+
+async def live_locations(session: AsyncSession, since: datetime) -> set[str]:
+    query = select(EngineWorker.location).where(EngineWorker.heartbeat_at >= since).distinct()
+    return set(await session.scalars(query))
+
+
+async def monitors_listing(session: AsyncSession, names: set[str]) -> list[uuid.UUID]:
+    rows = await session.execute(
+        select(Monitor.id, Monitor.locations).where(Monitor.located.is_(True))
+    )
+    return [mid for mid, listed in rows if names & set(listed or [])]
+
+
+async def probe_locations(session: AsyncSession) -> list[ProbeLocation]:
+    return list(await session.scalars(select(ProbeLocation).order_by(ProbeLocation.name)))
+
+
+async def live_worker_counts(session: AsyncSession, since: datetime) -> dict[str, int]:
+    query = (
+        select(EngineWorker.location, func.count())
+        .where(EngineWorker.heartbeat_at >= since)
+        .group_by(EngineWorker.location)
+    )
+    return {loc: int(count) for loc, count in await session.execute(query)}
+
+
+async def add_probe_location(session: AsyncSession, name: str, now: datetime) -> None:
+    # A first sight is no news: marked as told already.
+    await session.execute(
+        _upsert(session, cast(Table, ProbeLocation.__table__))
+        .values(name=name, state="up", since=now, alerted_at=now)
+        .on_conflict_do_nothing()
+    )
+
+
+async def move_probe_location(
+    session: AsyncSession, name: str, old: str, new: str, now: datetime
+) -> bool:
+    """Conditional, so two watchers at once report a change once."""
+    result = await session.execute(
+        update(ProbeLocation)
+        .where(ProbeLocation.name == name, ProbeLocation.state == old)
+        .values(state=new, since=now, alerted_at=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def forget_probe_location(session: AsyncSession, name: str) -> bool:
+    await session.execute(delete(MonitorLocationState).where(MonitorLocationState.location == name))
+    result = await session.execute(delete(ProbeLocation).where(ProbeLocation.name == name))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def any_location_news(session: AsyncSession) -> bool:
+    query = select(ProbeLocation.name).where(ProbeLocation.alerted_at.is_(None)).limit(1)
+    return (await session.scalar(query)) is not None
+
+
+async def mark_location_news(session: AsyncSession, names: Sequence[str], at: datetime) -> None:
+    if names:
+        await session.execute(
+            update(ProbeLocation).where(ProbeLocation.name.in_(names)).values(alerted_at=at)
+        )
+
+
+async def claim_location_news(session: AsyncSession, limit: int) -> list[ProbeLocation]:
+    query = (
+        select(ProbeLocation)
+        .where(ProbeLocation.alerted_at.is_(None))
+        .order_by(ProbeLocation.since)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(await session.scalars(query))
 
 
 # --- what alerting reads ----------------------------------------------------------------
@@ -557,14 +749,23 @@ async def latest_state_changes(session: AsyncSession, limit: int) -> list[Any]:
     return list(await session.execute(query))
 
 
+# Monitors told of by a report rather than checked: no response time.
+HEARTBEAT_TYPES = ("push", "agent")
+
+
 async def slowest_since(session: AsyncSession, since: datetime, limit: int) -> list[Any]:
-    """(monitor id, name, type, average latency, checks) from 5-minute rollups."""
+    """(monitor id, name, type, average latency, checks) from 5-minute rollups,
+    of monitors whose checks have a response time (not push or agent
+    heartbeats), averaged over the answered checks."""
     r = MonitorRollup
-    average = (func.sum(r.latency_sum) / func.sum(r.count)).label("average")
+    answered = func.sum(r.up + r.degraded)
+    average = (func.sum(r.latency_sum) / answered).label("average")
     query = (
         select(r.monitor_id, Monitor.name, Monitor.type, average, func.sum(r.count))
         .join(Monitor, Monitor.id == r.monitor_id)
         .where(r.granularity == 300, r.bucket_start >= since)
+        .where(Monitor.type.not_in(HEARTBEAT_TYPES))
+        .having(answered > 0)
         .group_by(r.monitor_id, Monitor.name, Monitor.type)
         .order_by(average.desc())
         .limit(limit)
@@ -576,3 +777,42 @@ async def monitor_choices(session: AsyncSession, limit: int) -> list[Any]:
     """(id, name, type) by name, for pickers."""
     query = select(Monitor.id, Monitor.name, Monitor.type).order_by(Monitor.name).limit(limit)
     return list(await session.execute(query))
+
+
+# --- the host agent ---------------------------------------------------------------
+
+
+async def agent_report(
+    session: AsyncSession, server_id: uuid.UUID, *, lock: bool = False
+) -> AgentReport | None:
+    return await session.get(AgentReport, server_id, with_for_update=lock or None)
+
+
+async def host_rollup(
+    session: AsyncSession, server_id: uuid.UUID, period: str, start: datetime
+) -> HostMetricRollup | None:
+    return await session.get(HostMetricRollup, (server_id, period, start))
+
+
+async def host_rollups(
+    session: AsyncSession, server_id: uuid.UUID, period: str, since: datetime
+) -> list[HostMetricRollup]:
+    query = (
+        select(HostMetricRollup)
+        .where(
+            HostMetricRollup.server_id == server_id,
+            HostMetricRollup.period == period,
+            HostMetricRollup.start >= since,
+        )
+        .order_by(HostMetricRollup.start)
+    )
+    return list(await session.scalars(query))
+
+
+async def agent_monitor_ids(session: AsyncSession, server_id: uuid.UUID) -> list[uuid.UUID]:
+    query = select(Monitor.id).where(Monitor.server_id == server_id, Monitor.type == "agent")
+    return list(await session.scalars(query))
+
+
+async def latest_agent_reports(session: AsyncSession) -> list[AgentReport]:
+    return list(await session.scalars(select(AgentReport)))

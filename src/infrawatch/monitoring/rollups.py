@@ -50,6 +50,11 @@ class Bucket:
             self.down += 1
         else:
             self.degraded += 1
+        if outcome == "down":
+            # A failed check has no response time: its timeout or its refusal
+            # in 0 ms would drag the average either way. Latency figures are
+            # of answered checks (up + degraded).
+            return
         self.latency_sum += latency_ms
         self.latency_min = min(self.latency_min, latency_ms)
         self.latency_max = max(self.latency_max, latency_ms)
@@ -126,13 +131,14 @@ def percentile(histogram: Sequence[int], fraction: float, maximum: float) -> flo
 
 def summarize(bucket: Bucket) -> dict[str, Any]:
     known = bucket.up + bucket.down + bucket.degraded
+    answered = bucket.up + bucket.degraded
     return {
         "uptime_percent": round(100 * (bucket.up + bucket.degraded) / known, 4) if known else None,
         "checks": bucket.count,
         "up": bucket.up,
         "down": bucket.down,
         "degraded": bucket.degraded,
-        "latency_avg_ms": round(bucket.latency_sum / bucket.count, 3) if bucket.count else None,
+        "latency_avg_ms": round(bucket.latency_sum / answered, 3) if answered else None,
         "latency_p50_ms": percentile(bucket.histogram, 0.5, bucket.latency_max),
         "latency_p95_ms": percentile(bucket.histogram, 0.95, bucket.latency_max),
     }

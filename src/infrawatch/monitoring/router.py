@@ -4,7 +4,8 @@ endpoints, where the token in the path is the credential."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
@@ -13,20 +14,28 @@ from infrawatch.audit.service import jsonable
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import etag
 from infrawatch.core.context import Actor
+from infrawatch.core.errors import InvalidInput, NotFound, Unauthorized
 from infrawatch.core.pagination import Page
-from infrawatch.core.runtime import DbSession, KeyringDep, WriteSession
-from infrawatch.monitoring import service, templates
+from infrawatch.core.runtime import DbSession, KeyringDep, SettingsDep, WriteSession
+from infrawatch.credentials import service as credentials
+from infrawatch.monitoring import agents, history, service, templates
+from infrawatch.monitoring.agents import judge_received
 from infrawatch.monitoring.checks import run_check
 from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.probes.http import HttpClient
-from infrawatch.monitoring.push import judge_push, push_state
 from infrawatch.monitoring.schemas import (
+    AgentReportAccepted,
+    AgentReportIn,
+    AgentTokenOut,
     CheckResultOut,
+    LocationStateOut,
     MonitorCreate,
     MonitorOut,
     MonitorStatus,
     MonitorType,
     MonitorUpdate,
+    ProbeLocationOut,
+    SeriesPointOut,
     StoredResultOut,
     TransitionOut,
     UptimeWindow,
@@ -144,10 +153,10 @@ async def check_now(
     is not fed to the state machine: the schedule alone moves the state."""
     monitor = await service.require(session, monitor_id)
     spec = spec_from_row(monitor, keyring)
-    state = push_state(monitor)
+    received = await judge_received(session, monitor, utcnow())
 
     async def read_push(_: uuid.UUID) -> ProbeResult | None:
-        return judge_push(state, utcnow())
+        return received
 
     async with HttpClient() as http:
         checked = await run_check(spec, http, read_push, utcnow())
@@ -159,7 +168,8 @@ async def check_now(
             outcome="down",
             latency_ms=0.0,
             status_code=None,
-            error="no ping received yet; the period and grace have not passed",
+            error="nothing received yet (no ping or agent report); its period and grace "
+            "have not passed",
             details=None,
         )
     result = checked.result
@@ -187,6 +197,21 @@ async def monitor_uptime(monitor_id: uuid.UUID, session: DbSession) -> dict[str,
     return await service.uptime(session, monitor_id)
 
 
+@router.get("/monitors/{monitor_id}/series", response_model=list[SeriesPointOut])
+async def monitor_series(
+    monitor_id: uuid.UUID,
+    session: DbSession,
+    range: Annotated[
+        Literal["1h", "24h", "7d", "30d"],
+        Query(description="1h and 24h from 5-minute rollups, 7d and 30d from hourly ones"),
+    ] = "24h",
+) -> list[SeriesPointOut]:
+    await service.require(session, monitor_id)
+    return [
+        SeriesPointOut(**vars(point)) for point in await history.series(session, monitor_id, range)
+    ]
+
+
 @router.get("/monitors/{monitor_id}/uptime/daily")
 async def monitor_daily_uptime(
     monitor_id: uuid.UUID, session: DbSession, days: Annotated[int, Query(ge=1, le=400)] = 90
@@ -200,6 +225,33 @@ async def monitor_transitions(
     monitor_id: uuid.UUID, session: DbSession, limit: Limit = 100
 ) -> list[TransitionOut]:
     return await service.transitions(session, monitor_id, limit)
+
+
+@router.get("/monitors/{monitor_id}/locations", response_model=list[LocationStateOut])
+async def monitor_locations(
+    monitor_id: uuid.UUID, session: DbSession, settings: SettingsDep
+) -> list[LocationStateOut]:
+    """What each location the monitor lists saw last (counted: the location
+    has a live worker, so its word is in the quorum)."""
+    return await service.location_states(session, monitor_id, settings.engine_lease_seconds)
+
+
+@router.get("/locations", response_model=list[ProbeLocationOut])
+async def probe_locations(session: DbSession, settings: SettingsDep) -> list[ProbeLocationOut]:
+    """Every location a worker checked from, and whether one is alive there."""
+    return await service.probe_locations(session, settings.engine_lease_seconds)
+
+
+@router.delete("/locations/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def forget_probe_location(
+    name: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")],
+    ctx: Context,
+    session: WriteSession,
+    settings: SettingsDep,
+) -> Response:
+    """Forget a location given up for good (refused while it has live workers)."""
+    await service.forget_probe_location(session, ctx, name, settings.engine_lease_seconds)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/templates/{template_id}/monitors")
@@ -254,3 +306,70 @@ async def push_exit_code(
     token: Token, exit_code: Annotated[int, Path(ge=0, le=255)], session: WriteSession
 ) -> dict[str, str]:
     return await _push(session, token, "success" if exit_code == 0 else "fail", exit_code)
+
+
+# --- the host agent ------------------------------------------------------------------
+
+# No bearer user token: the agent's own token (one per server) is the credential.
+agent_report_router = APIRouter(tags=["agents"])
+agents_router = APIRouter(tags=["agents"], dependencies=[Depends(authorize())])
+
+
+@agent_report_router.post(
+    "/agents/report", response_model=AgentReportAccepted, status_code=status.HTTP_202_ACCEPTED
+)
+async def agent_report(
+    body: AgentReportIn,
+    session: WriteSession,
+    authorization: Annotated[str | None, Header(max_length=200)] = None,
+) -> AgentReportAccepted:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("an agent reports with Authorization: Bearer <its agent token>")
+    server_id = await agents.record_report(session, token.strip(), body)
+    return AgentReportAccepted(
+        server_id=server_id, next_report_in_seconds=agents.REPORT_EVERY_SECONDS
+    )
+
+
+@agents_router.post("/agents/tokens", response_model=AgentTokenOut, status_code=201)
+async def create_agent_token(
+    body: Annotated[dict[str, uuid.UUID], Body(examples=[{"server_id": "…"}])],
+    ctx: Context,
+    session: DbSession,
+    keyring: KeyringDep,
+) -> AgentTokenOut:
+    """A new agent token for the server (its old one stops working)."""
+    if set(body) != {"server_id"}:
+        raise InvalidInput("give server_id only", loc=("body", "server_id"))
+    token = await credentials.issue_agent_token(session, ctx, keyring, body["server_id"])
+    return AgentTokenOut(server_id=body["server_id"], token=token)
+
+
+@agents_router.delete("/agents/tokens/{server_id}", status_code=204)
+async def revoke_agent_token(server_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
+    await credentials.revoke_agent_token(session, ctx, server_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@agents_router.get("/servers/{server_id}/agent")
+async def latest_agent_report(server_id: uuid.UUID, session: DbSession) -> dict[str, Any]:
+    """The agent's latest report, as it sent it."""
+    found = await agents.latest(session, server_id)
+    if found is None:
+        raise NotFound("no agent report from this server yet")
+    at, readings = found
+    return {"server_id": str(server_id), "reported_at": at.isoformat(), "readings": readings}
+
+
+@agents_router.get("/servers/{server_id}/host-metrics")
+async def host_metrics(
+    server_id: uuid.UUID,
+    session: DbSession,
+    period: Literal["5m", "1h", "1d"] = "5m",
+    hours: Annotated[int, Query(ge=1, le=24 * 400)] = 24,
+) -> dict[str, Any]:
+    """CPU, memory, disk, load per core and network per bucket: the charts."""
+    since = agents.bucket_start(utcnow() - timedelta(hours=hours), period)
+    items = await agents.host_metrics(session, server_id, period, since)
+    return {"server_id": str(server_id), "period": period, "items": jsonable(items)}

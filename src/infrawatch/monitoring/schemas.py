@@ -16,12 +16,12 @@ from pydantic import (
 from yarl import URL
 
 from infrawatch.core.errors import InvalidInput
-from infrawatch.core.validation import Name, NullMeansUnset, ShortText
+from infrawatch.core.validation import Name, NullMeansUnset, ShortText, plain_message
 from infrawatch.monitoring import conditions
 from infrawatch.monitoring.probes import split_host_port
 from infrawatch.monitoring.probes.dns import RECORD_TYPES
 
-MonitorType = Literal["http", "tcp", "ping", "dns", "tls", "push", "ssh"]
+MonitorType = Literal["http", "tcp", "ping", "dns", "tls", "push", "ssh", "agent", "node_exporter"]
 MonitorStatus = Literal["pending", "up", "degraded", "down", "paused", "maintenance"]
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")]
 HeaderValue = Annotated[
@@ -29,6 +29,8 @@ HeaderValue = Annotated[
 ]
 StatusRange = Annotated[str, StringConstraints(pattern=r"^[1-5]\d\d(-[1-5]\d\d)?$")]
 Condition = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+# monitoring/quorum.py LOCATION_NAME: kept in step (a test compares them).
+LocationName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 
 
 class _Settings(BaseModel):
@@ -94,6 +96,32 @@ class PushSettings(_Settings):
     grace_seconds: Annotated[int, Field(ge=0, le=31 * 86400)] = 60
 
 
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class AgentSettings(_Settings):
+    """Thresholds on the server's agent reports; any crossed is DOWN with
+    what crossed it. Silence for period + grace is DOWN too."""
+
+    period_seconds: Annotated[int, Field(ge=5, le=86400)] = 30
+    grace_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+    disk_percent: Percent | None = 90
+    memory_percent: Percent | None = 95
+    swap_percent: Percent | None = None
+    cpu_percent: Percent | None = None
+    load_per_core: Annotated[float, Field(gt=0, le=1000)] | None = 2.0
+
+
+class NodeExporterSettings(_Settings):
+    """The agent's thresholds on a scrape (no CPU: one scrape has no share)."""
+
+    disk_percent: Percent | None = 90
+    memory_percent: Percent | None = 95
+    swap_percent: Percent | None = None
+    load_per_core: Annotated[float, Field(gt=0, le=1000)] | None = 2.0
+    verify_tls: bool = True
+
+
 SETTINGS_MODELS: dict[str, type[_Settings]] = {
     "http": HttpSettings,
     "tcp": TcpSettings,
@@ -102,6 +130,8 @@ SETTINGS_MODELS: dict[str, type[_Settings]] = {
     "tls": TlsSettings,
     "ssh": SshSettings,
     "push": PushSettings,
+    "agent": AgentSettings,
+    "node_exporter": NodeExporterSettings,
 }
 
 
@@ -121,6 +151,12 @@ class MonitorFields(NullMeansUnset):
     server_id: uuid.UUID | None = None
     critical: bool = False
     paused: bool = False
+    # Checked from each of these (workers started with --location); empty:
+    # from any one. Two or more decide its state by quorum.
+    locations: Annotated[list[LocationName], Field(max_length=16)] = Field(default_factory=list)
+    # Locations that must see it down for DOWN; null: a majority of those
+    # with a live worker.
+    quorum: Annotated[int, Field(ge=1, le=16)] | None = None
 
 
 class MonitorCreate(MonitorFields):
@@ -145,6 +181,8 @@ class MonitorUpdate(BaseModel):
     server_id: uuid.UUID | None = None
     critical: bool | None = None
     paused: bool | None = None
+    locations: Annotated[list[LocationName], Field(max_length=16)] | None = None
+    quorum: Annotated[int, Field(ge=1, le=16)] | None = None
 
 
 class MonitorOut(BaseModel):
@@ -164,6 +202,8 @@ class MonitorOut(BaseModel):
     server_id: uuid.UUID | None
     critical: bool
     paused: bool
+    locations: list[str]
+    quorum: int | None
     status: MonitorStatus
     status_changed_at: datetime | None
     last_checked_at: datetime | None
@@ -193,6 +233,32 @@ class StoredResultOut(BaseModel):
     status_code: int | None
     error: str | None
     details: dict[str, Any] | None
+    location: str | None  # where the worker that checked stood
+
+
+class LocationStateOut(BaseModel):
+    """One location's latest word on a monitor checked from several."""
+
+    location: str
+    state: str
+    latency_ms: float
+    checked_at: datetime
+    error: str | None
+    counted: bool  # the location has a live worker: its word counts
+
+
+class ProbeLocationOut(BaseModel):
+    name: str
+    state: Literal["up", "gone"]
+    since: datetime
+    live_workers: int
+
+
+class SeriesPointOut(BaseModel):
+    at: datetime
+    latency_avg_ms: float | None = Field(description="of the answered checks; null if none")
+    uptime_percent: float | None
+    checks: int
 
 
 class UptimeWindow(BaseModel):
@@ -230,8 +296,12 @@ def validate_monitor(
         raise InvalidInput(
             "invalid settings",
             errors=[
-                {"loc": ["body", "settings", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors(include_url=False, include_context=False)
+                {
+                    "loc": ["body", "settings", *e["loc"]],
+                    "msg": plain_message(dict(e)),
+                    "type": e["type"],
+                }
+                for e in exc.errors(include_url=False)
             ],
         ) from None
     for index, text in enumerate(conds):
@@ -246,17 +316,17 @@ def _validate_target(monitor_type: str, target: str) -> str:
     def refuse(message: str) -> InvalidInput:
         return InvalidInput(message, loc=("body", "target"))
 
-    if monitor_type == "push":
+    if monitor_type in ("push", "agent"):
         return ""
     if not target or any(c.isspace() or ord(c) < 32 for c in target):
         raise refuse(f"a {monitor_type} monitor needs a target without spaces")
-    if monitor_type == "http":
+    if monitor_type in ("http", "node_exporter"):
         try:
             url = URL(target)
         except ValueError as exc:
             raise refuse(f"not a URL: {exc}") from None
         if url.scheme not in ("http", "https") or not url.host:
-            raise refuse("an http monitor needs an absolute http:// or https:// URL")
+            raise refuse(f"a {monitor_type} monitor needs an absolute http:// or https:// URL")
         return target
     try:
         host, port = split_host_port(target, 0)
@@ -282,3 +352,56 @@ def _is_host(host: str) -> bool:
         0 < len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()
         for label in labels
     )
+
+
+# --- the host agent ---------------------------------------------------------------
+
+Bytes = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+class _Reading(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class MemoryReading(_Reading):
+    total_bytes: Bytes
+    used_bytes: Bytes
+    percent: Percent
+
+
+class DiskReading(_Reading):
+    mount: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    total_bytes: Bytes
+    used_bytes: Bytes
+    percent: Percent
+
+
+class NetworkReading(_Reading):
+    bytes_sent: Bytes
+    bytes_received: Bytes
+
+
+class AgentReportIn(_Reading):
+    """What `infrawatch agent` sends; newer agents may send more (ignored)."""
+
+    agent_version: Annotated[str, StringConstraints(max_length=32)] = ""
+    hostname: Annotated[str, StringConstraints(max_length=255)] = ""
+    cpu_percent: Percent
+    cpu_count: Annotated[int, Field(ge=1, le=100_000)]
+    load: Annotated[list[Annotated[float, Field(ge=0, le=1e6)]], Field(min_length=3, max_length=3)]
+    memory: MemoryReading
+    swap: MemoryReading
+    disks: Annotated[list[DiskReading], Field(max_length=64)]
+    network: NetworkReading
+    uptime_seconds: Annotated[int, Field(ge=0, le=10**10)]
+    processes: Annotated[int, Field(ge=0, le=10**7)]
+
+
+class AgentReportAccepted(BaseModel):
+    server_id: uuid.UUID
+    next_report_in_seconds: int
+
+
+class AgentTokenOut(BaseModel):
+    server_id: uuid.UUID
+    token: str = Field(description="shown once; give it to `infrawatch agent --token`")

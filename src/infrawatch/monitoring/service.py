@@ -28,10 +28,12 @@ from infrawatch.monitoring.health import refresh_server_health
 from infrawatch.monitoring.models import SHARD_COUNT, Monitor
 from infrawatch.monitoring.rollups import WINDOWS, Bucket, summarize
 from infrawatch.monitoring.schemas import (
+    LocationStateOut,
     MonitorCreate,
     MonitorFields,
     MonitorOut,
     MonitorUpdate,
+    ProbeLocationOut,
     StoredResultOut,
     TransitionOut,
     UptimeWindow,
@@ -53,6 +55,8 @@ CONFIG_FIELDS = (
     "server_id",
     "critical",
     "paused",
+    "locations",
+    "quorum",
 )
 NOT_NULL = (
     "name",
@@ -64,6 +68,7 @@ NOT_NULL = (
     "settings",
     "critical",
     "paused",
+    "locations",
 )
 PUSH_PATH = "/api/v1/push/"
 
@@ -123,6 +128,8 @@ def present(
         server_id=monitor.server_id,
         critical=monitor.critical,
         paused=monitor.paused,
+        locations=list(monitor.locations or []),
+        quorum=monitor.quorum,
         status=display_status(monitor),
         status_changed_at=monitor.status_changed_at,
         last_checked_at=last_checked.get(monitor.id),
@@ -147,12 +154,34 @@ async def require(session: AsyncSession, monitor_id: uuid.UUID) -> Monitor:
     return monitor
 
 
-async def _check_server(session: AsyncSession, server_id: uuid.UUID | None) -> None:
+async def _check_server(
+    session: AsyncSession, server_id: uuid.UUID | None, monitor_type: str
+) -> None:
+    if server_id is None and monitor_type == "agent":
+        raise InvalidInput(
+            "an agent monitor watches a server's agent: give server_id", loc=("body", "server_id")
+        )
     if server_id is not None:
         try:
             await inventory.require_server(session, server_id, live=True)
         except NotFound:
             raise InvalidInput("no such server", loc=("body", "server_id")) from None
+
+
+def _check_locations(monitor_type: str, locations: list[str], quorum: int | None) -> None:
+    if locations and monitor_type in ("push", "agent"):
+        raise InvalidInput(
+            f"{monitor_type} monitors are judged from what they are sent, not checked from "
+            "a location: leave locations empty",
+            loc=("body", "locations"),
+        )
+    if len(set(locations)) != len(locations):
+        raise InvalidInput("a location is listed twice", loc=("body", "locations"))
+    if quorum is not None and quorum > len(locations):
+        raise InvalidInput(
+            f"quorum {quorum} is more than the {len(locations)} location(s) listed",
+            loc=("body", "quorum"),
+        )
 
 
 def _timing(interval: int, timeout: float | None, retry: int | None) -> tuple[float, int]:
@@ -186,7 +215,8 @@ async def create_monitor(
     )
     if await repository.by_name(session, data.name) is not None:
         raise Conflict(f"a monitor named {data.name!r} already exists")
-    await _check_server(session, data.server_id)
+    await _check_server(session, data.server_id, data.type)
+    _check_locations(data.type, data.locations, data.quorum)
     now = utcnow()
     monitor = Monitor(
         id=uuid.uuid4(),
@@ -204,6 +234,9 @@ async def create_monitor(
         server_id=data.server_id,
         critical=data.critical,
         paused=data.paused,
+        locations=list(data.locations),
+        located=bool(data.locations),
+        quorum=data.quorum,
         in_maintenance=False,
         status="pending",
         created_at=now,
@@ -248,6 +281,10 @@ def _seal_target(monitor: Monitor, target: str, keyring: Keyring) -> bool:
         keyring.encrypt(password, _target_ref(monitor)) if password else None
     )
     return True
+
+
+async def has_clear_target_passwords(session: AsyncSession) -> bool:
+    return bool(await repository.monitors_with_clear_passwords(session))
 
 
 async def seal_target_passwords(session: AsyncSession, keyring: Keyring) -> int:
@@ -296,10 +333,14 @@ async def update_monitor(
     if merged["name"] != monitor.name and await repository.by_name(session, merged["name"]):
         raise Conflict(f"a monitor named {merged['name']!r} already exists")
     if "server_id" in changes:
-        await _check_server(session, changes["server_id"])
+        await _check_server(session, changes["server_id"], monitor.type)
+    _check_locations(monitor.type, merged["locations"], merged["quorum"])
     old_server = monitor.server_id
     for name, value in merged.items():
         setattr(monitor, name, value)
+    monitor.located = bool(monitor.locations)
+    # A location no longer listed has no say: its last word goes.
+    await repository.drop_location_states(session, monitor.id, keep=monitor.locations)
     monitor.settings = settings
     password_changed = _seal_target(monitor, target, presenter.keyring)
     monitor.timeout_seconds, monitor.retry_interval_seconds = timeout, retry
@@ -407,6 +448,7 @@ async def results(
                 status_code=r.status_code,
                 error=r.error,
                 details=r.details,
+                location=r.location,
             )
             for r in rows[:limit]
         ],
@@ -550,6 +592,26 @@ async def mark_alerted(session: AsyncSession, ids: list[int]) -> None:
     await repository.mark_alerted(session, ids, utcnow())
 
 
+@dataclass(frozen=True)
+class LocationNews:
+    name: str
+    state: str  # gone, up
+    since: datetime
+
+
+async def has_location_news(session: AsyncSession) -> bool:
+    return await repository.any_location_news(session)
+
+
+async def claim_location_news(session: AsyncSession, limit: int = 100) -> list[LocationNews]:
+    rows = await repository.claim_location_news(session, limit)
+    return [LocationNews(row.name, row.state, row.since) for row in rows]
+
+
+async def mark_location_news(session: AsyncSession, names: list[str]) -> None:
+    await repository.mark_location_news(session, names, utcnow())
+
+
 async def failing_monitors_on(
     session: AsyncSession, server_ids: list[uuid.UUID]
 ) -> list[uuid.UUID]:
@@ -609,3 +671,81 @@ async def monitor_briefs(
 
 async def existing_monitor_ids(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
     return await repository.existing_ids(session, ids) if ids else set()
+
+
+# --- several locations ------------------------------------------------------------------
+
+
+def _live_since(lease_seconds: float) -> datetime:
+    # A worker is counted for one lease after its last heartbeat (leases.py).
+    return utcnow() - timedelta(seconds=lease_seconds)
+
+
+async def location_states(
+    session: AsyncSession, monitor_id: uuid.UUID, lease_seconds: float
+) -> list[LocationStateOut]:
+    """What each location the monitor lists last saw; a listed location
+    that has not checked yet is left out."""
+    monitor = await require(session, monitor_id)
+    seen = (await repository.location_states(session, [monitor.id])).get(monitor.id, {})
+    live = await repository.live_locations(session, _live_since(lease_seconds))
+    return [
+        LocationStateOut(
+            location=loc,
+            state=seen[loc].state,
+            latency_ms=seen[loc].latency_ms,
+            checked_at=seen[loc].checked_at,
+            error=seen[loc].error,
+            counted=loc in live,
+        )
+        for loc in monitor.locations or []
+        if loc in seen
+    ]
+
+
+async def location_states_of(
+    session: AsyncSession, monitor_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[str, str, float]]]:
+    """monitor → (location, state, latency) for the status page and console."""
+    listed = await repository.listed_locations(session, monitor_ids)
+    if not listed:
+        return {}
+    seen = await repository.location_states(session, list(listed))
+    return {
+        mid: [
+            (loc, seen[mid][loc].state, seen[mid][loc].latency_ms)
+            for loc in locations
+            if loc in seen.get(mid, {})
+        ]
+        for mid, locations in listed.items()
+    }
+
+
+async def probe_locations(session: AsyncSession, lease_seconds: float) -> list[ProbeLocationOut]:
+    counts = await repository.live_worker_counts(session, _live_since(lease_seconds))
+    rows = {row.name: row for row in await repository.probe_locations(session)}
+    return [
+        ProbeLocationOut(
+            name=row.name, state=row.state, since=row.since, live_workers=counts.get(row.name, 0)
+        )
+        for row in rows.values()
+    ]
+
+
+async def forget_probe_location(
+    session: AsyncSession, ctx: OperationContext, name: str, lease_seconds: float
+) -> None:
+    """A location given up for good: its alert stops, its word on monitors
+    is dropped. Refused while it has live workers."""
+    known = {row.name: row for row in await repository.probe_locations(session)}
+    if name not in known:
+        raise NotFound(f"no probe location named {name!r}")
+    counts = await repository.live_worker_counts(session, _live_since(lease_seconds))
+    if counts.get(name):
+        raise Conflict(f"location {name!r} has {counts[name]} live worker(s): stop them first")
+    await repository.forget_probe_location(session, name)
+    await audit.record(
+        session,
+        ctx,
+        audit.Change("location.forget", "location", name, {"state": known[name].state}, None),
+    )

@@ -11,7 +11,7 @@ from infrawatch.monitoring.probes import split_host_port
 
 def target_host(monitor_type: str, target: str) -> str:
     try:
-        if monitor_type == "http":
+        if monitor_type in ("http", "node_exporter"):
             return URL(target).host or target
         return split_host_port(target, 0)[0]
     except ValueError:
@@ -45,4 +45,6 @@ def spec_from_row(row: Monitor, keyring: Keyring | None) -> MonitorSpec:
         version=row.version,
         host=target_host(row.type, row.target),
         password=password,
+        locations=tuple(row.locations or ()),
+        quorum=row.quorum,
     )

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +18,7 @@ from infrawatch.core.db import Database, stage_event
 from infrawatch.core.events import Event
 from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
-from infrawatch.monitoring import repository
+from infrawatch.monitoring import quorum, repository
 from infrawatch.monitoring.health import refresh_server_health
 from infrawatch.monitoring.rollups import aggregate
 
@@ -35,21 +35,30 @@ class Batch:
     results: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, Any]] = field(default_factory=list)
     cert_expiry: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    # A location's word on a monitor checked from several (quorum.py).
+    location_states: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.results) + len(self.transitions)
+        return len(self.results) + len(self.transitions) + len(self.location_states)
 
     def prepend(self, older: Batch) -> None:
         """Put an older batch (one that failed to write) in front of this one."""
         self.results[:0] = older.results
         self.transitions[:0] = older.transitions
+        self.location_states[:0] = older.location_states
         self.cert_expiry = {**older.cert_expiry, **self.cert_expiry}
 
     def take(self, limit: int) -> Batch:
         """The oldest `limit` results and transitions, removed from here."""
-        taken = Batch(self.results[:limit], self.transitions[:limit], self.cert_expiry)
+        taken = Batch(
+            self.results[:limit],
+            self.transitions[:limit],
+            self.cert_expiry,
+            self.location_states[:limit],
+        )
         del self.results[:limit]
         del self.transitions[:limit]
+        del self.location_states[:limit]
         self.cert_expiry = {}
         return taken
 
@@ -61,8 +70,11 @@ class ResultWriter:
         flush_seconds: float = 1.0,
         max_rows: int = ROWS_PER_TRANSACTION,
         owner: str | None = None,
+        live_seconds: float = 30.0,
     ) -> None:
         self.db = db
+        # A worker heard from within this long is alive (quorum counts its location).
+        self.live_seconds = live_seconds
         self.flush_seconds = flush_seconds
         self.max_rows = max_rows
         self.owner = owner  # the engine whose leases fence the writes (None: no fence)
@@ -83,6 +95,10 @@ class ResultWriter:
     def add_transition(self, row: dict[str, Any]) -> None:
         self.pending.transitions.append(row)
         self._wake.set()  # state changes go out without waiting for the timer
+
+    def add_location_state(self, row: dict[str, Any]) -> None:
+        self.pending.location_states.append(row)
+        self._wake.set()  # it may move the monitor's state: no waiting either
 
     def note_certificate(self, monitor_id: uuid.UUID, expires: datetime) -> None:
         self.pending.cert_expiry[monitor_id] = expires
@@ -134,15 +150,14 @@ class ResultWriter:
             self.dropped_results += overflow
 
     async def _without_deleted(self, batch: Batch) -> Batch:
-        ids = {r["monitor_id"] for r in batch.results} | {
-            t["monitor_id"] for t in batch.transitions
-        }
+        ids = {r["monitor_id"] for r in (*batch.results, *batch.transitions)}
         async with self.db.unit_of_work(write=False) as session:
             alive = await repository.existing_ids(session, list(ids))
         return Batch(
             results=[r for r in batch.results if r["monitor_id"] in alive],
             transitions=[t for t in batch.transitions if t["monitor_id"] in alive],
             cert_expiry={k: v for k, v in batch.cert_expiry.items() if k in alive},
+            location_states=[r for r in batch.location_states if r["monitor_id"] in alive],
         )
 
     async def _write(self, batch: Batch) -> None:
@@ -159,8 +174,17 @@ class ResultWriter:
                 ),
             )
             await repository.set_cert_expiry(session, batch.cert_expiry)
-            if batch.transitions:
-                await self._write_transitions(session, [_plain(t) for t in batch.transitions])
+            transitions = [_plain(t) for t in batch.transitions]
+            if batch.location_states:
+                states = [_plain(r) for r in batch.location_states]
+                await repository.upsert_location_states(session, states)
+                transitions += await quorum.redecide(
+                    session,
+                    [r["monitor_id"] for r in states],
+                    utcnow() - timedelta(seconds=self.live_seconds),
+                )
+            if transitions:
+                await self.write_transitions(session, transitions)
             if results:
                 stage_event(session, Event("monitoring.results", {"results": _summaries(batch)}))
 
@@ -180,6 +204,7 @@ class ResultWriter:
             results=[r for r in batch.results if ours(r)],
             transitions=[t for t in batch.transitions if ours(t)],
             cert_expiry=batch.cert_expiry,
+            location_states=[r for r in batch.location_states if ours(r)],
         )
         fenced = len(batch) - len(kept)
         if fenced:
@@ -190,7 +215,9 @@ class ResultWriter:
             self.fenced_rows += fenced
         return kept
 
-    async def _write_transitions(self, session: Any, transitions: list[dict[str, Any]]) -> None:
+    async def write_transitions(self, session: Any, transitions: list[dict[str, Any]]) -> None:
+        """Transitions, the statuses and server health they move, and their
+        events, in the caller's transaction."""
         transitions = await self._chained(session, transitions)
         await repository.insert_transitions(session, transitions)
         latest: dict[uuid.UUID, dict[str, Any]] = {}

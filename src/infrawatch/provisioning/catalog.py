@@ -26,6 +26,8 @@ DESCRIPTIONS = {
     "(the rails stack's own role)",
     "nginx_proxy": "nginx in front of an app on a local port (the django and rails roles use it)",
     "django": "Django under gunicorn behind nginx on PostgreSQL (the django stack's own role)",
+    "agent": "the InfraWatch host agent as a systemd unit, with the server's own agent token "
+    "(needs agent_url: InfraWatch's URL as the host reaches it)",
 }
 # The order a console form offers them in (and a hardened host wants them):
 # the others follow by name.

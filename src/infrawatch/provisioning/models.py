@@ -8,11 +8,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infrawatch.core.clock import utcnow
-from infrawatch.core.db import Base, JSONDocument, UTCDateTime, new_id
+from infrawatch.core.db import ENCRYPTED, Base, JSONDocument, UTCDateTime, new_id
 
 
 class ProvisioningRun(Base):
@@ -90,3 +90,102 @@ class ServerRunLock(Base):
         ForeignKey("provisioning_runs.id", ondelete="CASCADE"), index=True
     )
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- cloud providers -------------------------------------------------------------
+
+
+class ProviderAccount(Base):
+    """One account at one provider. Its credentials are a JSON object,
+    encrypted, never returned; `api_url` points the calls elsewhere (a
+    region's endpoint, a proxy, a test's loopback fake)."""
+
+    __tablename__ = "provider_accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    api_url: Mapped[str | None] = mapped_column(String(2048))
+    region: Mapped[str | None] = mapped_column(String(64))
+    credentials_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
+    # How a hibernated server sleeps: `stop` (the provider may still bill
+    # it) or `snapshot` (snapshot, destroy, and create again on waking).
+    hibernation: Mapped[str] = mapped_column(String(16), default="stop")
+    rate_per_second: Mapped[float] = mapped_column(Float, default=5.0)
+    burst: Mapped[int] = mapped_column(Integer, default=10)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServerBuild(Base):
+    """A server made through a provider, step by step. `step` is the one
+    being worked on (or the one that failed): a retry starts there."""
+
+    __tablename__ = "server_builds"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("provider_accounts.id", ondelete="RESTRICT"), index=True
+    )
+    # create or destroy
+    action: Mapped[str] = mapped_column(String(16), default="create")
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    region: Mapped[str] = mapped_column(String(64))
+    size: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(String(255))
+    key_id: Mapped[uuid.UUID] = mapped_column()
+    template_id: Mapped[uuid.UUID | None] = mapped_column()
+    stack: Mapped[str | None] = mapped_column(String(64))
+    variables: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    harden: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[dict[str, str]] = mapped_column(JSONDocument)
+    # queued, running, failed, done
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    step: Mapped[str] = mapped_column(String(32))
+    # When each step finished (ISO times), for the console's timeline.
+    steps_done: Mapped[dict[str, str]] = mapped_column(JSONDocument)
+    error: Mapped[str | None] = mapped_column(Text)
+    node_id: Mapped[str | None] = mapped_column(String(128))
+    server_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    run_id: Mapped[uuid.UUID | None] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HibernationSchedule(Base):
+    """Stop servers at one cron time and start them at another, in a time
+    zone. The servers are one server or those a search query finds."""
+
+    __tablename__ = "hibernation_schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    server_id: Mapped[uuid.UUID | None] = mapped_column()
+    query: Mapped[str | None] = mapped_column(String(2048))
+    stop_cron: Mapped[str] = mapped_column(String(128))
+    start_cron: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The last stop/start the schedule has carried out (its UTC time), so
+    # a worker that was down catches up once, not once per missed slot.
+    last_action: Mapped[str | None] = mapped_column(String(16))
+    last_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HibernatedServer(Base):
+    """A server asleep: how it went to sleep and what waking needs."""
+
+    __tablename__ = "hibernated_servers"
+
+    server_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("hibernation_schedules.id", ondelete="SET NULL")
+    )
+    mode: Mapped[str] = mapped_column(String(16))
+    snapshot_id: Mapped[str | None] = mapped_column(String(255))
+    lifecycle_before: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,10 +3,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.provisioning.models import Project, ProvisioningRun, ServerRunLock
+from infrawatch.provisioning.models import (
+    HibernatedServer,
+    HibernationSchedule,
+    Project,
+    ProviderAccount,
+    ProvisioningRun,
+    ServerBuild,
+    ServerRunLock,
+)
 
 
 async def add(session: AsyncSession, row: object) -> None:
@@ -71,3 +79,106 @@ async def active_runs_before(session: AsyncSession, run: ProvisioningRun) -> lis
         ProvisioningRun.id != run.id,
     )
     return list(await session.scalars(query))
+
+
+# --- provider accounts and builds -------------------------------------------------
+
+
+async def accounts(session: AsyncSession) -> list[ProviderAccount]:
+    return list(await session.scalars(select(ProviderAccount).order_by(ProviderAccount.name)))
+
+
+async def get_account(session: AsyncSession, account_id: uuid.UUID) -> ProviderAccount | None:
+    return await session.get(ProviderAccount, account_id)
+
+
+async def account_named(session: AsyncSession, name: str) -> ProviderAccount | None:
+    query = select(ProviderAccount).where(ProviderAccount.name == name)
+    return (await session.scalars(query)).one_or_none()
+
+
+def _live_build() -> object:
+    """A build whose node may exist at the provider."""
+    return ~((ServerBuild.action == "destroy") & (ServerBuild.status == "done"))
+
+
+async def live_builds_of_account(session: AsyncSession, account_id: uuid.UUID) -> list[str]:
+    query = select(ServerBuild.name).where(
+        ServerBuild.account_id == account_id,
+        ServerBuild.node_id.is_not(None),
+        _live_build(),  # type: ignore[arg-type]
+    )
+    return list(await session.scalars(query))
+
+
+async def detach_builds(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """The account's builds that left nothing behind go with it."""
+    await session.execute(delete(ServerBuild).where(ServerBuild.account_id == account_id))
+
+
+async def get_build(
+    session: AsyncSession, build_id: uuid.UUID, *, lock: bool = False
+) -> ServerBuild | None:
+    return await session.get(ServerBuild, build_id, with_for_update=lock or None)
+
+
+async def builds(
+    session: AsyncSession, limit: int, status: str | None, server_id: uuid.UUID | None
+) -> list[ServerBuild]:
+    query = select(ServerBuild).order_by(ServerBuild.created_at.desc(), ServerBuild.id.desc())
+    if status is not None:
+        query = query.where(ServerBuild.status == status)
+    if server_id is not None:
+        query = query.where(ServerBuild.server_id == server_id)
+    return list(await session.scalars(query.limit(limit)))
+
+
+async def build_of_server(session: AsyncSession, server_id: uuid.UUID) -> ServerBuild | None:
+    query = (
+        select(ServerBuild)
+        .where(ServerBuild.server_id == server_id)
+        .order_by(ServerBuild.created_at.desc())
+        .limit(1)
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def building_names(session: AsyncSession, names: Sequence[str]) -> set[str]:
+    """Names taken by builds that have no server in the inventory yet."""
+    query = select(ServerBuild.name).where(
+        ServerBuild.name.in_(names),
+        ServerBuild.server_id.is_(None),
+        ServerBuild.status.in_(("queued", "running", "retrying", "failed")),
+    )
+    return set(await session.scalars(query))
+
+
+# --- hibernation ------------------------------------------------------------------
+
+
+async def schedules(session: AsyncSession) -> list[HibernationSchedule]:
+    query = select(HibernationSchedule).order_by(HibernationSchedule.name)
+    return list(await session.scalars(query))
+
+
+async def get_schedule(
+    session: AsyncSession, schedule_id: uuid.UUID, *, lock: bool = False
+) -> HibernationSchedule | None:
+    return await session.get(HibernationSchedule, schedule_id, with_for_update=lock or None)
+
+
+async def schedule_named(session: AsyncSession, name: str) -> HibernationSchedule | None:
+    query = select(HibernationSchedule).where(HibernationSchedule.name == name)
+    return (await session.scalars(query)).one_or_none()
+
+
+async def hibernated(
+    session: AsyncSession, server_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, HibernatedServer]:
+    query = select(HibernatedServer).where(HibernatedServer.server_id.in_(server_ids))
+    return {row.server_id: row for row in await session.scalars(query)}
+
+
+async def asleep_count(session: AsyncSession, schedule_id: uuid.UUID) -> int:
+    query = select(func.count()).where(HibernatedServer.schedule_id == schedule_id)
+    return int((await session.execute(query)).scalar_one())

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,9 @@ class Host:
     # The address this machine reaches the host from, so firewall and
     # Fail2Ban roles never lock the controller out.
     controller_address: str
+    # Per host and secret (an agent token): in the private inventory file,
+    # and redacted from every event like the run's secrets.
+    secret_vars: dict[str, str] = field(default_factory=dict)
 
     def known_hosts_line(self) -> str:
         name = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
@@ -142,12 +145,13 @@ def prepare(folder: Path, invocation: Invocation) -> list[str]:
                     "ansible_port": h.port,
                     "ansible_user": h.user,
                     "controller_address": h.controller_address,
+                    **h.secret_vars,
                 }
                 for h in invocation.hosts
             }
         }
     }
-    (folder / "inventory" / "hosts.json").write_text(json.dumps(inventory))
+    _write_private(folder / "inventory" / "hosts.json", json.dumps(inventory))
     (folder / "known_hosts").write_text("".join(h.known_hosts_line() for h in invocation.hosts))
     _write_private(folder / "vars.json", json.dumps(invocation.variables))
     cmdline = ["-e", f"@{folder / 'vars.json'}"]

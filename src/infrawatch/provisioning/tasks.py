@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import infrawatch
 from infrawatch.core.clock import utcnow
 from infrawatch.credentials import service as credentials
 from infrawatch.credentials import ssh
@@ -170,8 +171,13 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
             {"hosts": hosts, "snapshots_taken": True}, f"snapshots taken: {len(taken)}"
         )
 
+    agent_tokens = await _agent_tokens(ctx, run, [s for s in server_ids if s in logins])
     redactor = runner.Redactor(
-        [*secrets.values(), *(login.private_key for login in logins.values() if login.private_key)]
+        [
+            *secrets.values(),
+            *(login.private_key for login in logins.values() if login.private_key),
+            *agent_tokens.values(),
+        ]
     )
     progress = _Progress(ctx, run.roles or ["playbook"], len(server_ids))
     for state in hosts.values():
@@ -197,7 +203,7 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
         targets = []
         for sid in members:
             login = logins[sid]
-            host_key = login.host_key or await _pin_host_key(ctx, sid, login.target)
+            host_key = login.host_key or await pin_host_key(ctx, sid, login.target)
             targets.append(
                 runner.Host(
                     name=hosts[str(sid)]["host"],
@@ -206,6 +212,7 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
                     user=login.target.username,
                     host_key=host_key,
                     controller_address=_controller_address(login.target.host),
+                    secret_vars={"agent_token": agent_tokens[sid]} if sid in agent_tokens else {},
                 )
             )
             hosts[str(sid)]["status"] = "running"
@@ -213,6 +220,7 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
             hosts=targets,
             roles=list(remaining),
             variables={
+                **_package_variables(run),
                 **run.variables,
                 "admin_authorized_keys": sorted(
                     {logins[s].public_key for s in members if logins[s].public_key}
@@ -323,7 +331,30 @@ def _controller_address(host: str) -> str:
         return ""
 
 
-async def _pin_host_key(ctx: JobContext, server_id: uuid.UUID, target: ssh.Target) -> str:
+async def _agent_tokens(
+    ctx: JobContext, run: ProvisioningRun, server_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The `agent` role installs each server's own agent token (made now if
+    it has none; the same one on every run)."""
+    if "agent" not in run.roles:
+        return {}
+    tokens = {}
+    async with ctx.db.unit_of_work() as session:
+        for server_id in server_ids:
+            tokens[server_id] = await credentials.agent_token_for(
+                session, ctx.operation_context(), ctx.services.keyring, server_id
+            )
+    return tokens
+
+
+def _package_variables(run: ProvisioningRun) -> dict[str, Any]:
+    """Where the `agent` role copies the agent's code from: this package."""
+    if "agent" not in run.roles:
+        return {}
+    return {"agent_package_dir": str(Path(infrawatch.__file__).resolve().parent)}
+
+
+async def pin_host_key(ctx: JobContext, server_id: uuid.UUID, target: ssh.Target) -> str:
     """Trust on first use, through the vault's own record of host keys."""
     try:
         seen, _ = await ssh.fetch_host_key(target, HOST_KEY_TIMEOUT)

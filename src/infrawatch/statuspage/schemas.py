@@ -185,6 +185,12 @@ class PublicDay(BaseModel):
     down: int
 
 
+class PublicLocation(BaseModel):
+    name: str
+    status: PublicState
+    latency_ms: float
+
+
 class PublicMonitor(BaseModel):
     id: uuid.UUID
     name: str
@@ -196,6 +202,7 @@ class PublicMonitor(BaseModel):
     latency_avg_ms_24h: float | None
     days: list[PublicDay]
     hourly_latency_ms: list[float | None]
+    locations: list[PublicLocation] = []  # checked from several: each one's word
 
 
 class PublicSection(BaseModel):

@@ -3,6 +3,7 @@ the public sees (built only from what a page explicitly publishes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -381,6 +382,8 @@ class MonitorView:
     name: str
     target: str | None
     found: history.History
+    # Checked from several locations: each one's latest state and latency.
+    locations: list[LocationView] = dataclasses.field(default_factory=list)
 
     @property
     def id(self) -> uuid.UUID:
@@ -425,7 +428,18 @@ class MonitorView:
             "latency_avg_ms_24h": self.latency_avg_ms_24h,
             "days": self._days_json(),
             "hourly_latency_ms": self.hourly_latency_ms,
+            "locations": [
+                {"name": w.name, "status": w.status, "latency_ms": w.latency_ms}
+                for w in self.locations
+            ],
         }
+
+
+@dataclass(frozen=True)
+class LocationView:
+    name: str
+    status: PublicState
+    latency_ms: float
 
 
 @dataclass
@@ -513,6 +527,7 @@ async def public_view(session: AsyncSession, page: StatusPage) -> PublicView:
     now = utcnow()
     wanted = [uuid.UUID(m["monitor_id"]) for s in page.sections for m in s["monitors"]]
     found = await history.histories(session, wanted, HISTORY_DAYS, cache=PUBLIC_ROLLUPS)
+    located = await monitoring.location_states_of(session, wanted)
     sections = [
         SectionView(
             name=s["name"],
@@ -521,6 +536,10 @@ async def public_view(session: AsyncSession, page: StatusPage) -> PublicView:
                     name=m["name"],
                     target=found[key].target if m.get("show_target") else None,
                     found=found[key],
+                    locations=[
+                        LocationView(loc, PUBLIC_STATES.get(state, "unknown"), latency)
+                        for loc, state, latency in located.get(key, [])
+                    ],
                 )
                 for m in s["monitors"]
                 # A deleted monitor just disappears from the page.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from infrawatch.web import status, ws
@@ -21,7 +21,7 @@ from infrawatch.web.pages import (
     statuspages,
     tools,
 )
-from infrawatch.web.session import LoginRequired, login_redirect
+from infrawatch.web.session import LoginRequired, login_redirect, viewer_from_cookie
 from infrawatch.web.templating import STATIC_DIR, render
 
 PAGES = (
@@ -48,19 +48,29 @@ def install_console(app: FastAPI) -> None:
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def _favicon() -> Response:
+        # Browsers ask for it whatever the page's <link rel="icon"> says.
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         return login_redirect(request, exc)
 
 
-def html_error(request: Request, status_code: int, message: str) -> Response | None:
-    """An error page for a browser asking for a page; None (JSON) for the
-    API, badges, feeds and scripts."""
+async def html_error(request: Request, status_code: int, message: str) -> Response | None:
+    """An error page for a browser asking for a page, with the console's
+    navigation for someone signed in; None (JSON) for the API, badges,
+    feeds and scripts."""
     path = request.url.path
     if path.startswith(("/api/", "/badge/", "/static/")) or path.endswith((".json", ".atom")):
         return None
     if "text/html" not in request.headers.get("accept", ""):
         return None
+    try:
+        viewer = await viewer_from_cookie(request)
+    except Exception:  # the database is why we are here, perhaps: a page without the menu
+        viewer = None
     return render(
-        "error.html", status_code=status_code, code=status_code, viewer=None, message=message
+        "error.html", status_code=status_code, code=status_code, viewer=viewer, message=message
     )

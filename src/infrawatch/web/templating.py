@@ -67,6 +67,12 @@ def _live_since() -> str:
     return (utcnow() - timedelta(seconds=2)).isoformat()
 
 
+def _status_title(title: str) -> str:
+    """`Acme` → `Acme status`; a title that already says so stays as it is
+    (no "Acme status status")."""
+    return title if title.rstrip().lower().endswith("status") else f"{title} status"
+
+
 def build_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -75,7 +81,9 @@ def build_environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.filters.update(when=_when, ago=_ago, percent=_percent, ms=_ms, iso=_iso)
+    env.filters.update(
+        when=_when, ago=_ago, percent=_percent, ms=_ms, iso=_iso, status_title=_status_title
+    )
     env.globals.update(
         latency_chart=lambda points, label: Markup(svg.latency_chart(points, label)),  # noqa: S704
         history_bars=_history_bars,

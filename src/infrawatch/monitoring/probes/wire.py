@@ -73,7 +73,10 @@ class HttpClient:
     """Resolves names (cached for a few seconds: thousands of monitors on one
     host should not mean thousands of lookups) and runs exchanges."""
 
-    def __init__(self) -> None:
+    def __init__(self, source_address: str | None = None) -> None:
+        # A probe host with several addresses (or a location behind one):
+        # connections leave from this one.
+        self.source_address = source_address
         self._resolver: Any = None
         self._dns: dict[tuple[str, int], tuple[float, list[Any]]] = {}
 
@@ -139,7 +142,7 @@ class HttpClient:
         marks["dns"] = time.perf_counter()
         done: asyncio.Future[None] = loop.create_future()
         reader = _ResponseReader(method == "HEAD", result, done)
-        transport = await _connect(loop, reader, infos)
+        transport = await _connect(loop, reader, infos, self.source_address)
         try:
             marks["connect"] = time.perf_counter()
             peer = transport.get_extra_info("peername")
@@ -167,16 +170,27 @@ class HttpClient:
 
 
 async def _connect(
-    loop: asyncio.AbstractEventLoop, reader: _ResponseReader, infos: list[Any]
+    loop: asyncio.AbstractEventLoop,
+    reader: _ResponseReader,
+    infos: list[Any],
+    source: str | None,
 ) -> asyncio.Transport:
     """A plain TCP connection. One address (the usual case, and every IP
     literal) goes straight to the loop, which connects in C; several go
     through happy eyeballs, as a browser would."""
+    local = (source, 0) if source else None
     if len(infos) == 1:
         address = infos[0][4]
-        transport, _ = await loop.create_connection(lambda: reader, address[0], address[1])
+        transport, _ = await loop.create_connection(
+            lambda: reader, address[0], address[1], local_addr=local
+        )
         return transport
-    sock = await aiohappyeyeballs.start_connection(infos, loop=loop)
+    local_infos = None
+    if local is not None:
+        family = _literal_family(local[0]) or socket.AF_INET
+        local_infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", local)]
+        infos = [info for info in infos if info[0] == family] or infos
+    sock = await aiohappyeyeballs.start_connection(infos, local_addr_infos=local_infos, loop=loop)
     try:
         transport, _ = await loop.create_connection(lambda: reader, sock=sock)
     except BaseException:

@@ -56,6 +56,8 @@ class LabHost:
     flavour: str
     address: str
     pid: int | None = None
+    # The create-server build that made it (a cloud node's tag, here).
+    build_tag: str | None = None
 
     @property
     def netns(self) -> str:
@@ -146,7 +148,13 @@ class Lab:
             return []
         return [self.get(p.name) for p in sorted(self.hosts_dir.iterdir()) if p.is_dir()]
 
-    def create(self, name: str, authorized_key: str, flavour: str = "debian12") -> LabHost:
+    def create(
+        self,
+        name: str,
+        authorized_key: str,
+        flavour: str = "debian12",
+        build_tag: str | None = None,
+    ) -> LabHost:
         """A new host, booted, with `authorized_key` allowed to log in as `admin`."""
         if not NAME.match(name):
             raise LabError("a lab host's name is lower-case letters, digits and '-' (32 at most)")
@@ -159,7 +167,7 @@ class Lab:
             for part in ("upper", "work", "merged", "snapshots"):
                 (folder / part).mkdir(parents=True)
             address = self._free_address(folder)
-            host = LabHost(name=name, flavour=flavour, address=address)
+            host = LabHost(name=name, flavour=flavour, address=address, build_tag=build_tag)
             self._save(host)
         try:
             self._mount(host, base)

@@ -67,8 +67,14 @@ async def monitors(
         error, page = exc.message, None
     items = page.items if page else []
     found = await history.histories(session, [m.id for m in items], 1)
+    lease = request.app.state.runtime.settings.engine_lease_seconds
+    locations = await monitoring.probe_locations(session, lease)
     return render(
         "monitors/list.html",
+        # Shown once there is more than one place to check from, or one went away.
+        locations=locations
+        if len(locations) > 1 or any(p.state == "gone" for p in locations)
+        else [],
         viewer=viewer,
         nav="monitors",
         title="Monitors",
@@ -118,8 +124,21 @@ async def monitor_page(
     if monitor.server_id is not None:
         server = (await inventory.get_server(session, monitor.server_id)).server
     histories = await history.histories(session, [monitor.id], 90)
+    lease = request.app.state.runtime.settings.engine_lease_seconds
+    locations = {}
+    if monitor.locations:
+        locations = {
+            seen.location: seen
+            for seen in await monitoring.location_states(session, monitor.id, lease)
+        }
     return render(
         "monitors/detail.html",
+        locations=locations,
+        live_locations={
+            p.name for p in await monitoring.probe_locations(session, lease) if p.live_workers
+        }
+        if monitor.locations
+        else set(),
         viewer=viewer,
         nav="monitors",
         title=monitor.name,
@@ -128,6 +147,9 @@ async def monitor_page(
         server=server,
         history=histories.get(monitor.id),
         uptime=await monitoring.uptime(session, monitor.id),
+        # The last result until a live one arrives: never "last: —" for a
+        # monitor that has been checked.
+        last=next(iter((await monitoring.results(session, monitor.id, None, 1)).items), None),
         transitions=await monitoring.transitions(session, monitor.id, 30),
         chosen_type=monitor.type,
         types=TYPES,

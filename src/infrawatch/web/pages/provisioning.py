@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from infrawatch.core.runtime import DbSession
 from infrawatch.inventory import service as inventory
 from infrawatch.jobs import service as jobs
-from infrawatch.provisioning import catalog, service, stacks
+from infrawatch.provisioning import builds, catalog, cloud_accounts, hibernation, service, stacks
 from infrawatch.web.session import ViewerDep
 from infrawatch.web.templating import render
 
@@ -44,4 +44,21 @@ async def run_page(run_id: uuid.UUID, viewer: ViewerDep, session: DbSession) -> 
         job=job,
         events=events,
         servers=servers,
+    )
+
+
+@router.get("/provisioning/servers", response_class=HTMLResponse)
+async def new_servers_page(viewer: ViewerDep, session: DbSession) -> Response:
+    """Servers made through provider accounts, a row each, step by step."""
+    return render(
+        "provisioning/servers.html",
+        viewer=viewer,
+        nav="provisioning",
+        title="New servers",
+        builds=await builds.list_builds(session, 100, None, None),
+        accounts=await cloud_accounts.account_choices(session),
+        steps=builds.CREATE_STEPS,
+        destroy_steps=builds.DESTROY_STEPS,
+        stacks=list(stacks.STACKS.values()),
+        schedules=await hibernation.list_schedules(session),
     )

@@ -14,7 +14,7 @@ from infrawatch.inventory import dependencies, search
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory.lifecycle import ALLOWED_TRANSITIONS, Health, Lifecycle
 from infrawatch.inventory.schemas import ServerOut
-from infrawatch.monitoring import history
+from infrawatch.monitoring import agents, history
 from infrawatch.monitoring import service as monitoring
 from infrawatch.web.session import ViewerDep
 from infrawatch.web.templating import render
@@ -136,4 +136,5 @@ async def server_page(
         upstream=await dependencies.upstream(session, server.id),
         downstream=await dependencies.dependents(session, server.id, 5),
         audit=audit.items,
+        agent=await agents.latest(session, server.id),
     )

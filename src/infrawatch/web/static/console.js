@@ -69,17 +69,22 @@
       case "null-empty": return raw === "" ? null : raw;
       case "lines": return raw.split("\n").map((s) => s.trim()).filter(Boolean);
       case "list": return raw.split(",").map((s) => s.trim()).filter(Boolean);
-      case "map": {
-        const out = {};
-        raw.split(/[\n,]/).map((s) => s.trim()).filter(Boolean).forEach((pair) => {
-          const i = pair.indexOf("=");
-          if (i < 0) out[pair] = ""; else out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
-        });
-        return out;
-      }
+      case "map": return parseTags(raw);
       default: return raw;
     }
   }
+
+  // Tags are written one way everywhere, as in CSV imports: key=value pairs
+  // separated by ";" (or new lines): env=prod; role=web. A value may hold commas.
+  function parseTags(raw) {
+    const out = {};
+    tagParts(raw).forEach((pair) => {
+      const i = pair.indexOf("=");
+      if (i < 0) out[pair] = ""; else out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+    });
+    return out;
+  }
+  function tagParts(raw) { return raw.split(/[\n;]/).map((s) => s.trim()).filter(Boolean); }
 
   function collect(form) {
     const body = {};
@@ -309,16 +314,22 @@
   function applyResults(results) {
     for (const r of results) {
       document.querySelectorAll(`[data-monitor-row="${r.id}"]`).forEach((row) => {
+        // A failed check has no response time: say so rather than "0 ms".
+        const failed = r.outcome === "down";
         const latency = row.querySelector("[data-latency]");
-        if (latency) latency.textContent = r.latency_ms == null ? "—" : Math.round(r.latency_ms) + " ms";
+        if (latency) {
+          latency.textContent = failed ? "failed" : r.latency_ms == null ? "—" : Math.round(r.latency_ms) + " ms";
+          latency.classList.toggle("s-down", failed);
+        }
         const checked = row.querySelector("[data-checked]");
         if (checked) checked.textContent = "just now";
         const spark = row.querySelector("svg.spark");
         if (spark) {
           const points = sparkData.get(r.id) || JSON.parse(spark.dataset.points || "[]");
-          points.push(r.latency_ms || 0);
+          points.push(failed ? null : r.latency_ms);
           while (points.length > 30) points.shift();
           sparkData.set(r.id, points);
+          spark.dataset.state = r.state || (failed ? "down" : "up");
           drawSpark(spark, points);
         }
       });
@@ -326,11 +337,22 @@
     }
   }
 
+  // Points are response times, null where a check failed (or an hour had no
+  // answered check): the line breaks there and a mark sits on the floor. The
+  // colour is the monitor's state (svg[data-state], console.css).
   function drawSpark(svg, points) {
-    const peak = Math.max(1, ...points);
+    const peak = Math.max(1, ...points.filter((p) => p != null));
     const step = 120 / Math.max(points.length - 1, 1);
-    const coords = points.map((p, i) => `${(i * step).toFixed(1)},${(22 - (20 * p) / peak).toFixed(1)}`).join(" ");
-    svg.innerHTML = `<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="${coords}"/>`;
+    const x = (i) => (i * step).toFixed(1), y = (p) => (22 - (20 * p) / peak).toFixed(1);
+    const runs = [[]], marks = [];
+    points.forEach((p, i) => {
+      if (p == null) { marks.push(i); if (runs[runs.length - 1].length) runs.push([]); }
+      else runs[runs.length - 1].push(`${x(i)},${y(p)}`);
+    });
+    svg.innerHTML = runs.filter((r) => r.length).map((r) => r.length === 1
+      ? `<circle cx="${r[0].split(",")[0]}" cy="${r[0].split(",")[1]}" r="1.5" fill="currentColor"/>`
+      : `<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="${r.join(" ")}"/>`).join("")
+      + marks.map((i) => `<rect class="spark-fail" x="${(i * step - 1).toFixed(1)}" y="20" width="2" height="3"/>`).join("");
   }
 
   function applyStatus(kind, payload) {
@@ -358,29 +380,48 @@
   });
 
   // --- response-time charts (uPlot) --------------------------------------------------
-  // <div data-chart="{monitor id}">: the last results from the API, then live results.
+  // <div data-chart="{monitor id}">, with radio buttons name="latency-range":
+  // "live" draws the last results and follows new ones; 1h … 30d draw the
+  // rollups (average of answered checks; a gap where every check failed).
   const charts = new Map();
+  const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000 };
   async function initChart(el) {
     const id = el.dataset.chart;
-    const result = await api("GET", `/api/v1/monitors/${id}/results?limit=200`);
-    if (!result.ok || !window.uPlot) return;
-    const items = (result.data.items || []).slice().reverse();
-    const data = [items.map((r) => Date.parse(r.checked_at) / 1000), items.map((r) => r.latency_ms)];
+    const picked = document.querySelector("input[name=latency-range]:checked");
+    const range = picked ? picked.value : "live";
+    let data;
+    if (range === "live") {
+      const result = await api("GET", `/api/v1/monitors/${id}/results?limit=200`);
+      if (!result.ok) return;
+      const items = (result.data.items || []).slice().reverse();
+      data = [items.map((r) => Date.parse(r.checked_at) / 1000), items.map((r) => r.outcome === "down" ? null : r.latency_ms)];
+    } else {
+      const result = await api("GET", `/api/v1/monitors/${id}/series?range=${range}`);
+      if (!result.ok) return;
+      const items = result.data || [];
+      data = [items.map((p) => Date.parse(p.at) / 1000), items.map((p) => p.latency_avg_ms)];
+    }
+    if (!window.uPlot) return;
     const style = getComputedStyle(document.documentElement);
     const axis = { stroke: style.getPropertyValue("--muted"), grid: { stroke: style.getPropertyValue("--border") } };
+    const span = RANGE_SECONDS[range];
+    el.replaceChildren();
     const plot = new uPlot({
       width: Math.max(el.clientWidth, 240), height: 160,
-      series: [{}, { label: "response time", stroke: style.getPropertyValue("--accent"), width: 1.5, value: (u, v) => v == null ? "—" : v.toFixed(0) + " ms" }],
+      series: [{}, { label: range === "live" ? "response time" : "average response time", stroke: style.getPropertyValue("--accent"), width: 1.5, value: (u, v) => v == null ? "—" : v.toFixed(0) + " ms" }],
       axes: [axis, { ...axis, values: (u, vals) => vals.map((v) => v + " ms"), size: 60 }],
-      scales: { x: { time: true } },
+      scales: { x: span ? { time: true, range: () => [Date.now() / 1000 - span, Date.now() / 1000] } : { time: true } },
     }, data, el);
-    charts.set(id, { plot, data });
+    charts.set(id, { plot, data, live: range === "live" });
   }
+  document.addEventListener("change", (event) => {
+    if (event.target.name === "latency-range") document.querySelectorAll("[data-chart]").forEach(initChart);
+  });
   document.addEventListener("iw:result", (event) => {
     const r = event.detail, chart = charts.get(r.id);
-    if (!chart) return;
+    if (!chart || !chart.live) return;
     chart.data[0].push(Date.parse(r.at) / 1000);
-    chart.data[1].push(r.latency_ms);
+    chart.data[1].push(r.outcome === "down" ? null : r.latency_ms);
     if (chart.data[0].length > 500) { chart.data[0].shift(); chart.data[1].shift(); }
     chart.plot.setData(chart.data);
   });
@@ -389,11 +430,67 @@
     if (el) c.plot.setSize({ width: Math.max(el.clientWidth, 240), height: 160 });
   }));
 
-  window.iw = { api, toast, describe, resync, drawSpark, live, refreshSoon };
+  // --- host charts (uPlot): the agent's rollups, averages and the fullest disk -------
+  // <div data-host-chart="{server id}">, with radio buttons name="host-period".
+  async function initHostChart(el) {
+    const picked = document.querySelector("input[name=host-period]:checked");
+    const period = picked ? picked.value : "5m", hours = picked ? picked.dataset.hours : 24;
+    const result = await api("GET", `/api/v1/servers/${el.dataset.hostChart}/host-metrics?period=${period}&hours=${hours}`);
+    if (!result.ok || !window.uPlot) return;
+    const items = result.data.items || [];
+    const style = getComputedStyle(document.documentElement);
+    const axis = { stroke: style.getPropertyValue("--muted"), grid: { stroke: style.getPropertyValue("--border") } };
+    const pct = (u, v) => v == null ? "—" : v.toFixed(1) + " %";
+    el.replaceChildren();
+    new uPlot({
+      width: Math.max(el.clientWidth, 240), height: 180,
+      series: [{},
+        { label: "CPU", stroke: style.getPropertyValue("--accent"), width: 1.5, value: pct, scale: "%" },
+        { label: "memory", stroke: style.getPropertyValue("--degraded"), width: 1.5, value: pct, scale: "%" },
+        { label: "fullest disk", stroke: style.getPropertyValue("--down"), width: 1.5, value: pct, scale: "%" },
+        { label: "load per core", stroke: style.getPropertyValue("--up"), width: 1.5, scale: "load" }],
+      axes: [axis, { ...axis, scale: "%", values: (u, vals) => vals.map((v) => v + " %"), size: 50 },
+        { ...axis, scale: "load", side: 1, grid: { show: false } }],
+      // The whole period shown, however few buckets it has yet.
+      scales: { x: { time: true, range: () => [Date.now() / 1000 - hours * 3600, Date.now() / 1000] },
+        "%": { range: [0, 100] } },
+    }, [items.map((r) => Date.parse(r.start) / 1000), items.map((r) => r.cpu_avg),
+        items.map((r) => r.memory_avg), items.map((r) => r.disk_max), items.map((r) => r.load_per_core_avg)], el);
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.name === "host-period") document.querySelectorAll("[data-host-chart]").forEach(initHostChart);
+  });
+
+  // The monitor form's server field: a name typed or picked from matches,
+  // sent as the server's id (empty: no server).
+  window.iwServerPicker = function (id, name) {
+    return {
+      id, name, found: [], problem: "",
+      async search() {
+        const text = this.name.trim();
+        if (!text) { this.id = ""; this.problem = ""; return; }
+        const result = await api("GET", `/api/v1/servers?name=${encodeURIComponent(text.replace(/[*]/g, "") + "*")}&limit=20`);
+        this.found = result.ok ? result.data.items : [];
+        this.pick();
+      },
+      pick() {
+        const text = this.name.trim();
+        if (!text) { this.id = ""; this.problem = ""; return; }
+        const match = this.found.find((s) => s.name === text);
+        this.id = match ? match.id : "";
+        this.problem = match ? "" : "no server has this name yet: pick one from the list";
+      },
+    };
+  };
+
+  window.iw = { api, toast, describe, resync, drawSpark, live, refreshSoon, parseTags, tagParts };
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("svg.spark[data-points]").forEach((s) => drawSpark(s, JSON.parse(s.dataset.points)));
     live.since = document.body.dataset.since || null;
     if ("live" in document.body.dataset) connect();  // signed-in pages only
   });
-  window.addEventListener("load", () => document.querySelectorAll("[data-chart]").forEach(initChart));
+  window.addEventListener("load", () => {
+    document.querySelectorAll("[data-chart]").forEach(initChart);
+    document.querySelectorAll("[data-host-chart]").forEach(initHostChart);
+  });
 })();

@@ -11,24 +11,17 @@ import asyncio
 import json
 import os
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 
-from infrawatch.core.context import cli_context
-from infrawatch.core.errors import InvalidInput
-from infrawatch.core.runtime import Runtime
-from infrawatch.jobs import service as jobs
-from infrawatch.jobs.context import JobServices
-from infrawatch.jobs.registry import JobRegistry
-from infrawatch.jobs.worker import JobWorker, WorkerOptions
-from infrawatch.provisioning import service, tasks
-from infrawatch.provisioning.schemas import RunCreate
+from infrawatch.cli.common import app, err, fail, run
 
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from infrawatch.core.runtime import Runtime
+
 POLL_SECONDS = 0.5
 
 
@@ -47,12 +40,15 @@ def _variables(pairs: list[str], vars_json: str | None) -> dict[str, Any]:
     return variables
 
 
+@app.command("provision")
 def provision(
     q: Annotated[
-        str | None, typer.Option("--q", help="search: every live server it matches")
+        str | None,
+        typer.Option("--q", metavar="QUERY", help="search: every live server it matches"),
     ] = None,
     server: Annotated[
-        list[str] | None, typer.Option("--server", help="a server's name (repeatable)")
+        list[str] | None,
+        typer.Option("--server", metavar="NAME", help="a server's name (repeatable)"),
     ] = None,
     roles: Annotated[
         str | None, typer.Option(help="roles in order, comma separated: base,ssh_hardening")
@@ -60,10 +56,16 @@ def provision(
     stack: Annotated[
         str | None, typer.Option(help="a stack instead of roles: lamp, django")
     ] = None,
-    var: Annotated[list[str] | None, typer.Option("--var", help="name=value (repeatable)")] = None,
-    vars_json: Annotated[str | None, typer.Option(help="variables as one JSON object")] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", metavar="NAME=VALUE", help="a variable (repeatable)"),
+    ] = None,
+    vars_json: Annotated[
+        str | None, typer.Option(metavar="JSON", help="variables as one JSON object")
+    ] = None,
     secret: Annotated[
-        list[str] | None, typer.Option("--secret", help="a vault secret by name (repeatable)")
+        list[str] | None,
+        typer.Option("--secret", metavar="NAME", help="a vault secret by name (repeatable)"),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="report, change nothing")] = False,
     use_agent: Annotated[
@@ -75,17 +77,24 @@ def provision(
     ] = False,
 ) -> None:
     """Run roles or a stack on servers; shows each task and host as it goes."""
-    from infrawatch.cli import _run
+    from pydantic import ValidationError
+    from rich.console import Console
 
+    from infrawatch.core.context import cli_context
+    from infrawatch.core.errors import InvalidInput
+    from infrawatch.core.validation import plain_errors
+    from infrawatch.jobs.context import JobServices
+    from infrawatch.jobs.registry import JobRegistry
+    from infrawatch.jobs.worker import JobWorker, WorkerOptions
+    from infrawatch.provisioning import service, tasks
+    from infrawatch.provisioning.schemas import RunCreate
+
+    out = Console()
     agent_socket = os.environ.get("SSH_AUTH_SOCK") if use_agent else None
     if use_agent and not agent_socket:
-        err.print(
-            "[red]error:[/red] --use-agent needs a running ssh-agent (SSH_AUTH_SOCK is unset)"
-        )
-        raise typer.Exit(code=1)
+        fail("--use-agent needs a running ssh-agent (SSH_AUTH_SOCK is unset)")
     if use_agent and detach:
-        err.print("[red]error:[/red] an agent run executes here; it cannot be detached")
-        raise typer.Exit(code=1)
+        fail("an agent run executes here; it cannot be detached")
     variables = _variables(var or [], vars_json)
 
     async def work(runtime: Runtime) -> str:
@@ -107,10 +116,9 @@ def provision(
                 )
             except ValidationError as exc:
                 raise InvalidInput(
-                    "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
-                    loc=("options",),
+                    "; ".join(plain_errors(exc.errors())), loc=("options",)
                 ) from None
-            run = await service.create_run(
+            created = await service.create_run(
                 session,
                 ctx,
                 body,
@@ -119,21 +127,21 @@ def provision(
                 agent_user=user if use_agent else None,
                 job_arguments={"agent_socket": agent_socket} if agent_socket else None,
             )
-        assert run.job_id is not None
+        assert created.job_id is not None
         if detach:
-            out.print(str(run.id), markup=False, highlight=False)
+            out.print(str(created.id), markup=False, highlight=False)
             return "queued"
-        follower = asyncio.create_task(_follow(runtime, run.job_id))
+        follower = asyncio.create_task(_follow(runtime, created.job_id, out))
         if use_agent:
             worker = JobWorker(
                 JobServices(runtime.db, runtime.bus, runtime.keyring, runtime.settings),
                 JobRegistry(),
                 WorkerOptions(lease_seconds=runtime.settings.jobs_lease_seconds),
             )
-            await worker.run_one(run.job_id, tasks.AGENT_RUN)
+            await worker.run_one(created.job_id, tasks.AGENT_RUN)
         status = await follower
         async with runtime.db.unit_of_work(write=False) as session:
-            final = await service.get_run(session, run.id)
+            final = await service.get_run(session, created.id)
         for host in final.hosts:
             recap = host.recap or {}
             line = f"{host.host}: {host.status}"
@@ -145,15 +153,17 @@ def provision(
         out.print(f"run {final.id}: {final.status}", markup=False, highlight=False)
         return status if final.status != "rolled_back" else "failed"
 
-    status = _run(work)
+    status = run(work, jobs=True)
     if status not in ("succeeded", "queued"):
         raise typer.Exit(code=1)
 
 
-async def _follow(runtime: Runtime, job_id: uuid.UUID) -> str:
+async def _follow(runtime: Runtime, job_id: uuid.UUID, out: Console) -> str:
     """Prints the run's task starts, failures and recap as the job logs them."""
+    from infrawatch.jobs import service as jobs
+
     seen = 0
-    with err.status("waiting for a worker…") as spinner:
+    with err().status("waiting for a worker…") as spinner:
         while True:
             async with runtime.db.unit_of_work(write=False) as session:
                 page = await jobs.job_events(session, job_id, seen, 500)

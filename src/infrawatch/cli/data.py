@@ -1,0 +1,278 @@
+"""`infrawatch import|export`, `infrawatch db …`, `infrawatch keys …`,
+`infrawatch agents …`: commands on an installation's data."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from infrawatch.cli.common import app, err, fail, load_settings, print_out, progress, run, sub_app
+
+if TYPE_CHECKING:
+    from infrawatch.core.keys import Reencryption
+    from infrawatch.core.runtime import Runtime
+    from infrawatch.inventory.schemas import ImportReport
+
+keys_app = sub_app("keys", "The master encryption key: status, rotate, generate.")
+db_app = sub_app("db", "The database: upgrade, backup.")
+agents_app = sub_app("agents", "Host agents: their tokens.")
+
+Format = Literal["csv", "yaml", "json"]
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", exists=True, dir_okay=False, readable=True, help="CSV, YAML or JSON"
+        ),
+    ],
+    format: Annotated[
+        Format | None, typer.Option(help="the file's format; default: from its name")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report what would change; write nothing")
+    ] = False,
+    create_groups: Annotated[
+        bool, typer.Option("--create-groups", help="make the groups rows name that do not exist")
+    ] = False,
+) -> None:
+    """Create or update servers from a file, all or nothing.
+
+    Columns: name, then any of the server's fields; tags as key=value pairs
+    separated by ";" (env=prod; role=web), groups separated by ";"."""
+    from infrawatch.core.context import cli_context
+    from infrawatch.inventory import transfer
+
+    fmt = format or SUFFIXES.get(file.suffix.lower())
+    if fmt is None:
+        fail("say --format csv|yaml|json (the file name does not tell)")
+    body = file.read_bytes()
+
+    async def work(runtime: Runtime) -> ImportReport:
+        with progress() as bar:
+            task = bar.add_task("checking" if dry_run else "importing", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            async with runtime.db.unit_of_work() as session:
+                return await transfer.import_servers(
+                    session,
+                    cli_context(),
+                    body,
+                    fmt,
+                    dry_run=dry_run,
+                    max_rows=runtime.settings.import_max_rows,
+                    create_groups=create_groups,
+                    progress=advance,
+                )
+
+    report = run(work)
+    for row in report.rows:
+        if row.action == "error":
+            err().print(
+                f"row {row.row} ({row.name or '?'}): " + "; ".join(row.errors), markup=False
+            )
+    print_out(import_summary(report))
+    if report.errors:
+        raise typer.Exit(code=1)
+
+
+def import_summary(report: ImportReport) -> str:
+    """`would create 1, update 1, leave 0 unchanged; 0 errors` (dry run) or
+    `created 1, updated 1, 0 unchanged; 0 errors`."""
+    if report.dry_run:
+        line = (
+            f"would create {report.created}, update {report.updated}, "
+            f"leave {report.unchanged} unchanged; {report.errors} error(s)"
+        )
+        groups = "would create group(s)"
+    else:
+        line = (
+            f"created {report.created}, updated {report.updated}, "
+            f"{report.unchanged} unchanged; {report.errors} error(s)"
+        )
+        groups = "created group(s)"
+    if report.groups_created:
+        line += f"; {groups} {', '.join(report.groups_created)}"
+    return line
+
+
+@app.command("export")
+def export(
+    format: Annotated[Format, typer.Option(help="csv, yaml or json")] = "csv",
+    q: Annotated[
+        str | None, typer.Option(metavar="QUERY", help="only servers this search matches")
+    ] = None,
+    include_deleted: Annotated[
+        bool, typer.Option("--include-deleted", help="deleted servers too")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="file to write; default stdout"),
+    ] = None,
+) -> None:
+    """Write servers as CSV, YAML or JSON (what import reads)."""
+    from infrawatch.inventory import service as inventory
+    from infrawatch.inventory import transfer
+
+    async def work(runtime: Runtime) -> str:
+        with progress() as bar:
+            task = bar.add_task("exporting", total=None)
+            async with runtime.db.unit_of_work(write=False) as session:
+                return await transfer.export_servers(
+                    session,
+                    inventory.ServerFilters(q=q, include_deleted=include_deleted),
+                    format,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+
+    text = run(work)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err().print(f"wrote {output}", highlight=False)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new master key and re-encrypt every secret with it, while the
+    service runs. With the key in INFRAWATCH_MASTER_KEY (not a file), put the
+    new key first there yourself (`infrawatch keys generate`), restart, then
+    run this to re-encrypt."""
+    from infrawatch.core import keys
+
+    async def work(runtime: Runtime) -> Reencryption:
+        path = keys.key_file(runtime.settings)
+        if path is not None:
+            keys.add_key_to_file(path)
+            runtime.keyring.refresh(force=True)
+            err().print(f"new master key {runtime.keyring.primary_id} added first in {path}")
+        else:
+            err().print(
+                "the master key comes from INFRAWATCH_MASTER_KEY: re-encrypting with its first "
+                f"key, {runtime.keyring.primary_id}"
+            )
+        total = await keys.count_to_reencrypt(runtime.db, runtime.keyring)
+        with progress() as bar:
+            task = bar.add_task("re-encrypting secrets", total=total)
+            return await keys.reencrypt(runtime.db, runtime.keyring, lambda n: bar.advance(task, n))
+
+    report = run(work)
+    err().print(f"re-encrypted {report.done} secret(s)")
+    for failure in report.failed[:20]:
+        err().print(f"[red]could not re-encrypt[/red] {failure}")
+    if report.failed:
+        raise typer.Exit(code=1)
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """The configured key ids and how many secrets each one encrypted."""
+    from infrawatch.core import keys
+
+    async def work(runtime: Runtime) -> tuple[list[str], dict[str, int]]:
+        return runtime.keyring.key_ids, dict(await keys.key_usage(runtime.db))
+
+    configured, usage = run(work)
+    for kid in configured:
+        role = "primary" if kid == configured[0] else "older"
+        print_out(f"{kid}  {role:8} {usage.pop(kid, 0)} secret(s)")
+    for kid, count in usage.items():
+        print_out(f"{kid}  MISSING  {count} secret(s) this key cannot read")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new random master key (for INFRAWATCH_MASTER_KEY)."""
+    from infrawatch.core import keys
+
+    print_out(keys.new_key())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (serve does this on start too) and rebuild
+    search indexes."""
+    from infrawatch import migrations
+
+    async def work(runtime: Runtime) -> str | None:
+        await migrations.rebuild_search_index(runtime.db.engine)
+        return await migrations.current_revision(runtime.db.engine)
+
+    err().print(f"database at revision {run(work)}")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[
+        Path, typer.Argument(metavar="FILE", help="the backup file to write (must not exist)")
+    ],
+) -> None:
+    """Copy the SQLite database to FILE while InfraWatch runs (SQLite's online
+    backup: a consistent snapshot, writers wait only for each step). On
+    PostgreSQL use pg_dump (docs/deploy.md)."""
+    import sqlite3
+
+    settings = load_settings()
+    source_path = settings.sqlite_path
+    if source_path is None:
+        fail(
+            "the database is PostgreSQL: back it up with pg_dump --format=custom (docs/deploy.md)",
+            code=2,
+        )
+    if not source_path.exists():
+        fail(f"no database at {source_path} (INFRAWATCH_DATA_DIR points elsewhere?)", code=2)
+    if path.exists():
+        fail(f"{path} exists; a backup never overwrites", code=2)
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    target = sqlite3.connect(path)
+    try:
+        with progress() as bar:
+            task = bar.add_task("backing up", total=None)
+
+            def step(_: int, remaining: int, total: int) -> None:
+                bar.update(task, total=total, completed=total - remaining)
+
+            source.backup(target, pages=256, progress=step)
+    finally:
+        target.close()
+        source.close()
+    err().print(f"backed up {source_path} to {path} ({path.stat().st_size:,} bytes)")
+
+
+@agents_app.command("token")
+def agents_token(
+    server: Annotated[str, typer.Argument(metavar="SERVER", help="the server's name or id")],
+) -> None:
+    """A new agent token for SERVER (its old one stops working), printed
+    alone on the last line: give it to `infrawatch agent --token` there."""
+    from infrawatch.core.context import cli_context
+    from infrawatch.core.errors import NotFound
+    from infrawatch.credentials import service as credentials
+    from infrawatch.inventory import service as inventory
+
+    async def work(runtime: Runtime) -> str:
+        async with runtime.db.unit_of_work() as session:
+            ids = await inventory.live_ids_by_name(session, [server])
+            server_id = ids.get(server)
+            if server_id is None:
+                try:
+                    server_id = uuid.UUID(server)
+                except ValueError:
+                    raise NotFound(f"no live server named {server!r}") from None
+            return await credentials.issue_agent_token(
+                session, cli_context(), runtime.keyring, server_id
+            )
+
+    token = run(work)
+    print_out(f"agent token for {server}; shown once:")
+    print_out(token)
