@@ -111,6 +111,20 @@ async def page_incidents(
     return list(await session.scalars(query.order_by(Incident.opened_at.desc()).limit(limit)))
 
 
+async def incidents_overlapping(
+    session: AsyncSession, since: datetime, limit: int
+) -> list[Incident]:
+    """Incidents open at some moment after `since`: still open, or resolved
+    since. The newest first."""
+    query = (
+        select(Incident)
+        .where(or_(Incident.status == "open", Incident.resolved_at >= since))
+        .order_by(Incident.opened_at.desc())
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
 async def count_incidents(session: AsyncSession, status: str | None) -> int:
     query = select(func.count()).select_from(Incident)
     if status:

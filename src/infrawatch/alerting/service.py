@@ -485,6 +485,13 @@ async def list_incidents(
     )
 
 
+async def incidents_overlapping(
+    session: AsyncSession, since: datetime, limit: int = 12
+) -> list[Incident]:
+    """For a timeline of the period from `since`: each incident's span."""
+    return await repository.incidents_overlapping(session, since, limit)
+
+
 async def get_incident(session: AsyncSession, incident_id: uuid.UUID) -> IncidentOut:
     incident: Incident = await _require(session, Incident, incident_id, "incident")
     return incident_out(incident, (await repository.timelines(session, [incident.id]))[incident.id])

@@ -14,9 +14,19 @@ from infrawatch.core.concurrency import etag
 from infrawatch.core.errors import InvalidInput
 from infrawatch.core.pagination import Page
 from infrawatch.core.runtime import Counts, DbSession, SettingsDep
-from infrawatch.inventory import bulk, dependencies, groups, search, service, templates, transfer
+from infrawatch.inventory import (
+    bulk,
+    dependencies,
+    groups,
+    hostmap,
+    search,
+    service,
+    templates,
+    transfer,
+)
 from infrawatch.inventory.lifecycle import Health, Lifecycle
 from infrawatch.inventory.schemas import (
+    TAG_KEY_PATTERN,
     BulkRequest,
     BulkResult,
     DependencyCreate,
@@ -25,6 +35,7 @@ from infrawatch.inventory.schemas import (
     GroupOut,
     GroupUpdate,
     HealthTransitionOut,
+    HostMapOut,
     ImportReport,
     InstantiateRequest,
     ServerCreate,
@@ -132,6 +143,33 @@ async def create_server(
     _with_etag(response, result.version)
     response.headers["Location"] = f"/api/v1/servers/{result.server.id}"
     return result.server
+
+
+@router.get(
+    "/servers/map",
+    response_model=HostMapOut,
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
+async def server_map(
+    request: Request,
+    session: DbSession,
+    counts: Counts,
+    tag: Annotated[
+        str | None,
+        Query(max_length=63, pattern=TAG_KEY_PATTERN, description="group by this tag's value"),
+    ] = None,
+    if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+) -> Response:
+    """Every live server as one cell (the console's host map), columnar and
+    gzip'd when the client takes it; a 304 while the inventory is unchanged."""
+    found = await hostmap.host_map(session, counts, tag)
+    headers = {"ETag": found.etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+    if if_none_match == found.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(found.gzipped, media_type="application/json", headers=headers)
+    return Response(found.body, media_type="application/json", headers=headers)
 
 
 @router.get(

@@ -40,7 +40,8 @@ def _ip(value: str) -> str:
 Hostname = Annotated[str, StringConstraints(max_length=253), AfterValidator(normalize_hostname)]
 IPAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_ip)]
 Port = Annotated[int, Field(ge=1, le=65535)]
-TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")]
+TAG_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$"
+TagKey = Annotated[str, StringConstraints(pattern=TAG_KEY_PATTERN)]
 TagValue = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f]*$")]
 Tags = Annotated[dict[TagKey, TagValue], Field(max_length=64)]
 # Group names appear in search queries (`group:edge`), so they are one token.
@@ -363,3 +364,20 @@ class ImportReport(BaseModel):
         description="groups made for the rows (create_groups); in a dry run: would be",
     )
     rows: list[ImportRowReport]
+
+
+class HostMapGroup(BaseModel):
+    name: str | None = Field(description="the tag's value; null: servers without the tag")
+    count: int
+    states: dict[str, int] = Field(description="cells per state")
+
+
+class HostMapOut(BaseModel):
+    """Columnar: cell i is names[i], its state states[int(cells[i])]."""
+
+    total: int
+    tag: str | None
+    states: list[str]
+    groups: list[HostMapGroup] = Field(description="in order; their cells follow each other")
+    names: list[str]
+    cells: str = Field(description="one digit per server, an index into states")

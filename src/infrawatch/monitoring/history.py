@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.monitoring import repository
-from infrawatch.monitoring.rollups import bucket_start
+from infrawatch.monitoring.rollups import (
+    HISTOGRAM_COLUMNS,
+    LATENCY_BOUNDS_MS,
+    bucket_start,
+    percentile,
+)
 from infrawatch.monitoring.service import display_status
 
 DAY = 86400
@@ -211,6 +216,54 @@ async def series(session: AsyncSession, monitor_id: uuid.UUID, span: str) -> lis
                 tally.checks if tally else 0,
             )
         )
+        at += timedelta(seconds=granularity)
+    return points
+
+
+@dataclass
+class FleetPoint:
+    at: datetime
+    checks: int
+    uptime_percent: float | None  # up + degraded of all checks in the bucket
+    latency_avg_ms: float | None  # of answered checks
+    latency_p95_ms: float | None  # within a histogram bucket's width, 10 s at most
+    went_down: int
+    went_degraded: int
+    recovered: int
+
+
+async def fleet_series(session: AsyncSession, span: str) -> list[FleetPoint]:
+    """All monitors together, one point per bucket of the range (from the
+    fleet rollups: a few hundred rows whatever the number of monitors)."""
+    length, granularity = SERIES_RANGES[span]
+    now = utcnow()
+    first = bucket_start(now - length, granularity) + timedelta(seconds=granularity)
+    stored = {
+        as_utc(row.bucket_start): row
+        for row in await repository.fleet_rows_since(session, granularity, first)
+    }
+    points = []
+    at = first
+    while at <= now:
+        row = stored.get(at)
+        if row is None:
+            points.append(FleetPoint(at, 0, None, None, None, 0, 0, 0))
+        else:
+            tally = Tally()
+            tally.add((None, at, row.count, row.up, row.down, row.degraded, row.latency_sum))
+            histogram = [getattr(row, column) for column in HISTOGRAM_COLUMNS]
+            points.append(
+                FleetPoint(
+                    at,
+                    row.count,
+                    tally.uptime_percent,
+                    tally.latency_avg_ms,
+                    percentile(histogram, 0.95, LATENCY_BOUNDS_MS[-1]),
+                    row.went_down,
+                    row.went_degraded,
+                    row.recovered,
+                )
+            )
         at += timedelta(seconds=granularity)
     return points
 

@@ -26,6 +26,7 @@ from infrawatch.core.pagination import SortKey, after_cursor, order_by
 from infrawatch.monitoring.models import (
     AgentReport,
     EngineWorker,
+    FleetRollup,
     HostMetricRollup,
     Monitor,
     MonitorLocationState,
@@ -35,7 +36,7 @@ from infrawatch.monitoring.models import (
     ProbeLocation,
     ShardLease,
 )
-from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS
+from infrawatch.monitoring.rollups import FLEET_ADDITIVE, FLEET_CHANGES, HISTOGRAM_COLUMNS
 
 LEASE_LOCK_KEY = 0x1A1F_0001  # any constant no other lock in the database uses
 
@@ -364,6 +365,45 @@ async def delete_rollups_before(
             MonitorRollup.bucket_start < cutoff,
             MonitorRollup.monitor_id.in_(select(doomed.c.monitor_id)),
             MonitorRollup.bucket_start.in_(select(doomed.c.bucket_start)),
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- fleet rollups --------------------------------------------------------------------
+
+
+async def upsert_fleet(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Added to the fleet's rows. Every writer meets on these few rows, so a
+    caller does this last in its transaction: the row lock is held from here
+    to the commit only."""
+    if not rows:
+        return
+    table = cast(Table, FleetRollup.__table__)
+    stmt = _upsert(session, table)
+    changes = {
+        name: table.c[name] + stmt.excluded[name] for name in (*FLEET_ADDITIVE, *FLEET_CHANGES)
+    }
+    stmt = stmt.on_conflict_do_update(index_elements=["granularity", "bucket_start"], set_=changes)
+    rows = sorted(rows, key=lambda r: (r["granularity"], r["bucket_start"]))  # one lock order
+    await session.execute(stmt, rows)
+
+
+async def fleet_rows_since(
+    session: AsyncSession, granularity: int, since: datetime
+) -> list[FleetRollup]:
+    query = (
+        select(FleetRollup)
+        .where(FleetRollup.granularity == granularity, FleetRollup.bucket_start >= since)
+        .order_by(FleetRollup.bucket_start)
+    )
+    return list(await session.scalars(query))
+
+
+async def delete_fleet_before(session: AsyncSession, granularity: int, cutoff: datetime) -> int:
+    result = await session.execute(
+        delete(FleetRollup).where(
+            FleetRollup.granularity == granularity, FleetRollup.bucket_start < cutoff
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

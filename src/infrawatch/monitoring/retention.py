@@ -35,4 +35,6 @@ async def run_retention(db: Database, raw_retention_hours: float) -> int:
             removed += count
             if count < BATCH:
                 break
+        async with db.unit_of_work() as session:  # a row per bucket: a few hundred at most
+            removed += await repository.delete_fleet_before(session, granularity, utcnow() - keep)
     return removed

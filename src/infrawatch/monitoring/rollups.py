@@ -142,3 +142,55 @@ def summarize(bucket: Bucket) -> dict[str, Any]:
         "latency_p50_ms": percentile(bucket.histogram, 0.5, bucket.latency_max),
         "latency_p95_ms": percentile(bucket.histogram, 0.95, bucket.latency_max),
     }
+
+
+FLEET_ADDITIVE = ("count", "up", "down", "degraded", "latency_sum", *HISTOGRAM_COLUMNS)
+FLEET_CHANGES = ("went_down", "went_degraded", "recovered")
+
+
+def _fleet_row(granularity: int, start: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys((*FLEET_ADDITIVE, *FLEET_CHANGES), 0)
+    row.update(granularity=granularity, bucket_start=start, latency_sum=0.0)
+    return row
+
+
+def fleet_checks(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-monitor rollup rows (of `aggregate`) summed into one fleet row
+    per granularity and bucket: a handful per write batch."""
+    fleet: dict[tuple[int, datetime], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["granularity"], row["bucket_start"])
+        total = fleet.get(key)
+        if total is None:
+            total = fleet[key] = _fleet_row(*key)
+        for name in FLEET_ADDITIVE:
+            total[name] += row[name]
+    return list(fleet.values())
+
+
+def change_column(from_state: str, to_state: str) -> str | None:
+    """Which fleet count a state transition adds to: a monitor leaving
+    pending for up at start-up is no recovery, so it counts nowhere."""
+    if to_state == "down":
+        return "went_down"
+    if to_state == "degraded":
+        return "went_degraded"
+    if to_state == "up" and from_state in ("down", "degraded"):
+        return "recovered"
+    return None
+
+
+def fleet_changes(transitions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """State transitions counted into fleet rows, per granularity and bucket."""
+    fleet: dict[tuple[int, datetime], dict[str, Any]] = {}
+    for t in transitions:
+        column = change_column(t["from_state"], t["to_state"]) if t["kind"] == "state" else None
+        if column is None:
+            continue
+        for granularity in GRANULARITIES:
+            key = (granularity, bucket_start(t["at"], granularity))
+            total = fleet.get(key)
+            if total is None:
+                total = fleet[key] = _fleet_row(*key)
+            total[column] += 1
+    return list(fleet.values())

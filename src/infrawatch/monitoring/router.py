@@ -28,6 +28,7 @@ from infrawatch.monitoring.schemas import (
     AgentReportIn,
     AgentTokenOut,
     CheckResultOut,
+    FleetPointOut,
     LocationStateOut,
     MonitorCreate,
     MonitorOut,
@@ -197,19 +198,28 @@ async def monitor_uptime(monitor_id: uuid.UUID, session: DbSession) -> dict[str,
     return await service.uptime(session, monitor_id)
 
 
+SeriesRange = Annotated[
+    Literal["1h", "24h", "7d", "30d"],
+    Query(description="1h and 24h from 5-minute rollups, 7d and 30d from hourly ones"),
+]
+
+
 @router.get("/monitors/{monitor_id}/series", response_model=list[SeriesPointOut])
 async def monitor_series(
     monitor_id: uuid.UUID,
     session: DbSession,
-    range: Annotated[
-        Literal["1h", "24h", "7d", "30d"],
-        Query(description="1h and 24h from 5-minute rollups, 7d and 30d from hourly ones"),
-    ] = "24h",
+    range: SeriesRange = "24h",
 ) -> list[SeriesPointOut]:
     await service.require(session, monitor_id)
     return [
         SeriesPointOut(**vars(point)) for point in await history.series(session, monitor_id, range)
     ]
+
+
+@router.get("/fleet/series", response_model=list[FleetPointOut])
+async def fleet_series(session: DbSession, range: SeriesRange = "24h") -> list[FleetPointOut]:
+    """All monitors together per bucket: uptime, latency and state changes."""
+    return [FleetPointOut(**vars(point)) for point in await history.fleet_series(session, range)]
 
 
 @router.get("/monitors/{monitor_id}/uptime/daily")

@@ -261,6 +261,17 @@ class SeriesPointOut(BaseModel):
     checks: int
 
 
+class FleetPointOut(BaseModel):
+    at: datetime
+    checks: int
+    uptime_percent: float | None = Field(description="up and degraded checks of all checks")
+    latency_avg_ms: float | None = Field(description="of the answered checks; null if none")
+    latency_p95_ms: float | None = Field(description="within a histogram bucket, 10 s at most")
+    went_down: int = Field(description="monitors that went down in the bucket")
+    went_degraded: int
+    recovered: int = Field(description="monitors back up from down or degraded")
+
+
 class UptimeWindow(BaseModel):
     uptime_percent: float | None
     checks: int

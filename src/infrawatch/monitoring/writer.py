@@ -20,7 +20,7 @@ from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import quorum, repository
 from infrawatch.monitoring.health import refresh_server_health
-from infrawatch.monitoring.rollups import aggregate
+from infrawatch.monitoring.rollups import aggregate, fleet_changes, fleet_checks
 
 log = logging.getLogger(__name__)
 # Each buffered row says under which (shard, lease epoch) it was produced;
@@ -166,13 +166,10 @@ class ResultWriter:
                 batch = await self._fenced(session, batch)
             results = [_plain(r) for r in batch.results]
             await repository.insert_results(session, results)
-            await repository.upsert_rollups(
-                session,
-                aggregate(
-                    (r["monitor_id"], r["checked_at"], r["outcome"], r["latency_ms"])
-                    for r in results
-                ),
+            rollups = aggregate(
+                (r["monitor_id"], r["checked_at"], r["outcome"], r["latency_ms"]) for r in results
             )
+            await repository.upsert_rollups(session, rollups)
             await repository.set_cert_expiry(session, batch.cert_expiry)
             transitions = [_plain(t) for t in batch.transitions]
             if batch.location_states:
@@ -187,6 +184,7 @@ class ResultWriter:
                 await self.write_transitions(session, transitions)
             if results:
                 stage_event(session, Event("monitoring.results", {"results": _summaries(batch)}))
+            await repository.upsert_fleet(session, fleet_checks(rollups))
 
     async def _fenced(self, session: Any, batch: Batch) -> Batch:
         """Only rows produced under a lease this worker still holds, checked
@@ -220,6 +218,7 @@ class ResultWriter:
         events, in the caller's transaction."""
         transitions = await self._chained(session, transitions)
         await repository.insert_transitions(session, transitions)
+        await repository.upsert_fleet(session, fleet_changes(transitions))
         latest: dict[uuid.UUID, dict[str, Any]] = {}
         for t in transitions:
             if t["kind"] == "state":

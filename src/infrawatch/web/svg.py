@@ -133,3 +133,38 @@ def badge(label: str, message: str, color: str) -> str:
         f'<text x="{left / 2:.1f}" y="14">{label_e}</text>'
         f'<text x="{left + right / 2:.1f}" y="14">{message_e}</text></g></svg>'
     )
+
+
+def change_strip(
+    labels: Sequence[str], went_down: Sequence[int], recovered: Sequence[int], label: str
+) -> str:
+    """State changes per bucket, oldest on the left: monitors going down as
+    red bars above the line, recoveries as green ones below, scaled to the
+    busiest bucket. Each bucket with changes has a <title> tooltip."""
+    peak = max([1, *went_down, *recovered])
+    height = 20  # each half
+    rects = []
+    for i, (when, down, up) in enumerate(zip(labels, went_down, recovered, strict=True)):
+        if not down and not up:
+            continue
+        title = f"<title>{escape(when)}: {down} went down, {up} recovered</title>"
+        if down:
+            h = max(1.5, height * down / peak)
+            rects.append(
+                f'<rect x="{i}" y="{height - h:.1f}" width="0.8" height="{h:.1f}" fill="{RED}">'
+                f"{title}</rect>"
+            )
+        if up:
+            h = max(1.5, height * up / peak)
+            rects.append(
+                f'<rect x="{i}" y="{height + 1}" width="0.8" height="{h:.1f}" fill="{GREEN}">'
+                f"{title}</rect>"
+            )
+    width = max(len(labels), 1)
+    return (
+        f'<svg class="strip" role="img" viewBox="0 0 {width} {2 * height + 1}" '
+        f'preserveAspectRatio="none" aria-label="{escape(label)}">'
+        f'<line x1="0" x2="{width}" y1="{height + 0.5}" y2="{height + 0.5}" '
+        f'stroke="{GREY}" stroke-width="0.5" vector-effect="non-scaling-stroke"/>'
+        f"{''.join(rects)}</svg>"
+    )

@@ -4,10 +4,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from infrawatch.audit.schemas import AuditRecordOut
-from infrawatch.core.errors import InvalidInput
+from infrawatch.core.errors import InvalidInput, NotFound
 from infrawatch.core.pagination import Page
 from infrawatch.core.runtime import Counts, DbSession, KeyringDep
 from infrawatch.inventory import dependencies, search
@@ -97,6 +97,16 @@ async def servers(
         page_sizes=PAGE_SIZES,
         hints=SEARCH_HINTS,
     )
+
+
+@router.get("/servers/by-name/{name:path}", response_class=HTMLResponse)
+async def server_by_name(name: str, viewer: ViewerDep, session: DbSession) -> Response:
+    """The host map's cells carry names, not ids: names are unique among
+    live servers, so one opens the server's page from here."""
+    found = (await inventory.live_ids_by_name(session, [name])).get(name)
+    if found is None:
+        raise NotFound(f"no live server is named {name!r}")
+    return RedirectResponse(f"/servers/{found}", status_code=303)
 
 
 @router.get("/servers/{server_id}", response_class=HTMLResponse)

@@ -461,6 +461,144 @@
     if (event.target.name === "host-period") document.querySelectorAll("[data-host-chart]").forEach(initHostChart);
   });
 
+  // --- the overview's fleet chart (uPlot): uptime and response time of all monitors ----
+  // <div data-fleet-chart='[[unix, uptime %, avg ms, p95 ms], ...]' data-range="24h">,
+  // drawn from the page's own data, again each time the region is swapped in.
+  function initFleetChart(el) {
+    if (!window.uPlot || el.dataset.drawn) return;
+    el.dataset.drawn = "1";
+    const rows = JSON.parse(el.dataset.fleetChart || "[]");
+    const style = getComputedStyle(document.documentElement);
+    const axis = { stroke: style.getPropertyValue("--muted"), grid: { stroke: style.getPropertyValue("--border") } };
+    const ms = (u, v) => v == null ? "—" : v.toFixed(0) + " ms";
+    const span = RANGE_SECONDS[el.dataset.range] || 86400;
+    el.replaceChildren();
+    new uPlot({
+      width: Math.max(el.clientWidth, 240), height: 180,
+      series: [{},
+        { label: "uptime", stroke: style.getPropertyValue("--up"), width: 1.5, scale: "%", value: (u, v) => v == null ? "—" : v.toFixed(2) + " %" },
+        { label: "average", stroke: style.getPropertyValue("--accent"), width: 1.5, scale: "ms", value: ms },
+        { label: "p95", stroke: style.getPropertyValue("--degraded"), width: 1, dash: [4, 3], scale: "ms", value: ms }],
+      axes: [axis, { ...axis, scale: "%", values: (u, vals) => vals.map((v) => v + " %"), size: 56 },
+        { ...axis, scale: "ms", side: 1, grid: { show: false }, values: (u, vals) => vals.map((v) => v + " ms"), size: 60 }],
+      scales: { x: { time: true, range: () => [Date.now() / 1000 - span, Date.now() / 1000] },
+        "%": { range: (u, lo, hi) => [Math.min(lo == null ? 90 : lo, 99) - 1, 100] } },
+    }, [0, 1, 2, 3].map((i) => rows.map((r) => r[i])), el);
+  }
+  const drawFleetCharts = () => document.querySelectorAll("[data-fleet-chart]").forEach(initFleetChart);
+  document.addEventListener("htmx:afterSettle", drawFleetCharts);
+
+  // --- the host map: one cell per server on a canvas, coloured by state, grouped ----------
+  // The map is columnar (GET /api/v1/servers/map: names[], cells "0123…" indexing
+  // states[]), fetched again on inventory events at most every 5 s, with its ETag so
+  // an unchanged inventory costs a 304. Cells shrink to keep 100,000 servers on a screen.
+  const MAP_COLORS = { down: "--down", degraded: "--degraded", unknown: "--unknown", maintenance: "--maintenance", healthy: "--up" };
+  const LABEL_HEIGHT = 20;
+  function layoutMap(doc, width, maxHeight) {
+    const labelled = doc.tag != null;
+    const height = (cell) => doc.groups.reduce((h, g) => h + (labelled ? LABEL_HEIGHT : 0)
+      + Math.ceil(g.count / Math.max(1, Math.floor(width / cell))) * cell + 6, 0);
+    let cell = 18;
+    while (cell > 2 && height(cell) > maxHeight) cell--;
+    const perRow = Math.max(1, Math.floor(width / cell)), blocks = [];
+    let y = 0, start = 0;
+    for (const g of doc.groups) {
+      const top = y + (labelled ? LABEL_HEIGHT : 0), rows = Math.ceil(g.count / perRow);
+      blocks.push({ group: g, labelY: y, top, start, rows });
+      y = top + rows * cell + 6; start += g.count;
+    }
+    return { cell, perRow, blocks, height: Math.max(y, 1) };
+  }
+  function drawMap(el, doc) {
+    el.replaceChildren();
+    if (!doc.total) {
+      el.innerHTML = '<p class="muted">No servers yet. <a href="/servers">Add one</a> or import a file.</p>';
+      return;
+    }
+    const width = Math.max(el.clientWidth, 200);
+    const layout = layoutMap(doc, width, Math.max(260, Math.min(760, window.innerHeight * 0.7)));
+    const canvas = document.createElement("canvas"), ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * ratio); canvas.height = Math.round(layout.height * ratio);
+    canvas.style.height = layout.height + "px";
+    const down = doc.groups.reduce((n, g) => n + (g.states.down || 0), 0);
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `${doc.total} servers, ${down} down`);
+    const ctx = canvas.getContext("2d");
+    ctx.scale(ratio, ratio);
+    const style = getComputedStyle(document.documentElement);
+    const { cell, perRow } = layout, gap = cell >= 6 ? 1 : 0;
+    ctx.font = "12px system-ui, sans-serif"; ctx.textBaseline = "middle";
+    for (const b of layout.blocks) {
+      if (doc.tag == null) break;
+      const s = b.group.states, bad = [["down", s.down], ["degraded", s.degraded]].filter((p) => p[1]);
+      ctx.fillStyle = style.getPropertyValue("--text");
+      const name = b.group.name == null ? `no ${doc.tag} tag` : `${doc.tag}=${b.group.name}`;
+      ctx.fillText(`${name} · ${b.group.count}${bad.map((p) => ` · ${p[1]} ${p[0]}`).join("")}`, 0, b.labelY + LABEL_HEIGHT / 2);
+    }
+    // One pass per state: five fillStyle changes rather than one per cell.
+    doc.states.forEach((state, code) => {
+      const mark = String(code);
+      ctx.fillStyle = style.getPropertyValue(MAP_COLORS[state] || "--unknown");
+      for (const b of layout.blocks) {
+        for (let i = 0; i < b.group.count; i++) {
+          if (doc.cells[b.start + i] !== mark) continue;
+          ctx.fillRect((i % perRow) * cell, b.top + Math.floor(i / perRow) * cell, cell - gap, cell - gap);
+        }
+      }
+    });
+    const tip = document.createElement("div");
+    tip.className = "map-tip"; tip.hidden = true;
+    const at = (event) => {
+      const box = canvas.getBoundingClientRect(), x = event.clientX - box.left, y = event.clientY - box.top;
+      for (const b of layout.blocks) {
+        if (y < b.top || y >= b.top + b.rows * cell) continue;
+        const i = Math.floor((y - b.top) / cell) * perRow + Math.floor(x / cell);
+        if (Math.floor(x / cell) < perRow && i < b.group.count) return { index: b.start + i, x, y };
+      }
+      return null;
+    };
+    canvas.addEventListener("mousemove", (event) => {
+      const hit = at(event);
+      tip.hidden = !hit;
+      if (!hit) return;
+      tip.textContent = `${doc.names[hit.index]} · ${doc.states[Number(doc.cells[hit.index])]}`;
+      tip.style.left = Math.min(hit.x + 12, width - 160) + "px"; tip.style.top = hit.y + 14 + "px";
+    });
+    canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+    canvas.addEventListener("click", (event) => {
+      const hit = at(event);
+      if (hit) location.href = "/servers/by-name/" + encodeURIComponent(doc.names[hit.index]);
+    });
+    el.append(canvas, tip);
+    el.hostMap = doc;
+    const summary = document.querySelector("[data-map-summary]");
+    if (summary) summary.textContent = `${doc.total} servers` + (down ? `, ${down} down` : "");
+  }
+  async function loadMap(el) {
+    const url = "/api/v1/servers/map" + (el.dataset.tag ? "?tag=" + encodeURIComponent(el.dataset.tag) : "");
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin", headers: el.etag ? { "If-None-Match": el.etag } : {} });
+    } catch (e) { return; }  // offline: the live connection's resync brings it back
+    if (response.status === 304) return;
+    if (!response.ok) { el.innerHTML = '<p class="muted">The host map could not be loaded.</p>'; return; }
+    el.etag = response.headers.get("ETag");
+    const started = performance.now();
+    drawMap(el, await response.json());
+    el.dataset.drawMs = (performance.now() - started).toFixed(1);  // read by bench/hostmap.py
+  }
+  function initHostMap(el) {
+    let last = 0, timer = null;
+    const refresh = () => {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; last = Date.now(); loadMap(el); }, Math.max(0, last + 5000 - Date.now()));
+    };
+    el.addEventListener("iw:refresh", refresh);
+    window.addEventListener("resize", () => { if (el.hostMap) drawMap(el, el.hostMap); });
+    last = Date.now();
+    loadMap(el);
+  }
+
   // The monitor form's server field: a name typed or picked from matches,
   // sent as the server's id (empty: no server).
   window.iwServerPicker = function (id, name) {
@@ -492,5 +630,7 @@
   window.addEventListener("load", () => {
     document.querySelectorAll("[data-chart]").forEach(initChart);
     document.querySelectorAll("[data-host-chart]").forEach(initHostChart);
+    drawFleetCharts();
+    document.querySelectorAll("[data-hostmap]").forEach(initHostMap);
   });
 })();
