@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import json
 import random
 import statistics
 import tempfile
@@ -28,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from benchdb import rollup_row
 from infrawatch.app import create_app
 from infrawatch.core.clock import utcnow
-from infrawatch.inventory.models import Server
+from infrawatch.inventory.models import InventoryGeneration, Server
 from infrawatch.monitoring.models import SHARD_COUNT, Monitor, MonitorRollup
 from infrawatch.monitoring.rollups import bucket_start
 from inventory import prepare_database, seed
@@ -122,6 +124,9 @@ async def main() -> None:
     parser.add_argument("--servers", type=int, default=100_000)
     parser.add_argument("--monitors", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--browser", action="store_true", help="also time the host map in Chromium (Playwright)"
+    )
     args = parser.parse_args()
     random.seed(11)
     with tempfile.TemporaryDirectory() as folder:
@@ -164,6 +169,9 @@ async def main() -> None:
                     "monitors, down": "/monitors?status=down",
                     "incidents": "/incidents",
                     "audit log": "/audit",
+                    "fleet series, 24 h": "/api/v1/fleet/series?range=24h",
+                    "fleet series, 30 d": "/api/v1/fleet/series?range=30d",
+                    "host map (unchanged)": "/api/v1/servers/map?tag=env",
                 }
                 print(
                     f"{args.servers:,} servers, {args.monitors:,} monitors on {args.database}; "
@@ -175,12 +183,100 @@ async def main() -> None:
                     samples = await timed(client, path, args.rounds)
                     for key in headers:
                         client.headers.pop(key)
-                    ordered = sorted(samples)
-                    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
-                    print(
-                        f"{name:<24} p50 {statistics.median(ordered):7.1f} ms   "
-                        f"p95 {p95:7.1f} ms   max {ordered[-1]:7.1f} ms"
-                    )
+                    report(name, samples)
+                client.headers.update(api)
+                await host_map_figures(app, client, args.rounds)
+                if args.browser:
+                    await browser_draw(client, args.rounds)
+
+
+def report(name: str, samples: list[float]) -> None:
+    ordered = sorted(samples)
+    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    print(
+        f"{name:<24} p50 {statistics.median(ordered):7.1f} ms   "
+        f"p95 {p95:7.1f} ms   max {ordered[-1]:7.1f} ms"
+    )
+
+
+async def host_map_figures(app: Any, client: httpx.AsyncClient, rounds: int) -> None:
+    """The map built afresh (the inventory moved before each request), a
+    304 for a page that has it, and what goes over the wire, beside the
+    list of objects it replaces."""
+    db = app.state.runtime.db
+    built = []
+    for _ in range(rounds):
+        async with db.unit_of_work() as session:
+            await session.execute(
+                update(InventoryGeneration).values(value=InventoryGeneration.value + 1)
+            )
+        started = time.perf_counter()
+        response = await client.get("/api/v1/servers/map?tag=env")
+        built.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    report("host map (rebuilt)", built)
+    etag = response.headers["etag"]
+    unchanged = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        again = await client.get("/api/v1/servers/map?tag=env", headers={"If-None-Match": etag})
+        unchanged.append((time.perf_counter() - started) * 1000)
+        assert again.status_code == 304
+    report("host map (304)", unchanged)
+    raw = await client.get("/api/v1/servers/map?tag=env", headers={"Accept-Encoding": "identity"})
+    zipped = await client.get("/api/v1/servers/map?tag=env", headers={"Accept-Encoding": "gzip"})
+    doc = raw.json()
+    # What a list of objects would weigh: the shape the map does not use.
+    objects = json.dumps(
+        [
+            {"id": str(uuid.uuid4()), "name": n, "health": doc["states"][int(c)], "env": "prod"}
+            for n, c in zip(doc["names"], doc["cells"], strict=True)
+        ]
+    ).encode()
+    print(
+        f"host map of {doc['total']:,} servers: {len(raw.content) / 1e6:.2f} MB, "
+        f"{int(zipped.headers['content-length']) / 1e6:.2f} MB gzip'd; "
+        f"as objects with ids {len(objects) / 1e6:.2f} MB, "
+        f"{len(gzip.compress(objects, 5)) / 1e6:.2f} MB gzip'd"
+    )
+
+
+async def browser_draw(client: httpx.AsyncClient, rounds: int) -> None:
+    """The overview in Chromium, its requests answered by the app in this
+    process: how long the map takes from fetch to drawn canvas, and the
+    drawing alone (console.js puts it in data-draw-ms)."""
+    from playwright.async_api import async_playwright
+
+    async def answer(route: Any) -> None:
+        request = route.request
+        response = await client.request(
+            request.method, request.url, headers={"Accept-Encoding": "gzip"}
+        )
+        headers = {k: v for k, v in response.headers.items() if k != "content-encoding"}
+        headers["content-length"] = str(len(response.content))
+        await route.fulfill(status=response.status_code, headers=headers, body=response.content)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        context = await browser.new_context(viewport={"width": 1366, "height": 900})
+        await context.add_cookies(
+            [
+                {"name": c.name, "value": c.value or "", "url": "http://bench"}
+                for c in client.cookies.jar
+            ]
+        )
+        await context.route("http://bench/**", answer)
+        page = await context.new_page()
+        loaded, drawn = [], []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await page.goto("http://bench/?tag=env")
+            await page.wait_for_selector("[data-hostmap][data-draw-ms]", timeout=60_000)
+            loaded.append((time.perf_counter() - started) * 1000)
+            drawn.append(float(await page.get_attribute("[data-hostmap]", "data-draw-ms") or 0))
+        report("overview to drawn map", loaded)
+        report("map: parse + draw", drawn)
+        await browser.close()
 
 
 if __name__ == "__main__":

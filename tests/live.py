@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +106,17 @@ def admin_token(env: dict[str, str]) -> str:
     created = create_user(env, "admin")
     assert created.returncode == 0, created.stderr
     return infrawatch(env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]
+
+
+async def serve_as_admin(
+    stack: AsyncExitStack, env: dict[str, str]
+) -> tuple[str, httpx.AsyncClient]:
+    """`serve` with an admin user and an API client holding its token: how
+    the console tests start. Both are closed with `stack`."""
+    assert create_user(env, "admin").returncode == 0
+    token = infrawatch(env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]
+    base, _ = stack.enter_context(running_server(env))
+    http = await stack.enter_async_context(
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"})
+    )
+    return base, http

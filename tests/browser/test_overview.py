@@ -8,11 +8,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.browser.conftest import browser, screenshots  # noqa: F401 - fixtures
 from tests.browser.test_console import WAIT, console_env, login, shot
-from tests.live import create_user, infrawatch, running_server
+from tests.live import serve_as_admin
 
 PHONE = {"width": 390, "height": 844}
 
@@ -23,13 +21,8 @@ async def test_the_host_map_groups_follows_and_opens_servers(
     screenshots: Path,  # noqa: F811
 ) -> None:
     env = console_env(cli_env)
-    assert create_user(env, "admin").returncode == 0
-    token = infrawatch(env, "tokens", "create", "admin").stdout.strip().splitlines()[-1]
     async with contextlib.AsyncExitStack() as stack:
-        base, _ = stack.enter_context(running_server(env))
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"})
-        )
+        base, http = await serve_as_admin(stack, env)
         rows = ["name,tags"] + [
             f"node-{i:03},env={'prod' if i % 3 else 'staging'}" for i in range(240)
         ]

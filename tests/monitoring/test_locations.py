@@ -271,6 +271,11 @@ async def test_a_forgotten_location_drops_its_word(api: Clients, app: Any, db: D
             await eventually(lambda: _is(api, monitor, "up"), timeout=20)
             # The monitor can be up on eu-west's word before us-east is registered.
             await eventually(lambda: _location_is(api, "us-east", "up"), timeout=LEASE * 2)
+            # And each place has had its word on the monitor (a loaded machine
+            # can leave one place's first check behind the other's).
+            await eventually(
+                lambda: _words_from(api, monitor, {"eu-west", "us-east"}), timeout=LEASE * 2
+            )
             refused = await api.operator.delete("/api/v1/locations/us-east")
             assert refused.status_code == 409 and "live worker" in refused.text, refused.text
             await engines.stop("us-east")
@@ -293,6 +298,11 @@ async def _one_engine(engines: Any, monitor_id: str) -> bool:
 async def _all_spoke(api: Clients, monitor_id: str, count: int) -> bool:
     seen = (await api.viewer.get(f"/api/v1/monitors/{monitor_id}/locations")).json()
     return len(seen) == count
+
+
+async def _words_from(api: Clients, monitor_id: str, places: set[str]) -> bool:
+    seen = (await api.viewer.get(f"/api/v1/monitors/{monitor_id}/locations")).json()
+    return {w["location"] for w in seen} == places
 
 
 async def _location_is(api: Clients, name: str, state: str) -> bool:

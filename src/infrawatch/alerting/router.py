@@ -21,6 +21,7 @@ from infrawatch.alerting.schemas import (
     RuleUpdate,
     WindowCreate,
     WindowOut,
+    WindowUpdate,
 )
 from infrawatch.core.pagination import Page
 from infrawatch.core.runtime import DbSession, KeyringDep
@@ -117,6 +118,17 @@ async def create_window(body: WindowCreate, ctx: Context, session: DbSession) ->
 @router.get("/maintenance-windows/{window_id}", response_model=WindowOut)
 async def get_window(window_id: uuid.UUID, session: DbSession) -> WindowOut:
     return service.window_out(await service.get_window(session, window_id))
+
+
+@router.patch("/maintenance-windows/{window_id}", response_model=WindowOut)
+async def update_window(
+    window_id: uuid.UUID,
+    body: WindowUpdate,
+    ctx: Context,
+    session: DbSession,
+    if_match: Annotated[str | None, Header(max_length=256)] = None,
+) -> WindowOut:
+    return await service.update_window(session, ctx, window_id, body, if_match)
 
 
 @router.delete("/maintenance-windows/{window_id}", status_code=NO_CONTENT)

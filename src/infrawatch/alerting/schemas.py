@@ -180,6 +180,28 @@ class WindowCreate(Selectors):
         return self
 
 
+class WindowUpdate(BaseModel):
+    """Any of a window's fields; the result is checked as a whole, as on
+    create. Switching a one-off window to a recurring one sets starts_at and
+    ends_at to null (and the other way round)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: LongText | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    cron: Annotated[str, StringConstraints(max_length=100)] | None = None
+    weekdays: Annotated[list[Literal[WEEKDAYS]], Field(min_length=1, max_length=7)] | None = None  # type: ignore[valid-type]
+    start_time: time | None = None
+    duration_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
+    timezone: TimeZone | None = None
+    monitor_ids: Annotated[list[uuid.UUID], Field(max_length=1000)] | None = None
+    server_ids: Annotated[list[uuid.UUID], Field(max_length=1000)] | None = None
+    tags: Annotated[dict[TagKey, TagValue | None], Field(max_length=20)] | None = None
+    groups: Annotated[list[GroupName], Field(max_length=100)] | None = None
+
+
 class WindowOut(BaseModel):
     id: uuid.UUID
     name: str

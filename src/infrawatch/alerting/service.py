@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.alerting import repository
@@ -37,6 +38,7 @@ from infrawatch.alerting.schemas import (
     RuleUpdate,
     WindowCreate,
     WindowOut,
+    WindowUpdate,
 )
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
@@ -45,6 +47,7 @@ from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring, SecretRef
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.core.pagination import Page
+from infrawatch.core.validation import plain_message
 
 # --- channels ----------------------------------------------------------------------------
 
@@ -388,14 +391,7 @@ async def get_window(session: AsyncSession, window_id: uuid.UUID) -> Maintenance
 async def create_window(
     session: AsyncSession, ctx: OperationContext, data: WindowCreate
 ) -> WindowOut:
-    cron = data.cron
-    if data.weekdays is not None and data.start_time is not None:
-        cron = weekdays_to_cron(data.weekdays, data.start_time)
-    if cron is not None:
-        try:
-            check_cron(cron)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), loc=("body", "cron")) from None
+    cron = _window_cron(data)
     await _name_free(session, MaintenanceWindow, data.name, "maintenance window")
     now = utcnow()
     window = MaintenanceWindow(
@@ -427,6 +423,78 @@ async def create_window(
             window.id,
             None,
             out.model_dump(exclude={"active", "next_start", "created_at", "updated_at", "id"}),
+        ),
+    )
+    return out
+
+
+def _window_cron(data: WindowCreate) -> str | None:
+    """The window's schedule as one cron expression (weekdays and a start
+    time become one), checked."""
+    cron = data.cron
+    if data.weekdays is not None and data.start_time is not None:
+        cron = weekdays_to_cron(data.weekdays, data.start_time)
+    if cron is not None:
+        try:
+            check_cron(cron)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), loc=("body", "cron")) from None
+    return cron
+
+
+async def update_window(
+    session: AsyncSession,
+    ctx: OperationContext,
+    window_id: uuid.UUID,
+    data: WindowUpdate,
+    if_match: str | None,
+) -> WindowOut:
+    window = await get_window(session, window_id)
+    check_if_match(if_match, window.version)
+    before = window_out(window).model_dump(
+        exclude={"active", "next_start", "created_at", "updated_at", "id"}
+    )
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise InvalidInput("name cannot be null", loc=("body", "name"))
+    merged = {key: before[key] for key in WindowCreate.model_fields if key in before}
+    merged.update(changes)
+    if "weekdays" in changes or "start_time" in changes:
+        merged.pop("cron", None)  # the weekdays make the cron expression anew
+    try:
+        checked = WindowCreate.model_validate(merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInput(
+            plain_message(dict(error)), loc=("body", *[str(p) for p in error.get("loc", ())])
+        ) from None
+    cron = _window_cron(checked)
+    if checked.name != window.name:
+        await _name_free(session, MaintenanceWindow, checked.name, "maintenance window")
+    window.name = checked.name
+    window.description = checked.description
+    window.starts_at, window.ends_at = checked.starts_at, checked.ends_at
+    window.cron = cron
+    window.duration_minutes = checked.duration_minutes if cron else None
+    window.timezone = checked.timezone
+    window.monitor_ids = [str(m) for m in checked.monitor_ids]
+    window.server_ids = [str(s) for s in checked.server_ids]
+    window.tags, window.groups = checked.tags, checked.groups
+    window.version += 1
+    window.updated_at = utcnow()
+    await session.flush()
+    out = window_out(window)
+    after = out.model_dump(exclude={"active", "next_start", "created_at", "updated_at", "id"})
+    changed = [key for key in after if after[key] != before.get(key)]
+    await audit.record(
+        session,
+        ctx,
+        audit.Change(
+            "maintenance.update",
+            "maintenance_window",
+            window.id,
+            {key: before.get(key) for key in changed},
+            {key: after[key] for key in changed},
         ),
     )
     return out

@@ -53,7 +53,7 @@
 
   // --- declarative forms -------------------------------------------------------------
   // <form data-api="POST /api/v1/servers" data-then="go:/servers/{id}">; inputs by name,
-  // data-type = int | float | bool | json | lines | list | map ; empty fields are left out
+  // data-type = int | float | bool | json | lines | list | map | match ; empty fields are left out
   // unless data-keep-empty. Nested names use dots: settings.method.
   function convert(el) {
     const type = el.dataset.type || (el.type === "number" ? "float" : "");
@@ -62,25 +62,26 @@
     const raw = el.value;
     if (raw === "" && !("keepEmpty" in el.dataset)) return undefined;
     switch (type) {
-      case "int": return parseInt(raw, 10);
-      case "float": return parseFloat(raw);
+      case "int": return raw === "" ? null : parseInt(raw, 10);
+      case "float": return raw === "" ? null : parseFloat(raw);
       case "bool": return raw === "true";
       case "json": return JSON.parse(raw);
       case "null-empty": return raw === "" ? null : raw;
       case "lines": return raw.split("\n").map((s) => s.trim()).filter(Boolean);
       case "list": return raw.split(",").map((s) => s.trim()).filter(Boolean);
       case "map": return parseTags(raw);
+      case "match": return parseTags(raw, null);  // a rule's or window's tags: a bare key, any value
       default: return raw;
     }
   }
 
   // Tags are written one way everywhere, as in CSV imports: key=value pairs
   // separated by ";" (or new lines): env=prod; role=web. A value may hold commas.
-  function parseTags(raw) {
+  function parseTags(raw, bare = "") {
     const out = {};
     tagParts(raw).forEach((pair) => {
       const i = pair.indexOf("=");
-      if (i < 0) out[pair] = ""; else out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+      if (i < 0) out[pair] = bare; else out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
     });
     return out;
   }
@@ -216,6 +217,16 @@
     const button = event.target.closest("button[data-api]");
     if (button && !button.form?.dataset.api) { event.preventDefault(); clickAction(button); }
     if (event.target.closest("[data-theme-toggle]")) toggleTheme();
+    const toggle = event.target.closest("[data-toggle]");
+    if (toggle) {  // an edit row under a table row, shown and hidden in place
+      const target = document.querySelector(toggle.dataset.toggle);
+      if (target) {
+        target.hidden = !target.hidden;
+        document.querySelectorAll(`[data-toggle="${toggle.dataset.toggle}"][aria-expanded]`)
+          .forEach((b) => b.setAttribute("aria-expanded", String(!target.hidden)));
+        if (!target.hidden) target.querySelector("input, select")?.focus();
+      }
+    }
   });
 
   // --- live updates ------------------------------------------------------------------
@@ -627,7 +638,18 @@
     live.since = document.body.dataset.since || null;
     if ("live" in document.body.dataset) connect();  // signed-in pages only
   });
+  // <input type="datetime-local" data-utc="ISO">: the stored instant shown in the
+  // browser's own time, as the add forms take it.
+  function localInputs() {
+    document.querySelectorAll("input[type=datetime-local][data-utc]").forEach((el) => {
+      if (!el.dataset.utc || el.value) return;
+      const at = new Date(el.dataset.utc);
+      el.value = new Date(at.getTime() - at.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+      el.dataset.initial = el.value;  // untouched, it is not sent (it lost its seconds)
+    });
+  }
   window.addEventListener("load", () => {
+    localInputs();
     document.querySelectorAll("[data-chart]").forEach(initChart);
     document.querySelectorAll("[data-host-chart]").forEach(initHostChart);
     drawFleetCharts();
