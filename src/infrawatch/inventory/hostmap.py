@@ -14,19 +14,18 @@ import gzip
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, null, select
+from sqlalchemy import and_, case, func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.counts import CountCache
 from infrawatch.inventory import repository
-from infrawatch.inventory.lifecycle import RESTING, Health, Lifecycle
+from infrawatch.inventory.lifecycle import RESTING, Lifecycle
 from infrawatch.inventory.models import Server, ServerTag
 
 # A cell's state is one character of `cells`, an index into STATES. Resting
 # servers (maintenance, decommissioning) are not expected to answer: they
 # show as maintenance whatever their last health, as their monitors do.
 STATES = ("down", "degraded", "unknown", "maintenance", "healthy")
-_CODE = {state: str(i) for i, state in enumerate(STATES)}
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,6 @@ class HostMap:
         return f'W/"hostmap-{self.generation}-{len(self.body)}"'
 
 
-def _state(lifecycle: str, health: str) -> str:
-    if lifecycle in RESTING:
-        return "maintenance"
-    return health if health in _CODE else Health.unknown.value
-
-
 async def host_map(session: AsyncSession, cache: CountCache, tag: str | None) -> HostMap:
     generation = await repository.inventory_generation(session)
 
@@ -55,44 +48,46 @@ async def host_map(session: AsyncSession, cache: CountCache, tag: str | None) ->
     return await cache.get(f"hostmap:{tag or ''}", generation, build)
 
 
-async def _rows(session: AsyncSession, tag: str | None) -> list[tuple[str | None, str, str]]:
-    """(group, name, state) of every live server still in service, one
-    scan (with the tag's rows joined by its index when grouping)."""
+async def _rows(session: AsyncSession, tag: str | None) -> list[tuple[str | None, str, int]]:
+    """(group, name, state code) of every live server still in service, in
+    the map's order: by the tag's value (untagged last), the worst first
+    inside a group so trouble sits at its top-left, then by name so cells
+    stay put. One scan, sorted by the database: a sort of 100,000 tuples in
+    Python cost as much as the query."""
     group = ServerTag.value if tag else null().label("value")
-    query = select(Server.name, Server.lifecycle, Server.health, group)
+    code = case(
+        (Server.lifecycle.in_([r.value for r in RESTING]), STATES.index("maintenance")),
+        *[(Server.health == state, i) for i, state in enumerate(STATES) if state != "maintenance"],
+        else_=STATES.index("unknown"),
+    )
+    query = select(group, Server.name, code)
     if tag:
         query = query.outerjoin(
             ServerTag, and_(ServerTag.server_id == Server.id, ServerTag.key == tag)
         )
     query = query.where(
         Server.deleted_at.is_(None), Server.lifecycle != Lifecycle.decommissioned.value
-    )
+    ).order_by(group.is_(None), group, code, func.lower(Server.name))
     connection = await session.connection()  # plain rows: no ORM objects per server
-    return [
-        (value, name, _state(lifecycle, health))
-        for name, lifecycle, health, value in await connection.execute(query)
-    ]
+    return [(value, name, int(state)) for value, name, state in await connection.execute(query)]
 
 
-def _encode(tag: str | None, rows: list[tuple[str | None, str, str]]) -> tuple[bytes, bytes]:
-    # Groups by value (untagged last); inside one, the worst first so trouble
-    # sits at the top-left of its group, then by name so cells stay put.
-    rows.sort(key=lambda r: (r[0] is None, r[0] or "", _CODE[r[2]], r[1].lower()))
-    groups: list[tuple[str | None, dict[str, int]]] = []  # (value, cells per state)
+def _encode(tag: str | None, rows: list[tuple[str | None, str, int]]) -> tuple[bytes, bytes]:
+    groups: list[tuple[str | None, list[int]]] = []  # (value, cells per state code)
     for group, _, state in rows:
         if not groups or groups[-1][0] != group:
-            groups.append((group, dict.fromkeys(STATES, 0)))
+            groups.append((group, [0] * len(STATES)))
         groups[-1][1][state] += 1
     document = {
         "total": len(rows),
         "tag": tag or None,
         "states": list(STATES),
         "groups": [
-            {"name": name, "count": sum(states.values()), "states": states}
-            for name, states in groups
+            {"name": name, "count": sum(counts), "states": dict(zip(STATES, counts, strict=True))}
+            for name, counts in groups
         ],
         "names": [name for _, name, _ in rows],
-        "cells": "".join(_CODE[state] for _, _, state in rows),
+        "cells": "".join(str(state) for _, _, state in rows),
     }
     body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
     return body, gzip.compress(body, compresslevel=5)
