@@ -64,6 +64,20 @@ def shared_host(lab: Lab, lab_key: asyncssh.SSHKey) -> Iterator[LabHost]:
     lab.destroy(host.name)
 
 
+@pytest.fixture(scope="session")
+def ubuntu_host(lab: Lab, lab_key: asyncssh.SSHKey) -> Iterator[LabHost]:
+    """An Ubuntu 24.04 host for this worker's tests, snapshotted as made."""
+    host = lab.create(_host_name("noble"), lab_key.export_public_key().decode(), "ubuntu2404")
+    lab.snapshot(host.name, FRESH)
+    yield host
+    lab.destroy(host.name)
+
+
+@pytest.fixture
+def fresh_ubuntu_host(lab: Lab, ubuntu_host: LabHost) -> LabHost:
+    return lab.restore(ubuntu_host.name, FRESH)
+
+
 @pytest.fixture
 def fresh_host(lab: Lab, shared_host: LabHost) -> LabHost:
     """The shared host as it was made (a restore takes about a second)."""

@@ -1,4 +1,4 @@
-"""Hardening a real Debian 12 host through the API, then checking it from
+"""Hardening real Debian 12 and Ubuntu 24.04 hosts through the API, then checking it from
 outside as an attacker would; a second run must change nothing."""
 
 from __future__ import annotations
@@ -103,6 +103,34 @@ async def test_hardening_a_real_host_locks_out_root_and_passwords_and_a_second_r
     lab_key: asyncssh.SSHKey,
     lab_key_file: Path,
 ) -> None:
+    await harden_and_check(api, db, settings, caplog, fresh_host, lab_key, lab_key_file)
+
+
+async def test_hardening_a_real_ubuntu_24_04_host_the_same_way(
+    api: Clients,
+    db: Database,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    fresh_ubuntu_host: LabHost,
+    lab_key: asyncssh.SSHKey,
+    lab_key_file: Path,
+) -> None:
+    facts = ssh_to(fresh_ubuntu_host, lab_key_file, ". /etc/os-release; echo $ID $VERSION_ID")
+    assert facts.stdout.strip() == "ubuntu 24.04", facts
+    await harden_and_check(api, db, settings, caplog, fresh_ubuntu_host, lab_key, lab_key_file)
+
+
+async def harden_and_check(
+    api: Clients,
+    db: Database,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    fresh_host: LabHost,
+    lab_key: asyncssh.SSHKey,
+    lab_key_file: Path,
+) -> None:
+    """The hardening roles through the API, checked from outside; a second
+    run and a check-mode run change nothing; no secret kept in clear."""
     caplog.set_level(logging.DEBUG)
     server_id = await register(api, fresh_host, lab_key, "web-1")
     r = await api.admin.post("/api/v1/secrets", json={"name": "db_password", "value": SECRET})

@@ -145,7 +145,9 @@ class LabHostCreate(NullMeansUnset):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-    flavour: Literal["debian12"] = "debian12"
+    flavour: Literal["debian12", "ubuntu2404"] = Field(
+        default="debian12", description="debian12 (bookworm) or ubuntu2404 (noble)"
+    )
     key_id: uuid.UUID = Field(description="the vault key that logs in (as `admin`)")
     tags: dict[str, str] = Field(default_factory=dict)
 

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-FLAVOURS = ("debian12",)
+FLAVOURS = ("debian12", "ubuntu2404")
 BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 LOGIN_USER = "admin"
