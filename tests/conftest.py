@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from infrawatch import migrations
 from infrawatch.accounts.models import ApiToken, User
 from infrawatch.accounts.passwords import hash_password
-from infrawatch.accounts.service import hash_token
 from infrawatch.app import create_app
 from infrawatch.core.clock import utcnow
 from infrawatch.core.config import Settings
+from infrawatch.core.crypto import hash_token
 from infrawatch.core.db import Base, Database
 
 POSTGRES_ADMIN_URL = os.environ.get(

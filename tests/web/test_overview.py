@@ -264,7 +264,8 @@ async def test_the_migration_backfills_fleet_rows_from_what_an_installation_had(
 ) -> None:
     monitor = await create_http_monitor(api, "http://127.0.0.1:9/", paused=True)
     writer = ResultWriter(db)
-    at = utcnow() - timedelta(hours=3)
+    # Inside one 5-minute bucket (and so one hour and day), whatever the clock says.
+    at = bucket_start(utcnow() - timedelta(hours=3), 300) + timedelta(seconds=10)
     for outcome, latency in (("up", 20.0), ("up", 40.0), ("down", 0.0)):
         writer.add_result(_result(monitor, at, outcome, latency))
     writer.add_transition(_transition(monitor, at, "pending", "down"))

@@ -24,6 +24,7 @@ from infrawatch.accounts.security import (
     authorize,
 )
 from infrawatch.core.context import Actor, OperationContext, Role
+from infrawatch.core.crypto import hash_token
 from infrawatch.core.runtime import DbSession, get_runtime, request_id, source_ip
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
@@ -48,7 +49,7 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Log
     assert outcome.token and outcome.expires_at and outcome.user
     secret = runtime.settings.session_secret
     csrf = service.csrf_token_for(
-        secret.get_secret_value() if secret else "", service.hash_token(outcome.token)
+        secret.get_secret_value() if secret else "", hash_token(outcome.token)
     )
     secure = request.url.scheme == "https"
     max_age = runtime.settings.session_ttl_seconds

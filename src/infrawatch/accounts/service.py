@@ -27,16 +27,13 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.config import Settings
 from infrawatch.core.context import Actor, OperationContext, Role
+from infrawatch.core.crypto import hash_token
 from infrawatch.core.errors import AppError, Conflict, NotFound, TooManyRequests, Unauthorized
 
 TOKEN_PREFIX = "iw_"  # noqa: S105 (a marker, not a secret)
 # last_used_at is advisory; writing it on every request would turn every read
 # into a write. Once a minute is precise enough to spot unused tokens.
 TOUCH_INTERVAL = timedelta(seconds=60)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _new_token_secret() -> str:

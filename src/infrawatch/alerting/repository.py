@@ -19,6 +19,7 @@ from infrawatch.alerting.models import (
     NotificationChannel,
     OutboxMessage,
 )
+from infrawatch.core.pagination import SortKey, after_cursor, order_by
 
 T = TypeVar("T")
 
@@ -100,15 +101,21 @@ async def reminders_due(session: AsyncSession) -> list[Incident]:
     return list(await session.scalars(query))
 
 
+INCIDENT_ORDER = (
+    SortKey("opened_at", Incident.__table__.c.opened_at, descending=True),
+    SortKey("id", Incident.__table__.c.id, descending=True),
+)
+
+
 async def page_incidents(
-    session: AsyncSession, status: str | None, before: datetime | None, limit: int
+    session: AsyncSession, status: str | None, after: Sequence[Any] | None, limit: int
 ) -> list[Incident]:
     query = select(Incident)
     if status:
         query = query.where(Incident.status == status)
-    if before is not None:
-        query = query.where(Incident.opened_at < before)
-    return list(await session.scalars(query.order_by(Incident.opened_at.desc()).limit(limit)))
+    if after is not None:
+        query = query.where(after_cursor(INCIDENT_ORDER, after))
+    return list(await session.scalars(query.order_by(*order_by(INCIDENT_ORDER)).limit(limit)))
 
 
 async def incidents_overlapping(

@@ -142,7 +142,7 @@ async def list_incidents(
     session: DbSession,
     status: Literal["open", "resolved"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Page[IncidentOut]:
     return await service.list_incidents(session, status, cursor, limit)
 

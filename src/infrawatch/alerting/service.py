@@ -46,7 +46,7 @@ from infrawatch.core.concurrency import check_if_match
 from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring, SecretRef
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
-from infrawatch.core.pagination import Page
+from infrawatch.core.pagination import Page, decode_cursor, encode_cursor
 from infrawatch.core.validation import plain_message
 
 # --- channels ----------------------------------------------------------------------------
@@ -535,17 +535,15 @@ def incident_out(incident: Incident, timeline: list[IncidentEvent]) -> IncidentO
 async def list_incidents(
     session: AsyncSession, status: str | None, cursor: str | None, limit: int
 ) -> Page[IncidentOut]:
-    before = None
-    if cursor:
-        try:
-            before = datetime.fromisoformat(cursor)
-        except ValueError:
-            raise InvalidInput(
-                "the cursor is not one this server issued", loc=("query", "cursor")
-            ) from None
-    rows = await repository.page_incidents(session, status, before, limit + 1)
+    # Newest first, the id breaking ties: incidents opened in the same
+    # instant (an outage of many monitors) are neither skipped nor repeated
+    # at a page's edge.
+    keys = repository.INCIDENT_ORDER
+    after = decode_cursor(cursor, keys) if cursor else None
+    rows = await repository.page_incidents(session, status, after, limit + 1)
     timelines = await repository.timelines(session, [i.id for i in rows[:limit]])
-    next_cursor = rows[limit - 1].opened_at.isoformat() if len(rows) > limit else None
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = encode_cursor(keys, [last.opened_at, last.id]) if last else None
     return Page(
         items=[incident_out(i, timelines[i.id]) for i in rows[:limit]],
         total=await repository.count_incidents(session, status),

@@ -39,6 +39,12 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"infrawatch-key-id" + key).hexdigest()[:12]
 
 
+def hash_token(token: str) -> str:
+    """How a bearer token is stored and looked up: SHA-256, hex. Tokens are
+    32 random bytes, so a fast unsalted hash is enough (unlike passwords)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class SecretRef:
     """Where a ciphertext lives; part of its associated data."""
@@ -123,6 +129,3 @@ class Keyring:
             return cipher.decrypt(raw[:12], raw[12:], ref.aad()).decode()
         except InvalidTag as exc:
             raise DecryptionError("ciphertext does not belong here or the key is wrong") from exc
-
-    def key_id_of(self, token: str) -> str:
-        return token.split(":", 2)[1] if token.count(":") >= 2 else ""

@@ -4,7 +4,6 @@ only inside jobs that use them; nothing here returns them."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
 from infrawatch.core.context import OperationContext
-from infrawatch.core.crypto import Keyring, SecretRef
+from infrawatch.core.crypto import Keyring, SecretRef, hash_token
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.credentials import repository, ssh
 from infrawatch.credentials.models import (
@@ -625,10 +624,6 @@ async def known_host_key(session: AsyncSession, server_id: uuid.UUID, port: int)
 AGENT_TOKEN_PREFIX = "iwa_"  # noqa: S105
 
 
-def _agent_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def agent_token_ref(server_id: uuid.UUID) -> SecretRef:
     return SecretRef("agent_tokens", "token_encrypted", str(server_id))
 
@@ -645,7 +640,7 @@ async def issue_agent_token(
         session.add(
             AgentToken(
                 server_id=server_id,
-                token_hash=_agent_hash(token),
+                token_hash=hash_token(token),
                 token_encrypted=sealed,
                 prefix=token[:12],
                 created_by=ctx.actor.username,
@@ -653,7 +648,7 @@ async def issue_agent_token(
             )
         )
     else:
-        existing.token_hash, existing.token_encrypted = _agent_hash(token), sealed
+        existing.token_hash, existing.token_encrypted = hash_token(token), sealed
         existing.prefix, existing.created_by = token[:12], ctx.actor.username
         existing.created_at = utcnow()
     await session.flush()
@@ -691,5 +686,5 @@ async def revoke_agent_token(
 
 async def agent_token_owner(session: AsyncSession, token: str) -> uuid.UUID | None:
     """The server whose agent token this is."""
-    owner = await repository.agent_token_by_hash(session, _agent_hash(token))
+    owner = await repository.agent_token_by_hash(session, hash_token(token))
     return owner.server_id if owner else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
@@ -158,17 +158,6 @@ class HostKeySeen:
     public_openssh: str
     fingerprint: str
     algorithm: str
-
-
-@dataclass
-class ConnectionReport:
-    host_key: HostKeySeen
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    output: str = ""
-
-    @property
-    def total_ms(self) -> float:
-        return round(sum(self.timings_ms.values()), 3)
 
 
 def _ms(start: float) -> float:

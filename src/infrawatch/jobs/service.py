@@ -17,7 +17,7 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
 from infrawatch.core.context import OperationContext
 from infrawatch.core.db import stage_event
-from infrawatch.core.errors import Conflict, InvalidInput, NotFound
+from infrawatch.core.errors import Conflict, NotFound
 from infrawatch.core.events import Event
 from infrawatch.core.pagination import Page, decode_cursor, encode_cursor, parse_sort
 from infrawatch.jobs import repository
@@ -405,9 +405,3 @@ async def _audit_end(session: AsyncSession, job: Job) -> None:
             after={"type": job.type, "attempts": job.attempts, "error": job.error},
         ),
     )
-
-
-def validate_limit(limit: int) -> int:
-    if not 1 <= limit <= 1000:
-        raise InvalidInput("must be between 1 and 1000", loc=("query", "limit"))
-    return limit

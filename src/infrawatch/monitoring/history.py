@@ -19,6 +19,7 @@ from infrawatch.monitoring.rollups import (
     LATENCY_BOUNDS_MS,
     bucket_start,
     percentile,
+    uptime_percent,
 )
 from infrawatch.monitoring.service import display_status
 
@@ -53,9 +54,7 @@ class Tally:
 
     @property
     def uptime_percent(self) -> float | None:
-        known = self.up + self.down + self.degraded
-        # Degraded is slow, not down: it counts as available, as in the API's uptime.
-        return round(100 * (self.up + self.degraded) / known, 3) if known else None
+        return uptime_percent(self.up, self.down, self.degraded)
 
     @property
     def latency_avg_ms(self) -> float | None:
@@ -99,9 +98,7 @@ class Rollups:
         """Uptime per day; None where nothing was checked."""
         if "percents" not in self.memo:
             self.memo["percents"] = [
-                round(100 * (up + degraded) / (up + down + degraded), 3)
-                if up + down + degraded
-                else None
+                uptime_percent(up, down, degraded)
                 for up, down, degraded in zip(self.up, self.down, self.degraded, strict=True)
             ]
         found: list[float | None] = self.memo["percents"]
@@ -114,8 +111,7 @@ class Rollups:
         key = f"uptime-{days}"
         if key not in self.memo:
             up, down, degraded = (sum(c[-days:]) for c in (self.up, self.down, self.degraded))
-            known = up + down + degraded
-            self.memo[key] = round(100 * (up + degraded) / known, 3) if known else None
+            self.memo[key] = uptime_percent(up, down, degraded)
         result: float | None = self.memo[key]
         return result
 

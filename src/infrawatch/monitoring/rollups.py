@@ -129,11 +129,17 @@ def percentile(histogram: Sequence[int], fraction: float, maximum: float) -> flo
     return maximum
 
 
+def uptime_percent(up: int, down: int, degraded: int) -> float | None:
+    """The one uptime rule: degraded is slow, not down, so it counts as
+    available; None when nothing was checked. Three decimals everywhere."""
+    known = up + down + degraded
+    return round(100 * (up + degraded) / known, 3) if known else None
+
+
 def summarize(bucket: Bucket) -> dict[str, Any]:
-    known = bucket.up + bucket.down + bucket.degraded
     answered = bucket.up + bucket.degraded
     return {
-        "uptime_percent": round(100 * (bucket.up + bucket.degraded) / known, 4) if known else None,
+        "uptime_percent": uptime_percent(bucket.up, bucket.down, bucket.degraded),
         "checks": bucket.count,
         "up": bucket.up,
         "down": bucket.down,

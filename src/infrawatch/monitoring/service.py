@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 import zlib
@@ -16,7 +15,7 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
 from infrawatch.core.concurrency import check_if_match
 from infrawatch.core.context import OperationContext
-from infrawatch.core.crypto import Keyring, SecretRef
+from infrawatch.core.crypto import Keyring, SecretRef, hash_token
 from infrawatch.core.db import stage_event
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.core.events import Event
@@ -88,10 +87,6 @@ class Presenter:
             return None
         ref = SecretRef("monitors", "push_token_encrypted", str(monitor.id))
         return self.keyring.decrypt(monitor.push_token_encrypted, ref)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def display_status(monitor: Monitor) -> str:

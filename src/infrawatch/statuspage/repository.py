@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.statuspage.models import StatusIncident, StatusIncidentUpdate, StatusPage
@@ -72,7 +72,3 @@ async def updates_of(
     for update in await session.scalars(query):
         found[update.incident_id].append(update)
     return found
-
-
-async def count_pages(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(StatusPage)) or 0)

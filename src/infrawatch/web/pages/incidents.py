@@ -19,7 +19,7 @@ async def incidents(
     viewer: ViewerDep,
     session: DbSession,
     status: Literal["open", "resolved", ""] = "",
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
     page = await alerting.list_incidents(session, status or None, cursor, 50)
     return render(
