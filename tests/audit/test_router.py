@@ -30,6 +30,11 @@ async def test_the_audit_log_filters_by_object_actor_action_and_time(api: Client
     rest = (await count(limit=2, cursor=page["next_cursor"])).json()
     assert len(page["items"]) + len(rest["items"]) == 3
     assert rest["next_cursor"] is None
+    # A crafted cursor is a 422 naming it, also one too big for an id (it
+    # reached PostgreSQL as an integer out of range).
+    for crafted in ("abc", "9" * 40, "-1"):
+        refused = await count(cursor=crafted)
+        assert refused.status_code == 422 and "cursor" in refused.text, crafted
 
 
 async def test_no_route_changes_the_audit_trail_and_the_database_refuses_too(

@@ -15,8 +15,7 @@ from infrawatch.audit import repository
 from infrawatch.audit.schemas import AuditRecordOut
 from infrawatch.core.clock import utcnow
 from infrawatch.core.context import OperationContext
-from infrawatch.core.errors import InvalidInput
-from infrawatch.core.pagination import Page
+from infrawatch.core.pagination import Page, before_id, next_id_cursor
 
 
 @dataclass(frozen=True)
@@ -97,11 +96,6 @@ async def list_records(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Page[AuditRecordOut]:
-    before_id = None
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise InvalidInput("the cursor is not one this server issued", loc=("query", "cursor"))
-        before_id = int(cursor)
     conditions = repository.filter_conditions(
         object_type=object_type,
         object_id=object_id,
@@ -112,9 +106,9 @@ async def list_records(
         until=until,
     )
     rows, total = await repository.list_records(
-        session, conditions, before_id=before_id, limit=limit
+        session, conditions, before_id=before_id(cursor), limit=limit
     )
-    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = next_id_cursor(rows, limit)
     return Page(
         items=[AuditRecordOut.model_validate(r) for r in rows[:limit]],
         total=total,

@@ -76,6 +76,22 @@ def after_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElemen
     return condition
 
 
+def before_id(cursor: str | None) -> int | None:
+    """An id cursor, for tables read newest first whose ids only grow
+    (audit records, results): the last id served. Digits only, and short
+    enough for a 64-bit id, so a crafted one is a 422, not a database error."""
+    if not cursor:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise InvalidInput("the cursor is not one this server issued", loc=("query", "cursor"))
+    return int(cursor)
+
+
+def next_id_cursor(rows: Sequence[Any], limit: int) -> str | None:
+    """`rows` read with limit + 1: the cursor of the next page, if any."""
+    return str(rows[limit - 1].id) if len(rows) > limit else None
+
+
 def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
     payload = {
         "k": [("-" if k.descending else "") + k.name for k in keys],

@@ -19,7 +19,14 @@ from infrawatch.core.crypto import Keyring, SecretRef, hash_token
 from infrawatch.core.db import stage_event
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.core.events import Event
-from infrawatch.core.pagination import Page, decode_cursor, encode_cursor, parse_sort
+from infrawatch.core.pagination import (
+    Page,
+    before_id,
+    decode_cursor,
+    encode_cursor,
+    next_id_cursor,
+    parse_sort,
+)
 from infrawatch.core.validation import has_default
 from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import repository, target_secrets
@@ -424,13 +431,8 @@ async def results(
     session: AsyncSession, monitor_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Page[StoredResultOut]:
     await require(session, monitor_id)
-    before_id = None
-    if cursor:
-        if not cursor.isdigit() or len(cursor) > 19:
-            raise InvalidInput("the cursor is not one this server issued", loc=("query", "cursor"))
-        before_id = int(cursor)
-    rows = await repository.results_page(session, monitor_id, before_id, limit + 1)
-    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    rows = await repository.results_page(session, monitor_id, before_id(cursor), limit + 1)
+    next_cursor = next_id_cursor(rows, limit)
     return Page(
         items=[
             StoredResultOut(
