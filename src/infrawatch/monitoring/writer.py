@@ -218,7 +218,6 @@ class ResultWriter:
         events, in the caller's transaction."""
         transitions = await self._chained(session, transitions)
         await repository.insert_transitions(session, transitions)
-        await repository.upsert_fleet(session, fleet_changes(transitions))
         latest: dict[uuid.UUID, dict[str, Any]] = {}
         for t in transitions:
             if t["kind"] == "state":
@@ -246,6 +245,10 @@ class ResultWriter:
                     },
                 ),
             )
+        # Last, as in _write: the fleet's rows are shared by every writer, so
+        # they are locked after the servers and monitors rows, never before
+        # (the other order can deadlock with a writer on another shard).
+        await repository.upsert_fleet(session, fleet_changes(transitions))
 
     async def _chained(
         self, session: Any, transitions: list[dict[str, Any]]
