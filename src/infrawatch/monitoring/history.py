@@ -191,29 +191,31 @@ class SeriesPoint:
     checks: int
 
 
+def _buckets(span: str) -> tuple[int, list[datetime]]:
+    """A chart range's granularity and the starts of its buckets, oldest
+    first, the current (partial) bucket last."""
+    length, granularity = SERIES_RANGES[span]
+    now = utcnow()
+    at = bucket_start(now - length, granularity) + timedelta(seconds=granularity)
+    starts = []
+    while at <= now:
+        starts.append(at)
+        at += timedelta(seconds=granularity)
+    return granularity, starts
+
+
 async def series(session: AsyncSession, monitor_id: uuid.UUID, span: str) -> list[SeriesPoint]:
     """One point per bucket of the range, oldest first; a bucket without
     checks is a point with None values, so a chart shows the gap."""
-    length, granularity = SERIES_RANGES[span]
-    now = utcnow()
-    first = bucket_start(now - length, granularity) + timedelta(seconds=granularity)
+    granularity, starts = _buckets(span)
     tallies: dict[datetime, Tally] = {}
-    for row in await repository.rollup_tuples(session, [monitor_id], granularity, first):
+    for row in await repository.rollup_tuples(session, [monitor_id], granularity, starts[0]):
         tallies.setdefault(as_utc(row[1]), Tally()).add(row)
-    points = []
-    at = first
-    while at <= now:
-        tally = tallies.get(at)
-        points.append(
-            SeriesPoint(
-                at,
-                tally.latency_avg_ms if tally else None,
-                tally.uptime_percent if tally else None,
-                tally.checks if tally else 0,
-            )
-        )
-        at += timedelta(seconds=granularity)
-    return points
+    empty = Tally()
+    return [
+        SeriesPoint(at, t.latency_avg_ms, t.uptime_percent, t.checks)
+        for at, t in ((at, tallies.get(at, empty)) for at in starts)
+    ]
 
 
 @dataclass
@@ -231,36 +233,32 @@ class FleetPoint:
 async def fleet_series(session: AsyncSession, span: str) -> list[FleetPoint]:
     """All monitors together, one point per bucket of the range (from the
     fleet rollups: a few hundred rows whatever the number of monitors)."""
-    length, granularity = SERIES_RANGES[span]
-    now = utcnow()
-    first = bucket_start(now - length, granularity) + timedelta(seconds=granularity)
+    granularity, starts = _buckets(span)
     stored = {
         as_utc(row.bucket_start): row
-        for row in await repository.fleet_rows_since(session, granularity, first)
+        for row in await repository.fleet_rows_since(session, granularity, starts[0])
     }
     points = []
-    at = first
-    while at <= now:
+    for at in starts:
         row = stored.get(at)
         if row is None:
             points.append(FleetPoint(at, 0, None, None, None, 0, 0, 0))
-        else:
-            tally = Tally()
-            tally.add((None, at, row.count, row.up, row.down, row.degraded, row.latency_sum))
-            histogram = [getattr(row, column) for column in HISTOGRAM_COLUMNS]
-            points.append(
-                FleetPoint(
-                    at,
-                    row.count,
-                    tally.uptime_percent,
-                    tally.latency_avg_ms,
-                    percentile(histogram, 0.95, LATENCY_BOUNDS_MS[-1]),
-                    row.went_down,
-                    row.went_degraded,
-                    row.recovered,
-                )
+            continue
+        tally = Tally()
+        tally.add((None, at, row.count, row.up, row.down, row.degraded, row.latency_sum))
+        histogram = [getattr(row, column) for column in HISTOGRAM_COLUMNS]
+        points.append(
+            FleetPoint(
+                at,
+                row.count,
+                tally.uptime_percent,
+                tally.latency_avg_ms,
+                percentile(histogram, 0.95, LATENCY_BOUNDS_MS[-1]),
+                row.went_down,
+                row.went_degraded,
+                row.recovered,
             )
-        at += timedelta(seconds=granularity)
+        )
     return points
 
 
