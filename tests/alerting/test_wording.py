@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infrawatch.alerting import processor
+from infrawatch.alerting import decide
 from infrawatch.alerting.channels import severity
 from infrawatch.inventory.lifecycle import Health
 from infrawatch.monitoring.health import derive_health
@@ -52,9 +52,9 @@ def _brief(kind: str, target: str) -> TransitionBrief:
 
 
 def test_a_monitor_without_a_target_is_named_by_what_it_is() -> None:
-    assert processor._checked(_brief("push", "")) == "push heartbeat"
-    assert processor._checked(_brief("agent", "")) == "host agent"
-    assert processor._checked(_brief("http", "http://127.0.0.1/")) == "http http://127.0.0.1/"
+    assert decide._checked(_brief("push", "")) == "push heartbeat"
+    assert decide._checked(_brief("agent", "")) == "host agent"
+    assert decide._checked(_brief("http", "http://127.0.0.1/")) == "http http://127.0.0.1/"
 
 
 def test_one_monitor_up_is_not_all_1() -> None:

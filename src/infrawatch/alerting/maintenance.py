@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.alerting import repository
-from infrawatch.alerting.processor import Subject, selects
+from infrawatch.alerting.decide import Subject, selects
 from infrawatch.alerting.schedule import is_active
 from infrawatch.core.clock import utcnow
 from infrawatch.inventory import service as inventory

@@ -4,6 +4,7 @@ with it (downstream). Alert suppression walks the same graph."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,3 +99,16 @@ async def dependents(
         DependencyOut(server=out, kind=kind, depth=d, via=via, created_at=created_at)
         for out, (_, kind, d, via, created_at) in zip(shown, live, strict=True)
     ]
+
+
+async def upstream_graph(
+    session: AsyncSession, start: Sequence[uuid.UUID], max_depth: int = MAX_DEPTH
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """server → the servers it depends on directly, for every server
+    reachable upstream from `start` (one query, however many)."""
+    graph: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for server_id, depends_on in await repository.upstream_edges(session, start, max_depth):
+        graph.setdefault(server_id, []).append(depends_on)
+    for upstream in graph.values():
+        upstream.sort()
+    return graph

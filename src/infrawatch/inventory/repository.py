@@ -420,6 +420,28 @@ async def reaches(session: AsyncSession, start: uuid.UUID, target: uuid.UUID) ->
     return bool(found)
 
 
+async def upstream_edges(
+    session: AsyncSession, start: Sequence[uuid.UUID], max_depth: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Every (server, depends_on) edge reachable upstream from `start`,
+    `max_depth` edges deep at most, in one recursive query."""
+    if not start:
+        return []
+    dep = ServerDependency.__table__.c
+    walk = (
+        select(dep.server_id, dep.depends_on_id, literal(1).label("depth"))
+        .where(dep.server_id.in_(sorted(set(start))))
+        .cte("upstream_walk", recursive=True)
+    )
+    walk = walk.union(
+        select(dep.server_id, dep.depends_on_id, walk.c.depth + 1)
+        .join(walk, dep.server_id == walk.c.depends_on_id)
+        .where(walk.c.depth < max_depth)
+    )
+    rows = await session.execute(select(walk.c.server_id, walk.c.depends_on_id).distinct())
+    return [(row[0], row[1]) for row in rows]
+
+
 async def upstream_of(
     session: AsyncSession, server_id: uuid.UUID
 ) -> list[tuple[Server, ServerDependency]]:

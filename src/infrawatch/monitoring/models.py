@@ -130,6 +130,13 @@ class MonitorTransition(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16), default="state")  # state, certificate
     alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What alerting needs, as the monitor was at the change (the writer fills
+    # them): alerting reads its batch from this table alone. Empty on rows
+    # alerted before version 0012.
+    monitor_name: Mapped[str | None] = mapped_column(String(128))
+    monitor_type: Mapped[str | None] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(2048))  # credentials masked, as stored
+    in_maintenance: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class LatencyHistogram:

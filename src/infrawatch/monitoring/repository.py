@@ -527,11 +527,19 @@ async def held_epochs(
     return {(pool, shard, epoch) for pool, shard, epoch in await session.execute(query)}
 
 
-async def stored_statuses(
+async def transition_facts(
     session: AsyncSession, monitor_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    query = select(Monitor.id, Monitor.status).where(Monitor.id.in_(monitor_ids))
-    return {mid: status for mid, status in await session.execute(query)}
+) -> dict[uuid.UUID, Any]:
+    """Per monitor: its stored status and what its transitions carry."""
+    query = select(
+        Monitor.id,
+        Monitor.status,
+        Monitor.name,
+        Monitor.type,
+        Monitor.target,
+        Monitor.in_maintenance,
+    ).where(Monitor.id.in_(monitor_ids))
+    return {row.id: row for row in await session.execute(query)}
 
 
 # --- several locations ------------------------------------------------------------------
@@ -695,19 +703,20 @@ async def claim_location_news(session: AsyncSession, limit: int) -> list[ProbeLo
 # --- what alerting reads ----------------------------------------------------------------
 
 
-async def claim_unalerted(session: AsyncSession, older_than: datetime, limit: int) -> list[Any]:
+async def claim_unalerted(
+    session: AsyncSession, older_than: datetime, limit: int
+) -> list[MonitorTransition]:
     """Transitions alerting has not handled yet, oldest first. On PostgreSQL
     rows another process holds are skipped, so several can share the work."""
     query = (
-        select(MonitorTransition, Monitor)
-        .join(Monitor, Monitor.id == MonitorTransition.monitor_id)
+        select(MonitorTransition)
         .where(MonitorTransition.alerted_at.is_(None), MonitorTransition.at <= older_than)
         .order_by(MonitorTransition.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=MonitorTransition)
-    return list((await session.execute(query)).all())
+        query = query.with_for_update(skip_locked=True)
+    return list(await session.scalars(query))
 
 
 async def any_unalerted(session: AsyncSession) -> bool:
@@ -722,12 +731,18 @@ async def mark_alerted(session: AsyncSession, ids: Sequence[int], at: datetime) 
         )
 
 
-async def monitors_of_servers(
+async def down_monitors_of_servers(
     session: AsyncSession, server_ids: Sequence[uuid.UUID]
-) -> list[Monitor]:
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(monitor, server) for the monitors of these servers that are down."""
     if not server_ids:
         return []
-    return list(await session.scalars(select(Monitor).where(Monitor.server_id.in_(server_ids))))
+    query = select(Monitor.id, Monitor.server_id).where(
+        Monitor.server_id.in_(sorted(set(server_ids))),
+        Monitor.status == "down",
+        Monitor.paused.is_(False),
+    )
+    return [(row[0], row[1]) for row in await session.execute(query) if row[1] is not None]
 
 
 async def all_monitor_targets(session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID | None]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -565,18 +566,26 @@ def _brief(
 async def claim_unalerted_transitions(
     session: AsyncSession, settle_seconds: float, limit: int = 200
 ) -> list[TransitionBrief]:
+    """From the transitions table alone: the writer put the monitor's facts
+    on each row when it wrote it."""
     cutoff = utcnow() - timedelta(seconds=settle_seconds)
     return [
-        _brief(
-            m,
-            transition_id=t.id,
+        TransitionBrief(
+            id=t.id,
+            monitor_id=t.monitor_id,
+            monitor_name=t.monitor_name or "",
+            monitor_type=t.monitor_type or "",
+            target=t.target or "",
+            server_id=t.server_id,
             kind=t.kind,
             from_state=t.from_state,
             to_state=t.to_state,
             at=t.at,
             reason=t.reason,
+            in_maintenance=bool(t.in_maintenance),
+            current_status=t.to_state if t.kind == "state" else "",
         )
-        for t, m in await repository.claim_unalerted(session, cutoff, limit)
+        for t in await repository.claim_unalerted(session, cutoff, limit)
     ]
 
 
@@ -609,12 +618,14 @@ async def mark_location_news(session: AsyncSession, names: list[str]) -> None:
     await repository.mark_location_news(session, names, utcnow())
 
 
-async def failing_monitors_on(
-    session: AsyncSession, server_ids: list[uuid.UUID]
-) -> list[uuid.UUID]:
-    """Monitors of these servers that are down right now."""
-    monitors = await repository.monitors_of_servers(session, server_ids)
-    return [m.id for m in monitors if m.status == "down" and not m.paused]
+async def down_monitors_on(
+    session: AsyncSession, server_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """server → its monitors that are down right now (paused ones left out)."""
+    down: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for monitor_id, server_id in await repository.down_monitors_of_servers(session, server_ids):
+        down.setdefault(server_id, []).append(monitor_id)
+    return down
 
 
 async def monitor_server_pairs(session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
@@ -637,14 +648,6 @@ async def apply_maintenance(session: AsyncSession, covered: set[uuid.UUID]) -> s
             ),
         )
     return entering | leaving
-
-
-async def failing_monitor_servers(
-    session: AsyncSession, server_ids: list[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Those of these servers with a monitor down right now."""
-    monitors = await repository.monitors_of_servers(session, server_ids)
-    return {m.server_id for m in monitors if m.server_id and m.status == "down" and not m.paused}
 
 
 async def monitor_briefs(

@@ -256,9 +256,11 @@ class ResultWriter:
         """State transitions that follow the stored state, in order: up→down
         after up, never down→up twice. Whatever slipped past the fence (two
         engines on one shard) cannot write a broken chain, a second incident
-        or a second DOWN alert for one outage."""
-        ids = list({t["monitor_id"] for t in transitions if t["kind"] == "state"})
-        current = await repository.stored_statuses(session, ids) if ids else {}
+        or a second DOWN alert for one outage. Each kept row carries what
+        alerting needs of its monitor, read in the same query."""
+        ids = list({t["monitor_id"] for t in transitions})
+        facts = await repository.transition_facts(session, ids) if ids else {}
+        current = {monitor_id: row.status for monitor_id, row in facts.items()}
         kept = []
         for t in transitions:
             if t["kind"] == "state":
@@ -273,7 +275,16 @@ class ResultWriter:
                     )
                     continue
                 current[t["monitor_id"]] = t["to_state"]
-            kept.append(t)
+            monitor = facts.get(t["monitor_id"])
+            kept.append(
+                t
+                | {
+                    "monitor_name": monitor.name if monitor else None,
+                    "monitor_type": monitor.type if monitor else None,
+                    "target": monitor.target if monitor else None,
+                    "in_maintenance": monitor.in_maintenance if monitor else None,
+                }
+            )
         return kept
 
 
