@@ -25,9 +25,8 @@ from infrawatch.core.clock import utcnow
 from infrawatch.core.db import stage_event
 from infrawatch.monitoring import service as monitoring
 
-
 # Transitions per claimed batch. Each batch loads its world once (servers,
-# graph, incidents), so an outage's cost is mostly batches × world: 500
+# graph, incidents), so an outage's cost is mostly batches times world: 500
 # halved the storm benchmark's time against 200 (docs/benchmarks.md), and a
 # batch still commits in well under a second on SQLite.
 BATCH = 500

@@ -157,26 +157,39 @@ INCIDENT_STATE = (
 async def save_incidents(
     session: AsyncSession, opened: list[dict[str, Any]], changed: list[dict[str, Any]]
 ) -> None:
-    """New incidents inserted without their parent, then every touched one's
-    state in one executemany: a new incident may hang under another opened
-    in the same batch, after it in the list."""
-    table = _INCIDENT
+    """New incidents in one multi-row INSERT, parents before the incidents
+    held under them; the changed ones' state in one executemany."""
     if opened:
-        await session.execute(insert(table), [row | {"parent_id": None} for row in opened])
-    rows = [*opened, *changed]
-    if rows:
+        await session.execute(insert(_INCIDENT), _parents_first(opened))
+    if changed:
         stmt = (
-            update(table)
-            .where(table.c.id == bindparam("target_id"))
+            update(_INCIDENT)
+            .where(_INCIDENT.c.id == bindparam("target_id"))
             .values({name: bindparam(f"new_{name}") for name in INCIDENT_STATE})
         )
         await session.execute(
             stmt,
             [
                 {"target_id": row["id"], **{f"new_{n}": row[n] for n in INCIDENT_STATE}}
-                for row in sorted(rows, key=lambda r: str(r["id"]))
+                for row in sorted(changed, key=lambda r: str(r["id"]))
             ],
         )
+
+
+def _parents_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A hold can hang under an incident opened later in the same batch."""
+    waiting = {row["id"]: row for row in rows}
+    ordered: list[dict[str, Any]] = []
+    while waiting:
+        # (The dependency graph has no cycles, so neither do holds; the
+        # fallback only keeps a bug from looping here.)
+        ready = [r for r in waiting.values() if r["parent_id"] not in waiting] or list(
+            waiting.values()
+        )
+        for row in ready:
+            del waiting[row["id"]]
+        ordered.extend(ready)
+    return ordered
 
 
 async def add_incident_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from infrawatch.core.runtime import get_runtime
 from infrawatch.migrations import current_revision, head_revision
@@ -22,8 +21,7 @@ async def readyz(request: Request) -> JSONResponse:
     runtime = get_runtime(request)
     checks: dict[str, str] = {}
     try:
-        async with runtime.db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await runtime.db.ping()
         checks["database"] = "ok"
         current, head = await current_revision(runtime.db.engine), head_revision()
         checks["migrations"] = "ok" if current == head else f"at {current}, expected {head}"

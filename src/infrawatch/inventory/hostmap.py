@@ -14,13 +14,10 @@ import gzip
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.counts import CountCache
 from infrawatch.inventory import repository
-from infrawatch.inventory.lifecycle import RESTING, Lifecycle
-from infrawatch.inventory.models import Server, ServerTag
 
 # A cell's state is one character of `cells`, an index into STATES. Resting
 # servers (maintenance, decommissioning) are not expected to answer: they
@@ -43,33 +40,11 @@ async def host_map(session: AsyncSession, cache: CountCache, tag: str | None) ->
     generation = await repository.inventory_generation(session)
 
     async def build() -> HostMap:
-        return HostMap(generation, *_encode(tag, await _rows(session, tag)))
+        return HostMap(
+            generation, *_encode(tag, await repository.host_map_rows(session, tag, STATES))
+        )
 
     return await cache.get(f"hostmap:{tag or ''}", generation, build)
-
-
-async def _rows(session: AsyncSession, tag: str | None) -> list[tuple[str | None, str, int]]:
-    """(group, name, state code) of every live server still in service, in
-    the map's order: by the tag's value (untagged last), the worst first
-    inside a group so trouble sits at its top-left, then by name so cells
-    stay put. One scan, sorted by the database: a sort of 100,000 tuples in
-    Python cost as much as the query."""
-    group = ServerTag.value if tag else null().label("value")
-    code = case(
-        (Server.lifecycle.in_([r.value for r in RESTING]), STATES.index("maintenance")),
-        *[(Server.health == state, i) for i, state in enumerate(STATES) if state != "maintenance"],
-        else_=STATES.index("unknown"),
-    )
-    query = select(group, Server.name, code)
-    if tag:
-        query = query.outerjoin(
-            ServerTag, and_(ServerTag.server_id == Server.id, ServerTag.key == tag)
-        )
-    query = query.where(
-        Server.deleted_at.is_(None), Server.lifecycle != Lifecycle.decommissioned.value
-    ).order_by(group.is_(None), group, code, func.lower(Server.name))
-    connection = await session.connection()  # plain rows: no ORM objects per server
-    return [(value, name, int(state)) for value, name, state in await connection.execute(query)]
 
 
 def _encode(tag: str | None, rows: list[tuple[str | None, str, int]]) -> tuple[bytes, bytes]:
@@ -94,6 +69,5 @@ def _encode(tag: str | None, rows: list[tuple[str | None, str, int]]) -> tuple[b
 
 
 async def tag_keys(session: AsyncSession, limit: int = 100) -> list[str]:
-    """The tag keys in use, for the map's "group by" choice."""
-    query = select(ServerTag.key).distinct().order_by(ServerTag.key).limit(limit)
-    return [str(key) for key in await session.scalars(query)]
+    """The tag keys in use, for the map's \"group by\" choice."""
+    return await repository.tag_keys(session, limit)

@@ -11,10 +11,13 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    and_,
+    case,
     delete,
     func,
     insert,
     literal,
+    null,
     select,
     union_all,
     update,
@@ -22,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.pagination import SortKey, after_cursor, order_by
+from infrawatch.inventory.lifecycle import RESTING, Lifecycle
 from infrawatch.inventory.models import (
     Group,
     HealthTransition,
@@ -548,3 +552,42 @@ async def live_ids_by_name(session: AsyncSession, names: Sequence[str]) -> dict[
         Server.name.in_(names), Server.deleted_at.is_(None)
     )
     return {name: server_id for name, server_id in (await session.execute(query)).all()}
+
+
+# --- the host map -------------------------------------------------------------------
+
+
+async def host_map_rows(
+    session: AsyncSession, tag: str | None, states: Sequence[str]
+) -> list[tuple[str | None, str, int]]:
+    """(group, name, state code: an index into `states`) of every live
+    server still in service, in the map's order: by the tag's value
+    (untagged last), the worst first inside a group so trouble sits at its
+    top-left, then by name so cells stay put. One scan, sorted by the
+    database: a sort of 100,000 tuples in Python cost as much as the query."""
+    group = ServerTag.value if tag else null().label("value")
+    code = case(
+        (Server.lifecycle.in_([r.value for r in RESTING]), states.index("maintenance")),
+        *[(Server.health == state, i) for i, state in enumerate(states) if state != "maintenance"],
+        else_=states.index("unknown"),
+    )
+    query = select(group, Server.name, code)
+    if tag:
+        query = query.outerjoin(
+            ServerTag, and_(ServerTag.server_id == Server.id, ServerTag.key == tag)
+        )
+    query = query.where(
+        Server.deleted_at.is_(None), Server.lifecycle != Lifecycle.decommissioned.value
+    ).order_by(group.is_(None), group, code, func.lower(Server.name))
+    connection = await session.connection()  # plain rows: no ORM objects per server
+    return [(value, name, int(state)) for value, name, state in await connection.execute(query)]
+
+
+async def tag_keys(session: AsyncSession, limit: int) -> list[str]:
+    query = select(ServerTag.key).distinct().order_by(ServerTag.key).limit(limit)
+    return [str(key) for key in await session.scalars(query)]
+
+
+async def groups_where(session: AsyncSession, condition: ColumnElement[bool]) -> list[Row[Any]]:
+    """(id, name, query) of the groups a search term names."""
+    return list(await session.execute(select(Group.id, Group.name, Group.query).where(condition)))

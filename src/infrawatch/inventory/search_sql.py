@@ -142,10 +142,9 @@ def _comparison(term: search.Comparison) -> ColumnElement[bool]:
 async def _group(
     session: AsyncSession, term: search.GroupMatch, trail: tuple[str, ...], counting: bool
 ) -> ColumnElement[bool]:
-    query = select(Group.id, Group.name, Group.query).where(
-        _text_condition(Group.name, term.name, session.get_bind().dialect.name)
+    groups = await repository.groups_where(
+        session, _text_condition(Group.name, term.name, session.get_bind().dialect.name)
     )
-    groups = (await session.execute(query)).all()
     static_ids = [g.id for g in groups if g.query is None]
     members: list[ColumnElement[bool]] = []
     if static_ids:

@@ -35,6 +35,7 @@ from infrawatch.monitoring.models import (
     MonitorTransition,
     ProbeLocation,
     ShardLease,
+    TemplateMonitor,
 )
 from infrawatch.monitoring.rollups import FLEET_ADDITIVE, FLEET_CHANGES, HISTOGRAM_COLUMNS
 
@@ -703,20 +704,20 @@ async def claim_location_news(session: AsyncSession, limit: int) -> list[ProbeLo
 # --- what alerting reads ----------------------------------------------------------------
 
 
-async def claim_unalerted(
-    session: AsyncSession, older_than: datetime, limit: int
-) -> list[MonitorTransition]:
-    """Transitions alerting has not handled yet, oldest first. On PostgreSQL
-    rows another process holds are skipped, so several can share the work."""
+async def claim_unalerted(session: AsyncSession, older_than: datetime, limit: int) -> list[Any]:
+    """Transitions alerting has not handled yet, oldest first, as plain rows.
+    On PostgreSQL rows another process holds are skipped, so several can
+    share the work."""
+    table = cast(Table, MonitorTransition.__table__)
     query = (
-        select(MonitorTransition)
-        .where(MonitorTransition.alerted_at.is_(None), MonitorTransition.at <= older_than)
-        .order_by(MonitorTransition.id)
+        select(table)
+        .where(table.c.alerted_at.is_(None), table.c.at <= older_than)
+        .order_by(table.c.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(await session.scalars(query))
+    return list(await session.execute(query))
 
 
 async def any_unalerted(session: AsyncSession) -> bool:
@@ -871,3 +872,26 @@ async def agent_monitor_ids(session: AsyncSession, server_id: uuid.UUID) -> list
 
 async def latest_agent_reports(session: AsyncSession) -> list[AgentReport]:
     return list(await session.scalars(select(AgentReport)))
+
+
+# --- template monitors ----------------------------------------------------------------
+
+
+async def template_monitors(session: AsyncSession, template_id: uuid.UUID) -> list[TemplateMonitor]:
+    query = select(TemplateMonitor).where(TemplateMonitor.template_id == template_id)
+    return list(await session.scalars(query.order_by(TemplateMonitor.position)))
+
+
+async def replace_template_monitors(
+    session: AsyncSession, template_id: uuid.UUID, specs: Sequence[dict[str, Any]]
+) -> list[TemplateMonitor]:
+    """The template's monitors are these, in this order (flushed: the rows
+    have their ids)."""
+    await session.execute(delete(TemplateMonitor).where(TemplateMonitor.template_id == template_id))
+    rows = [
+        TemplateMonitor(template_id=template_id, position=i, spec=spec)
+        for i, spec in enumerate(specs)
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return rows

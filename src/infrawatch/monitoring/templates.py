@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.context import OperationContext
@@ -16,7 +15,7 @@ from infrawatch.core.crypto import Keyring, SecretRef
 from infrawatch.core.errors import InvalidInput
 from infrawatch.inventory import templates as inventory_templates
 from infrawatch.inventory.schemas import ServerOut
-from infrawatch.monitoring import service, target_secrets
+from infrawatch.monitoring import repository, service, target_secrets
 from infrawatch.monitoring.models import TemplateMonitor
 from infrawatch.monitoring.schemas import MonitorCreate, validate_monitor
 
@@ -45,8 +44,7 @@ async def get_template_monitors(
     session: AsyncSession, template_id: uuid.UUID
 ) -> list[dict[str, Any]]:
     await inventory_templates.get_template(session, template_id)  # 404 if missing
-    query = select(TemplateMonitor).where(TemplateMonitor.template_id == template_id)
-    return [row.spec for row in await session.scalars(query.order_by(TemplateMonitor.position))]
+    return [row.spec for row in await repository.template_monitors(session, template_id)]
 
 
 def _template_ref(row: TemplateMonitor) -> SecretRef:
@@ -75,7 +73,7 @@ async def set_template_monitors(
         clean.append({k: v for k, v in raw.items() if k != "server_id"})
     # A password in a target is kept apart, encrypted, as on a monitor; a
     # spec sent back with *** keeps the password at its position.
-    old = {row.position: row for row in await _rows(session, template_id)}
+    old = {row.position: row for row in await repository.template_monitors(session, template_id)}
     passwords: list[str | None] = []
     for position, spec in enumerate(clean):
         spec["target"], password = target_secrets.split_password(str(spec.get("target", "")))
@@ -83,23 +81,13 @@ async def set_template_monitors(
         if password == target_secrets.MASK and kept is not None and kept.target_secret_encrypted:
             password = keyring.decrypt(kept.target_secret_encrypted, _template_ref(kept))
         passwords.append(password)
-    await session.execute(delete(TemplateMonitor).where(TemplateMonitor.template_id == template_id))
-    rows = [
-        TemplateMonitor(template_id=template_id, position=i, spec=spec)
-        for i, spec in enumerate(clean)
-    ]
-    session.add_all(rows)
-    await session.flush()  # the ids the ciphertexts are bound to
+    # Flushed: the ids the ciphertexts are bound to.
+    rows = await repository.replace_template_monitors(session, template_id, clean)
     for row, password in zip(rows, passwords, strict=True):
         if password is not None:
             row.target_secret_encrypted = keyring.encrypt(password, _template_ref(row))
     await session.flush()
     return clean
-
-
-async def _rows(session: AsyncSession, template_id: uuid.UUID) -> list[TemplateMonitor]:
-    query = select(TemplateMonitor).where(TemplateMonitor.template_id == template_id)
-    return list(await session.scalars(query.order_by(TemplateMonitor.position)))
 
 
 def instantiate_hook(keyring: Keyring) -> inventory_templates.InstantiateHook:
@@ -110,7 +98,7 @@ def instantiate_hook(keyring: Keyring) -> inventory_templates.InstantiateHook:
         servers: list[ServerOut],
     ) -> None:
         specs = []
-        for row in await _rows(session, template_id):
+        for row in await repository.template_monitors(session, template_id):
             spec = dict(row.spec)
             if row.target_secret_encrypted is not None:
                 password = keyring.decrypt(row.target_secret_encrypted, _template_ref(row))
