@@ -53,13 +53,13 @@ async def prepare(app: Any, monitors: int) -> str:
     ids: list[uuid.UUID] = []
     async with runtime.db.unit_of_work() as session:
         for i in range(monitors):
-            created, _ = await monitoring.create_monitor(
+            created = await monitoring.create_monitor(
                 session,
                 ctx,
                 MonitorCreate(name=f"svc-{i:03}", type="http", target=f"http://127.0.0.1:9/{i}"),
                 presenter,
             )
-            ids.append(created.id)
+            ids.append(created.value.id)
     now = utcnow()
     today, hour = bucket_start(now, 86400), bucket_start(now, 3600)
     rows = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from infrawatch.accounts.security import Context, authorize
 from infrawatch.alerting import service
@@ -23,8 +23,9 @@ from infrawatch.alerting.schemas import (
     WindowOut,
     WindowUpdate,
 )
+from infrawatch.core.concurrency import Versioned
 from infrawatch.core.pagination import Page
-from infrawatch.core.runtime import DbSession, KeyringDep
+from infrawatch.core.runtime import DbSession, IfMatch, KeyringDep, with_etag
 
 router = APIRouter(tags=["alerting"], dependencies=[Depends(authorize())])
 NO_CONTENT = status.HTTP_204_NO_CONTENT
@@ -45,8 +46,9 @@ async def create_channel(
 
 
 @router.get("/notification-channels/{channel_id}", response_model=ChannelOut)
-async def get_channel(channel_id: uuid.UUID, session: DbSession) -> ChannelOut:
-    return service.channel_out(await service.get_channel(session, channel_id))
+async def get_channel(channel_id: uuid.UUID, session: DbSession, response: Response) -> ChannelOut:
+    channel = await service.get_channel(session, channel_id)
+    return with_etag(response, Versioned(service.channel_out(channel), channel.version))
 
 
 @router.patch("/notification-channels/{channel_id}", response_model=ChannelOut)
@@ -56,8 +58,12 @@ async def update_channel(
     ctx: Context,
     session: DbSession,
     keyring: KeyringDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ChannelOut:
-    return await service.update_channel(session, ctx, channel_id, body, keyring)
+    return with_etag(
+        response, await service.update_channel(session, ctx, channel_id, body, keyring, if_match)
+    )
 
 
 @router.delete("/notification-channels/{channel_id}", status_code=NO_CONTENT)
@@ -84,8 +90,9 @@ async def create_rule(body: RuleCreate, ctx: Context, session: DbSession) -> Rul
 
 
 @router.get("/alert-rules/{rule_id}", response_model=RuleOut)
-async def get_rule(rule_id: uuid.UUID, session: DbSession) -> RuleOut:
-    return service.rule_out(await service.get_rule(session, rule_id))
+async def get_rule(rule_id: uuid.UUID, session: DbSession, response: Response) -> RuleOut:
+    rule = await service.get_rule(session, rule_id)
+    return with_etag(response, Versioned(service.rule_out(rule), rule.version))
 
 
 @router.patch("/alert-rules/{rule_id}", response_model=RuleOut)
@@ -94,9 +101,10 @@ async def update_rule(
     body: RuleUpdate,
     ctx: Context,
     session: DbSession,
-    if_match: Annotated[str | None, Header(max_length=256)] = None,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> RuleOut:
-    return await service.update_rule(session, ctx, rule_id, body, if_match)
+    return with_etag(response, await service.update_rule(session, ctx, rule_id, body, if_match))
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=NO_CONTENT)
@@ -116,8 +124,9 @@ async def create_window(body: WindowCreate, ctx: Context, session: DbSession) ->
 
 
 @router.get("/maintenance-windows/{window_id}", response_model=WindowOut)
-async def get_window(window_id: uuid.UUID, session: DbSession) -> WindowOut:
-    return service.window_out(await service.get_window(session, window_id))
+async def get_window(window_id: uuid.UUID, session: DbSession, response: Response) -> WindowOut:
+    window = await service.get_window(session, window_id)
+    return with_etag(response, Versioned(service.window_out(window), window.version))
 
 
 @router.patch("/maintenance-windows/{window_id}", response_model=WindowOut)
@@ -126,9 +135,10 @@ async def update_window(
     body: WindowUpdate,
     ctx: Context,
     session: DbSession,
-    if_match: Annotated[str | None, Header(max_length=256)] = None,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> WindowOut:
-    return await service.update_window(session, ctx, window_id, body, if_match)
+    return with_etag(response, await service.update_window(session, ctx, window_id, body, if_match))
 
 
 @router.delete("/maintenance-windows/{window_id}", status_code=NO_CONTENT)

@@ -42,7 +42,7 @@ from infrawatch.alerting.schemas import (
 )
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
-from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.concurrency import Versioned, apply_changes, bump_version, check_if_match
 from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring, SecretRef
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
@@ -167,8 +167,10 @@ async def update_channel(
     channel_id: uuid.UUID,
     data: ChannelUpdate,
     keyring: Keyring,
-) -> ChannelOut:
+    if_match: str | None = None,
+) -> Versioned[ChannelOut]:
     channel = await get_channel(session, channel_id)
+    check_if_match(if_match, channel.version)
     before = _audit_fields(channel)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("name") is None and "name" in changes:
@@ -190,8 +192,7 @@ async def update_channel(
         )
     if data.enabled is not None:
         channel.enabled = data.enabled
-    channel.version += 1
-    channel.updated_at = utcnow()
+    bump_version(channel)
     after = _audit_fields(channel)
     if data.url is not None:
         after["url"] = "(changed)"
@@ -202,7 +203,7 @@ async def update_channel(
         ctx,
         audit.Change("channel.update", "notification_channel", channel.id, before, after),
     )
-    return channel_out(channel)
+    return Versioned(channel_out(channel), channel.version)
 
 
 async def delete_channel(
@@ -309,7 +310,7 @@ async def update_rule(
     rule_id: uuid.UUID,
     data: RuleUpdate,
     if_match: str | None,
-) -> RuleOut:
+) -> Versioned[RuleOut]:
     rule = await get_rule(session, rule_id)
     check_if_match(if_match, rule.version)
     changes = _rule_fields(data.model_dump(exclude_unset=True))
@@ -330,15 +331,11 @@ async def update_rule(
         await _check_channels(session, data.channel_ids)
     if "name" in changes and changes["name"] != rule.name:
         await _name_free(session, AlertRule, changes["name"], "rule")
-    before = {k: getattr(rule, k) for k in changes}
-    for key, value in changes.items():
-        setattr(rule, key, value)
-    rule.version += 1
-    rule.updated_at = utcnow()
+    before = apply_changes(rule, changes)
     await audit.record(
         session, ctx, audit.Change("alert_rule.update", "alert_rule", rule.id, before, changes)
     )
-    return rule_out(rule)
+    return Versioned(rule_out(rule), rule.version)
 
 
 async def delete_rule(session: AsyncSession, ctx: OperationContext, rule_id: uuid.UUID) -> None:
@@ -448,7 +445,7 @@ async def update_window(
     window_id: uuid.UUID,
     data: WindowUpdate,
     if_match: str | None,
-) -> WindowOut:
+) -> Versioned[WindowOut]:
     window = await get_window(session, window_id)
     check_if_match(if_match, window.version)
     before = window_out(window).model_dump(
@@ -480,8 +477,7 @@ async def update_window(
     window.monitor_ids = [str(m) for m in checked.monitor_ids]
     window.server_ids = [str(s) for s in checked.server_ids]
     window.tags, window.groups = checked.tags, checked.groups
-    window.version += 1
-    window.updated_at = utcnow()
+    bump_version(window)
     await session.flush()
     out = window_out(window)
     after = out.model_dump(exclude={"active", "next_start", "created_at", "updated_at", "id"})
@@ -497,7 +493,7 @@ async def update_window(
             {key: after[key] for key in changed},
         ),
     )
-    return out
+    return Versioned(out, window.version)
 
 
 async def delete_window(session: AsyncSession, ctx: OperationContext, window_id: uuid.UUID) -> None:

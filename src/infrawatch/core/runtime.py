@@ -6,11 +6,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infrawatch.core.concurrency import Versioned
 from infrawatch.core.config import Settings
 from infrawatch.core.counts import CountCache
 from infrawatch.core.crypto import Keyring
@@ -105,3 +106,16 @@ def _is_trusted(address: str, trusted: list[str]) -> bool:
     except ValueError:
         return False
     return any(ip in ipaddress.ip_network(net, strict=False) for net in trusted)
+
+
+# The ETag a client read, sent back on a change: 412 if the object moved on.
+IfMatch = Annotated[
+    str | None,
+    Header(max_length=256, description="the ETag you read; 412 if the object changed since"),
+]
+T = TypeVar("T")
+
+
+def with_etag(response: Response, versioned: Versioned[T]) -> T:
+    response.headers["ETag"] = versioned.etag
+    return versioned.value

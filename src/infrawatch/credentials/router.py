@@ -10,9 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response, status
 
 from infrawatch.accounts.security import Context, authorize
+from infrawatch.core.concurrency import Versioned
 from infrawatch.core.context import Role
 from infrawatch.core.errors import NotFound
-from infrawatch.core.runtime import DbSession, KeyringDep
+from infrawatch.core.runtime import DbSession, IfMatch, KeyringDep, with_etag
 from infrawatch.credentials import service, tasks
 from infrawatch.credentials.schemas import (
     AssignmentCreate,
@@ -69,8 +70,8 @@ async def create_key(
 
 
 @router.get("/ssh-keys/{key_id}", response_model=SshKeyOut)
-async def get_key(key_id: uuid.UUID, session: DbSession) -> SshKeyOut:
-    return await service.get_key(session, key_id)
+async def get_key(key_id: uuid.UUID, session: DbSession, response: Response) -> SshKeyOut:
+    return with_etag(response, await service.get_key(session, key_id))
 
 
 @router.get(
@@ -90,9 +91,14 @@ async def public_key(key_id: uuid.UUID, session: DbSession) -> Response:
 
 @router.patch("/ssh-keys/{key_id}", response_model=SshKeyOut)
 async def update_key(
-    key_id: uuid.UUID, body: SshKeyUpdate, ctx: Context, session: DbSession
+    key_id: uuid.UUID,
+    body: SshKeyUpdate,
+    ctx: Context,
+    session: DbSession,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> SshKeyOut:
-    return await service.update_key(session, ctx, key_id, body)
+    return with_etag(response, await service.update_key(session, ctx, key_id, body, if_match))
 
 
 @router.delete("/ssh-keys/{key_id}", status_code=NO_CONTENT)
@@ -203,15 +209,24 @@ async def create_secret(
 
 
 @secrets_router.get("/{secret_id}", response_model=SecretOut)
-async def get_secret(secret_id: uuid.UUID, session: DbSession) -> SecretOut:
-    return service.secret_out(await service.require_secret(session, secret_id))
+async def get_secret(secret_id: uuid.UUID, session: DbSession, response: Response) -> SecretOut:
+    secret = await service.require_secret(session, secret_id)
+    return with_etag(response, Versioned(service.secret_out(secret), secret.version))
 
 
 @secrets_router.patch("/{secret_id}", response_model=SecretOut)
 async def update_secret(
-    secret_id: uuid.UUID, body: SecretUpdate, ctx: Context, session: DbSession, keyring: KeyringDep
+    secret_id: uuid.UUID,
+    body: SecretUpdate,
+    ctx: Context,
+    session: DbSession,
+    keyring: KeyringDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> SecretOut:
-    return await service.update_secret(session, ctx, secret_id, body, keyring)
+    return with_etag(
+        response, await service.update_secret(session, ctx, secret_id, body, keyring, if_match)
+    )
 
 
 @secrets_router.delete("/{secret_id}", status_code=NO_CONTENT)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
+from infrawatch.core.concurrency import Versioned, bump_version, check_if_match
 from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring, SecretRef, hash_token
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
@@ -181,14 +182,20 @@ async def list_keys(session: AsyncSession, include_retired: bool) -> list[SshKey
     return [key_out(k, counts.get(k.id, 0)) for k in keys]
 
 
-async def get_key(session: AsyncSession, key_id: uuid.UUID) -> SshKeyOut:
-    return await _present(session, await require_key(session, key_id))
+async def get_key(session: AsyncSession, key_id: uuid.UUID) -> Versioned[SshKeyOut]:
+    key = await require_key(session, key_id)
+    return Versioned(await _present(session, key), key.version)
 
 
 async def update_key(
-    session: AsyncSession, ctx: OperationContext, key_id: uuid.UUID, body: SshKeyUpdate
-) -> SshKeyOut:
+    session: AsyncSession,
+    ctx: OperationContext,
+    key_id: uuid.UUID,
+    body: SshKeyUpdate,
+    if_match: str | None = None,
+) -> Versioned[SshKeyOut]:
     key = await require_key(session, key_id, lock=True)
+    check_if_match(if_match, key.version)
     before = _public(key)
     fields = body.model_fields_set
     if "name" in fields and body.name is not None and body.name != key.name:
@@ -203,13 +210,12 @@ async def update_key(
             if body.rotation_interval_days and key.status == "active"
             else None
         )
-    key.version += 1
-    key.updated_at = utcnow()
+    bump_version(key)
     await session.flush()
     await audit.record(
         session, ctx, audit.Change("ssh_key.update", "ssh_key", key.id, before, _public(key))
     )
-    return await _present(session, key)
+    return Versioned(await _present(session, key), key.version)
 
 
 async def delete_key(session: AsyncSession, ctx: OperationContext, key_id: uuid.UUID) -> None:
@@ -521,8 +527,10 @@ async def update_secret(
     secret_id: uuid.UUID,
     body: SecretUpdate,
     keyring: Keyring,
-) -> SecretOut:
+    if_match: str | None = None,
+) -> Versioned[SecretOut]:
     secret = await require_secret(session, secret_id)
+    check_if_match(if_match, secret.version)
     changed: dict[str, Any] = {}
     if body.value is not None:
         secret.value_encrypted = keyring.encrypt(body.value, secret_ref(secret.id))
@@ -531,13 +539,12 @@ async def update_secret(
     if "description" in body.model_fields_set:
         secret.description = body.description
         changed["description"] = body.description
-    secret.version += 1
-    secret.updated_at = utcnow()
+    bump_version(secret)
     await session.flush()
     await audit.record(
         session, ctx, audit.Change("secret.update", "secret", secret.id, after=changed)
     )
-    return secret_out(secret)
+    return Versioned(secret_out(secret), secret.version)
 
 
 async def delete_secret(session: AsyncSession, ctx: OperationContext, secret_id: uuid.UUID) -> None:
@@ -632,7 +639,7 @@ async def issue_agent_token(
     session: AsyncSession, ctx: OperationContext, keyring: Keyring, server_id: uuid.UUID
 ) -> str:
     """A new token for the server (the old one stops working); shown once."""
-    server = (await inventory.get_server(session, server_id)).server
+    server = (await inventory.get_server(session, server_id)).value
     token = AGENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
     sealed = keyring.encrypt(token, agent_token_ref(server_id))
     existing = await repository.agent_token(session, server_id)

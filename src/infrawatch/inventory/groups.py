@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
-from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.concurrency import Versioned, bump_version, check_if_match
 from infrawatch.core.context import OperationContext
 from infrawatch.core.counts import CountCache
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
@@ -63,9 +63,9 @@ async def _require(session: AsyncSession, group_id: uuid.UUID) -> Group:
     return group
 
 
-async def get_group(session: AsyncSession, group_id: uuid.UUID) -> tuple[GroupOut, int]:
+async def get_group(session: AsyncSession, group_id: uuid.UUID) -> Versioned[GroupOut]:
     group = await _require(session, group_id)
-    return await _out(session, group), group.version
+    return Versioned(await _out(session, group), group.version)
 
 
 def _fields(group: Group) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def _fields(group: Group) -> dict[str, Any]:
 
 async def create_group(
     session: AsyncSession, ctx: OperationContext, data: GroupCreate
-) -> tuple[GroupOut, int]:
+) -> Versioned[GroupOut]:
     if await repository.group_by_name(session, data.name) is not None:
         raise Conflict(f"a group named {data.name!r} already exists")
     now = utcnow()
@@ -96,7 +96,7 @@ async def create_group(
     await audit.record(
         session, ctx, audit.Change("group.create", "group", group.id, None, _fields(group))
     )
-    return await _out(session, group), group.version
+    return Versioned(await _out(session, group), group.version)
 
 
 async def update_group(
@@ -105,7 +105,7 @@ async def update_group(
     group_id: uuid.UUID,
     data: GroupUpdate,
     if_match: str | None,
-) -> tuple[GroupOut, int]:
+) -> Versioned[GroupOut]:
     group = await _require(session, group_id)
     check_if_match(if_match, group.version)
     before = _fields(group)
@@ -125,13 +125,12 @@ async def update_group(
         await session.flush()
         await _check_query(session, group.name, group.query)
     if _fields(group) != before:
-        group.updated_at = utcnow()
-        group.version += 1
+        bump_version(group)
         await audit.record(
             session, ctx, audit.Change("group.update", "group", group.id, before, _fields(group))
         )
     await session.flush()
-    return await _out(session, group), group.version
+    return Versioned(await _out(session, group), group.version)
 
 
 async def delete_group(session: AsyncSession, ctx: OperationContext, group_id: uuid.UUID) -> None:

@@ -10,10 +10,9 @@ from fastapi.responses import PlainTextResponse
 
 from infrawatch.accounts.security import Context, authorize
 from infrawatch.audit.schemas import AuditRecordOut
-from infrawatch.core.concurrency import etag
 from infrawatch.core.errors import InvalidInput
 from infrawatch.core.pagination import Page
-from infrawatch.core.runtime import Counts, DbSession, SettingsDep
+from infrawatch.core.runtime import Counts, DbSession, IfMatch, SettingsDep, with_etag
 from infrawatch.inventory import (
     bulk,
     dependencies,
@@ -58,12 +57,7 @@ Q = Annotated[str | None, Query(max_length=2000, description="search language, s
 FieldFilter = Annotated[
     str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="exact, * globs")
 ]
-IfMatch = Annotated[str | None, Header(max_length=256)]
 MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a file import's body limit (others: max_body_bytes)
-
-
-def _with_etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = etag(version)
 
 
 def _filters(
@@ -139,10 +133,9 @@ async def list_servers(
 async def create_server(
     body: ServerCreate, ctx: Context, session: DbSession, response: Response
 ) -> ServerOut:
-    result = await service.create_server(session, ctx, body.model_dump())
-    _with_etag(response, result.version)
-    response.headers["Location"] = f"/api/v1/servers/{result.server.id}"
-    return result.server
+    server = with_etag(response, await service.create_server(session, ctx, body.model_dump()))
+    response.headers["Location"] = f"/api/v1/servers/{server.id}"
+    return server
 
 
 @router.get(
@@ -238,8 +231,7 @@ async def bulk_action(
 @router.get("/servers/{server_id}", response_model=ServerOut)
 async def get_server(server_id: uuid.UUID, session: DbSession, response: Response) -> ServerOut:
     result = await service.get_server(session, server_id)
-    _with_etag(response, result.version)
-    return result.server
+    return with_etag(response, result)
 
 
 @router.patch("/servers/{server_id}", response_model=ServerOut)
@@ -254,8 +246,7 @@ async def update_server(
     result = await service.update_server(
         session, ctx, server_id, body.model_dump(exclude_unset=True), if_match
     )
-    _with_etag(response, result.version)
-    return result.server
+    return with_etag(response, result)
 
 
 @router.put("/servers/{server_id}", response_model=ServerOut)
@@ -268,8 +259,7 @@ async def replace_server(
     if_match: IfMatch = None,
 ) -> ServerOut:
     result = await service.update_server(session, ctx, server_id, body.model_dump(), if_match)
-    _with_etag(response, result.version)
-    return result.server
+    return with_etag(response, result)
 
 
 @router.delete("/servers/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -288,8 +278,7 @@ async def restore_server(
     server_id: uuid.UUID, ctx: Context, session: DbSession, response: Response
 ) -> ServerOut:
     result = await service.restore_server(session, ctx, server_id)
-    _with_etag(response, result.version)
-    return result.server
+    return with_etag(response, result)
 
 
 @router.get("/servers/{server_id}/history", response_model=Page[AuditRecordOut])
@@ -352,16 +341,12 @@ async def list_groups(session: DbSession) -> list[GroupOut]:
 async def create_group(
     body: GroupCreate, ctx: Context, session: DbSession, response: Response
 ) -> GroupOut:
-    group, version = await groups.create_group(session, ctx, body)
-    _with_etag(response, version)
-    return group
+    return with_etag(response, await groups.create_group(session, ctx, body))
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut)
 async def get_group(group_id: uuid.UUID, session: DbSession, response: Response) -> GroupOut:
-    group, version = await groups.get_group(session, group_id)
-    _with_etag(response, version)
-    return group
+    return with_etag(response, await groups.get_group(session, group_id))
 
 
 @router.patch("/groups/{group_id}", response_model=GroupOut)
@@ -373,9 +358,7 @@ async def update_group(
     response: Response,
     if_match: IfMatch = None,
 ) -> GroupOut:
-    group, version = await groups.update_group(session, ctx, group_id, body, if_match)
-    _with_etag(response, version)
-    return group
+    return with_etag(response, await groups.update_group(session, ctx, group_id, body, if_match))
 
 
 @router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -409,18 +392,14 @@ async def list_templates(session: DbSession) -> list[TemplateOut]:
 async def create_template(
     body: TemplateCreate, ctx: Context, session: DbSession, response: Response
 ) -> TemplateOut:
-    template, version = await templates.create_template(session, ctx, body)
-    _with_etag(response, version)
-    return template
+    return with_etag(response, await templates.create_template(session, ctx, body))
 
 
 @router.get("/templates/{template_id}", response_model=TemplateOut)
 async def get_template(
     template_id: uuid.UUID, session: DbSession, response: Response
 ) -> TemplateOut:
-    template, version = await templates.get_template(session, template_id)
-    _with_etag(response, version)
-    return template
+    return with_etag(response, await templates.get_template(session, template_id))
 
 
 @router.patch("/templates/{template_id}", response_model=TemplateOut)
@@ -432,9 +411,9 @@ async def update_template(
     response: Response,
     if_match: IfMatch = None,
 ) -> TemplateOut:
-    template, version = await templates.update_template(session, ctx, template_id, body, if_match)
-    _with_etag(response, version)
-    return template
+    return with_etag(
+        response, await templates.update_template(session, ctx, template_id, body, if_match)
+    )
 
 
 @router.delete("/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT)

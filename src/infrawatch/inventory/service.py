@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
-from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.concurrency import Versioned, bump_version, check_if_match
 from infrawatch.core.context import OperationContext, Role
 from infrawatch.core.counts import CountCache
 from infrawatch.core.db import stage_event
@@ -37,12 +37,6 @@ SCALAR_FIELDS = (
     "description",
     "attributes",
 )
-
-
-@dataclass(frozen=True)
-class Versioned:
-    server: ServerOut
-    version: int
 
 
 @dataclass
@@ -200,7 +194,7 @@ async def require_server(
     return server
 
 
-async def get_server(session: AsyncSession, server_id: uuid.UUID) -> Versioned:
+async def get_server(session: AsyncSession, server_id: uuid.UUID) -> Versioned[ServerOut]:
     server = await require_server(session, server_id)
     return Versioned((await present(session, [server]))[0], server.version)
 
@@ -355,7 +349,7 @@ async def create_servers(
 
 async def create_server(
     session: AsyncSession, ctx: OperationContext, data: Mapping[str, Any]
-) -> Versioned:
+) -> Versioned[ServerOut]:
     (server_id,) = await create_servers(session, ctx, [data])
     return await get_server(session, server_id)
 
@@ -366,7 +360,7 @@ async def update_server(
     server_id: uuid.UUID,
     changes: Mapping[str, Any],
     if_match: str | None = None,
-) -> Versioned:
+) -> Versioned[ServerOut]:
     server = await require_server(session, server_id, live=True)
     check_if_match(if_match, server.version)
     before = snapshot((await present(session, [server]))[0])
@@ -374,8 +368,7 @@ async def update_server(
     out = (await present(session, [server]))[0]
     after = snapshot(out)
     if after != before:
-        server.updated_at = utcnow()
-        server.version += 1
+        bump_version(server)
         await session.flush()
         out = out.model_copy(update={"updated_at": server.updated_at})
         await audit.record(
@@ -409,8 +402,8 @@ async def delete_server(
         return
     if server.deleted_at is not None:
         return  # deleting twice changes nothing
-    server.deleted_at = server.updated_at = utcnow()
-    server.version += 1
+    bump_version(server)
+    server.deleted_at = server.updated_at
     await audit.record(
         session,
         ctx,
@@ -429,7 +422,7 @@ async def delete_server(
 
 async def restore_server(
     session: AsyncSession, ctx: OperationContext, server_id: uuid.UUID
-) -> Versioned:
+) -> Versioned[ServerOut]:
     server = await require_server(session, server_id)
     if server.deleted_at is None:
         return Versioned((await present(session, [server]))[0], server.version)
@@ -440,8 +433,7 @@ async def restore_server(
         )
     deleted_at = server.deleted_at
     server.deleted_at = None
-    server.updated_at = utcnow()
-    server.version += 1
+    bump_version(server)
     await session.flush()
     await audit.record(
         session,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
-from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.concurrency import Versioned, bump_version, check_if_match
 from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.inventory import repository, service
@@ -71,14 +71,14 @@ async def list_templates(session: AsyncSession) -> list[TemplateOut]:
     return [_out(t) for t in await repository.list_templates(session)]
 
 
-async def get_template(session: AsyncSession, template_id: uuid.UUID) -> tuple[TemplateOut, int]:
+async def get_template(session: AsyncSession, template_id: uuid.UUID) -> Versioned[TemplateOut]:
     template = await _require(session, template_id)
-    return _out(template), template.version
+    return Versioned(_out(template), template.version)
 
 
 async def create_template(
     session: AsyncSession, ctx: OperationContext, data: TemplateCreate
-) -> tuple[TemplateOut, int]:
+) -> Versioned[TemplateOut]:
     if await repository.template_by_name(session, data.name) is not None:
         raise Conflict(f"a template named {data.name!r} already exists")
     await service.resolve_static_groups(
@@ -101,7 +101,7 @@ async def create_template(
         ctx,
         audit.Change("template.create", "template", template.id, None, _fields(template)),
     )
-    return _out(template), template.version
+    return Versioned(_out(template), template.version)
 
 
 async def update_template(
@@ -110,7 +110,7 @@ async def update_template(
     template_id: uuid.UUID,
     data: TemplateUpdate,
     if_match: str | None,
-) -> tuple[TemplateOut, int]:
+) -> Versioned[TemplateOut]:
     template = await _require(session, template_id)
     check_if_match(if_match, template.version)
     before = _fields(template)
@@ -130,15 +130,14 @@ async def update_template(
         )
         template.defaults = data.defaults.model_dump(mode="json")
     if _fields(template) != before:
-        template.updated_at = utcnow()
-        template.version += 1
+        bump_version(template)
         await audit.record(
             session,
             ctx,
             audit.Change("template.update", "template", template.id, before, _fields(template)),
         )
     await session.flush()
-    return _out(template), template.version
+    return Versioned(_out(template), template.version)
 
 
 async def delete_template(

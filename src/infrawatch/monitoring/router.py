@@ -12,11 +12,18 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from infrawatch.accounts.security import Context, authorize, current_actor
 from infrawatch.audit.service import jsonable
 from infrawatch.core.clock import utcnow
-from infrawatch.core.concurrency import etag
+from infrawatch.core.concurrency import Versioned
 from infrawatch.core.context import Actor
 from infrawatch.core.errors import InvalidInput, NotFound, Unauthorized
 from infrawatch.core.pagination import Page
-from infrawatch.core.runtime import DbSession, KeyringDep, SettingsDep, WriteSession
+from infrawatch.core.runtime import (
+    DbSession,
+    IfMatch,
+    KeyringDep,
+    SettingsDep,
+    WriteSession,
+    with_etag,
+)
 from infrawatch.credentials import service as credentials
 from infrawatch.monitoring import agents, history, service, templates
 from infrawatch.monitoring.agents import judge_received
@@ -48,7 +55,6 @@ push_router = APIRouter(tags=["monitoring"])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
-IfMatch = Annotated[str | None, Header(max_length=256)]
 Token = Annotated[str, Path(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -59,11 +65,6 @@ def _presenter(
 
 
 Presenter = Annotated[service.Presenter, Depends(_presenter)]
-
-
-def _reply(response: Response, result: tuple[MonitorOut, int]) -> MonitorOut:
-    response.headers["ETag"] = etag(result[1])
-    return result[0]
 
 
 @router.get("/monitors", response_model=Page[MonitorOut])
@@ -89,7 +90,7 @@ async def list_monitors(
 async def create_monitor(
     body: MonitorCreate, ctx: Context, session: DbSession, presenter: Presenter, response: Response
 ) -> MonitorOut:
-    monitor = _reply(response, await service.create_monitor(session, ctx, body, presenter))
+    monitor = with_etag(response, await service.create_monitor(session, ctx, body, presenter))
     response.headers["Location"] = f"/api/v1/monitors/{monitor.id}"
     return monitor
 
@@ -99,8 +100,8 @@ async def get_monitor(
     monitor_id: uuid.UUID, session: DbSession, presenter: Presenter, response: Response
 ) -> MonitorOut:
     monitor = await service.require(session, monitor_id)
-    return _reply(
-        response, (await service.present_one(session, monitor, presenter), monitor.version)
+    return with_etag(
+        response, Versioned(await service.present_one(session, monitor, presenter), monitor.version)
     )
 
 
@@ -115,7 +116,7 @@ async def update_monitor(
     if_match: IfMatch = None,
 ) -> MonitorOut:
     result = await service.update_monitor(session, ctx, monitor_id, body, if_match, presenter)
-    return _reply(response, result)
+    return with_etag(response, result)
 
 
 @router.delete("/monitors/{monitor_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -132,7 +133,7 @@ async def pause_monitor(
     presenter: Presenter,
     response: Response,
 ) -> MonitorOut:
-    return _reply(response, await service.set_paused(session, ctx, monitor_id, True, presenter))
+    return with_etag(response, await service.set_paused(session, ctx, monitor_id, True, presenter))
 
 
 @router.post("/monitors/{monitor_id}/resume", response_model=MonitorOut)
@@ -143,7 +144,7 @@ async def resume_monitor(
     presenter: Presenter,
     response: Response,
 ) -> MonitorOut:
-    return _reply(response, await service.set_paused(session, ctx, monitor_id, False, presenter))
+    return with_etag(response, await service.set_paused(session, ctx, monitor_id, False, presenter))
 
 
 @router.post("/monitors/{monitor_id}/check", response_model=CheckResultOut)

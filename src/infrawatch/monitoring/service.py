@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
-from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.concurrency import Versioned, bump_version, check_if_match
 from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring, SecretRef, hash_token
 from infrawatch.core.db import stage_event
@@ -211,7 +211,7 @@ async def create_monitor(
     ctx: OperationContext,
     data: MonitorCreate,
     presenter: Presenter,
-) -> tuple[MonitorOut, int]:
+) -> Versioned[MonitorOut]:
     target, settings = validate_monitor(data.type, data.target, data.settings, data.conditions)
     timeout, retry = _timing(
         data.interval_seconds, data.timeout_seconds, data.retry_interval_seconds
@@ -256,7 +256,7 @@ async def create_monitor(
         session, ctx, audit.Change("monitor.create", "monitor", monitor.id, None, _fields(monitor))
     )
     _announce(session, monitor, "create")
-    return await present_one(session, monitor, presenter), monitor.version
+    return Versioned(await present_one(session, monitor, presenter), monitor.version)
 
 
 def _target_ref(monitor: Monitor) -> SecretRef:
@@ -315,7 +315,7 @@ async def update_monitor(
     data: MonitorUpdate,
     if_match: str | None,
     presenter: Presenter,
-) -> tuple[MonitorOut, int]:
+) -> Versioned[MonitorOut]:
     monitor = await require(session, monitor_id)
     check_if_match(if_match, monitor.version)
     changes = data.model_dump(exclude_unset=True)
@@ -351,8 +351,7 @@ async def update_monitor(
     if password_changed:
         after["target_password"] = "changed"  # noqa: S105 (that it changed, not to what)
     if after != before:
-        monitor.version += 1
-        monitor.updated_at = utcnow()
+        bump_version(monitor)
         await session.flush()
         await audit.record(
             session, ctx, audit.Change("monitor.update", "monitor", monitor.id, before, after)
@@ -361,7 +360,7 @@ async def update_monitor(
             session, [s for s in (old_server, monitor.server_id) if s is not None]
         )
         _announce(session, monitor, "update")
-    return await present_one(session, monitor, presenter), monitor.version
+    return Versioned(await present_one(session, monitor, presenter), monitor.version)
 
 
 async def set_paused(
@@ -370,7 +369,7 @@ async def set_paused(
     monitor_id: uuid.UUID,
     paused: bool,
     presenter: Presenter,
-) -> tuple[MonitorOut, int]:
+) -> Versioned[MonitorOut]:
     return await update_monitor(
         session, ctx, monitor_id, MonitorUpdate(paused=paused), None, presenter
     )

@@ -313,7 +313,7 @@ async def _queue_again(
 async def destroy_server(
     session: AsyncSession, ctx: OperationContext, server_id: uuid.UUID, job_type: JobType
 ) -> BuildOut:
-    server = (await inventory.get_server(session, server_id)).server
+    server = (await inventory.get_server(session, server_id)).value
     build = await repository.build_of_server(session, server_id)
     if build is None or build.node_id is None:
         raise Conflict(f"server {server.name!r} was not made through a provider account")
@@ -353,7 +353,7 @@ async def build_job(ctx: JobContext) -> dict[str, Any]:
         build.updated_at = utcnow()
         if build.action == "create" and build.server_id is not None:
             # A retried build: the server goes back to being built.
-            server = (await inventory.get_server(session, build.server_id)).server
+            server = (await inventory.get_server(session, build.server_id)).value
             if server.lifecycle == "failed":
                 await set_lifecycle(session, ctx, build.server_id, "provisioning")
     provider = cloud_accounts.provider_of(account, services.keyring, services.settings)
@@ -419,7 +419,7 @@ async def _save(ctx: JobContext, build_id: uuid.UUID, **fields: Any) -> None:
 async def set_lifecycle(
     session: AsyncSession, ctx: JobContext, server_id: uuid.UUID, lifecycle: str
 ) -> None:
-    server = (await inventory.get_server(session, server_id)).server
+    server = (await inventory.get_server(session, server_id)).value
     if server.lifecycle != lifecycle:
         await inventory.update_server(
             session, ctx.operation_context(), server_id, {"lifecycle": lifecycle}
@@ -542,7 +542,7 @@ async def _step_inventory(
                 "lifecycle": "planned",
             },
         )
-        server_id = created.server.id
+        server_id = created.value.id
         await inventory.update_server(session, op, server_id, {"lifecycle": "provisioning"})
         await credentials.assign(
             session,
@@ -567,7 +567,7 @@ async def _step_ssh(
 ) -> None:
     assert build.server_id is not None
     async with ctx.db.unit_of_work(write=False) as session:
-        server = (await inventory.get_server(session, build.server_id)).server
+        server = (await inventory.get_server(session, build.server_id)).value
         pinned = await credentials.known_host_key(session, server.id, server.ssh_port)
     address = server.ip_address or server.hostname or ""
 
@@ -626,7 +626,7 @@ async def _step_decommissioning(
     if build.server_id is None:
         return
     async with ctx.db.unit_of_work() as session:
-        server = (await inventory.get_server(session, build.server_id)).server
+        server = (await inventory.get_server(session, build.server_id)).value
         if server.lifecycle not in ("decommissioning", "decommissioned"):
             await set_lifecycle(session, ctx, build.server_id, "decommissioning")
 

@@ -344,7 +344,7 @@ async def hibernate_job(ctx: JobContext) -> dict[str, Any]:
     action: Action = ctx.arguments["action"]
     schedule_id = ctx.arguments.get("schedule_id")
     async with ctx.db.unit_of_work(write=False) as session:
-        server = (await inventory.get_server(session, server_id)).server
+        server = (await inventory.get_server(session, server_id)).value
         build = await repository.build_of_server(session, server_id)
         if build is None or build.node_id is None:
             raise PermanentError(f"server {server.name!r} was not made through a provider account")
@@ -458,7 +458,7 @@ async def _wake(
         node = await builds.running_node(provider, build)
     op = ctx.operation_context()
     async with ctx.db.unit_of_work() as session:
-        server = (await inventory.get_server(session, server_id)).server
+        server = (await inventory.get_server(session, server_id)).value
         if node.id != server.attributes.get("node_id") or node.address != server.ip_address:
             attributes = {**server.attributes, "node_id": node.id}
             changes = {"ip_address": node.address or server.ip_address, "attributes": attributes}

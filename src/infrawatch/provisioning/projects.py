@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
+from infrawatch.core.concurrency import bump_version
 from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.jobs import service as jobs
@@ -287,9 +288,9 @@ async def sync_job(ctx: JobContext) -> dict[str, Any]:
         if row is None:
             raise PermanentError("the project is gone")
         row.revision, row.playbooks = revision, playbooks
-        row.synced_at = row.updated_at = utcnow()
         row.sync_error = None
-        row.version += 1
+        bump_version(row)
+        row.synced_at = row.updated_at
     return {"revision": revision, "playbooks": playbooks}
 
 

@@ -4,13 +4,12 @@ read. The public pages themselves are served by the web layer."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from infrawatch.accounts.security import Context, authorize
-from infrawatch.core.concurrency import etag
-from infrawatch.core.runtime import DbSession
+from infrawatch.core.concurrency import Versioned
+from infrawatch.core.runtime import DbSession, IfMatch, with_etag
 from infrawatch.statuspage import service
 from infrawatch.statuspage.schemas import (
     IncidentCreate,
@@ -26,7 +25,6 @@ router = APIRouter(
     prefix="/status-pages", tags=["status pages"], dependencies=[Depends(authorize())]
 )
 NO_CONTENT = status.HTTP_204_NO_CONTENT
-IfMatch = Annotated[str | None, Header(max_length=256)]
 
 
 @router.get("", response_model=list[PageOut])
@@ -41,9 +39,8 @@ async def create_page(body: PageCreate, ctx: Context, session: DbSession) -> Pag
 
 @router.get("/{page_id}", response_model=PageOut)
 async def get_page(page_id: uuid.UUID, session: DbSession, response: Response) -> PageOut:
-    page = service.page_out(await service.get_page(session, page_id))
-    response.headers["ETag"] = etag(page.version)
-    return page
+    page = await service.get_page(session, page_id)
+    return with_etag(response, Versioned(service.page_out(page), page.version))
 
 
 @router.patch("/{page_id}", response_model=PageOut)
@@ -55,9 +52,7 @@ async def update_page(
     response: Response,
     if_match: IfMatch = None,
 ) -> PageOut:
-    page = await service.update_page(session, ctx, page_id, body, if_match)
-    response.headers["ETag"] = etag(page.version)
-    return page
+    return with_etag(response, await service.update_page(session, ctx, page_id, body, if_match))
 
 
 @router.delete("/{page_id}", status_code=NO_CONTENT)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import as_utc, utcnow
-from infrawatch.core.concurrency import check_if_match
+from infrawatch.core.concurrency import Versioned, apply_changes, check_if_match
 from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
 from infrawatch.monitoring import history
@@ -150,7 +150,7 @@ async def update_page(
     page_id: uuid.UUID,
     data: PageUpdate,
     if_match: str | None,
-) -> PageOut:
+) -> Versioned[PageOut]:
     page = await get_page(session, page_id)
     check_if_match(if_match, page.version)
     changes = data.model_dump(exclude_unset=True, mode="json")
@@ -160,15 +160,11 @@ async def update_page(
     await _check_unique(session, page.id, changes.get("slug"), changes.get("custom_domain"))
     if data.sections is not None:
         changes["sections"] = await _check_sections(session, data.sections)
-    before = {k: getattr(page, k) for k in changes}
-    for key, value in changes.items():
-        setattr(page, key, value)
-    page.version += 1
-    page.updated_at = utcnow()
+    before = apply_changes(page, changes)
     await audit.record(
         session, ctx, audit.Change("status_page.update", "status_page", page.id, before, changes)
     )
-    return page_out(page)
+    return Versioned(page_out(page), page.version)
 
 
 async def delete_page(session: AsyncSession, ctx: OperationContext, page_id: uuid.UUID) -> None:

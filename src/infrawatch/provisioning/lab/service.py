@@ -89,12 +89,12 @@ async def create_host(
                 session,
                 ctx,
                 key.id,
-                AssignmentCreate(server_id=server.server.id, username=LOGIN_USER),
+                AssignmentCreate(server_id=server.value.id, username=LOGIN_USER),
             )
     except BaseException:
         await asyncio.to_thread(lab.destroy, host.name)
         raise
-    return _out(lab, host, server.server.id)
+    return _out(lab, host, server.value.id)
 
 
 async def act(settings: Settings, name: str, action: str, label: str | None) -> LabHostOut:

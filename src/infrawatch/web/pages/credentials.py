@@ -29,7 +29,7 @@ async def credentials_page(viewer: ViewerDep, session: DbSession) -> Response:
 
 @router.get("/credentials/keys/{key_id}", response_class=HTMLResponse)
 async def key_page(key_id: uuid.UUID, viewer: ViewerDep, session: DbSession) -> Response:
-    key = await credentials.get_key(session, key_id)
+    key = (await credentials.get_key(session, key_id)).value
     recent = await jobs.list_jobs(
         session,
         status=None,

@@ -96,7 +96,7 @@ async def new_monitor(
     server_id: uuid.UUID | None = None,
     type: MonitorType = "http",
 ) -> Response:
-    server = (await inventory.get_server(session, server_id)).server if server_id else None
+    server = (await inventory.get_server(session, server_id)).value if server_id else None
     return render(
         "monitors/new.html",
         viewer=viewer,
@@ -122,7 +122,7 @@ async def monitor_page(
     monitor = await monitoring.present_one(session, found, _presenter(request, keyring, viewer))
     server = None
     if monitor.server_id is not None:
-        server = (await inventory.get_server(session, monitor.server_id)).server
+        server = (await inventory.get_server(session, monitor.server_id)).value
     histories = await history.histories(session, [monitor.id], 90)
     lease = request.app.state.runtime.settings.engine_lease_seconds
     locations = {}

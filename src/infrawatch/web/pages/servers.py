@@ -118,7 +118,7 @@ async def server_page(
     keyring: KeyringDep,
 ) -> Response:
     found = await inventory.get_server(session, server_id)
-    server = found.server
+    server = found.value
     presenter = monitoring.Presenter(keyring, str(request.base_url), viewer.can_write)
     monitors = (
         await monitoring.list_monitors(
