@@ -27,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from infrawatch.core.clock import as_utc
-from infrawatch.core.events import Event, EventBus
+from infrawatch.core.events import Event, EventBus, known_topic
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -194,6 +194,8 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 def stage_event(session: AsyncSession, staged: Event) -> None:
+    # Refused here, inside the transaction: after the commit it would be too late.
+    known_topic(staged.topic)
     session.info.setdefault("staged_events", []).append(staged)
 
 

@@ -19,6 +19,45 @@ from infrawatch.core.clock import utcnow
 
 log = logging.getLogger(__name__)
 
+# Every topic the bus carries, and what its payload holds. A process
+# publishing any other topic has a bug (publish refuses it); subscribers and
+# the console (docs/console.md) read this list. Events from other processes
+# (Redis) are delivered whatever their topic: an older or newer version
+# beside this one must not be cut off.
+TOPICS: dict[str, str] = {
+    "inventory.server.created": "id, name",
+    "inventory.server.updated": "id, name",
+    "inventory.server.deleted": "id, name",
+    "inventory.server.restored": "id, name",
+    "inventory.server.purged": "id",
+    "inventory.server.lifecycle_changed": "id, from, to",
+    "inventory.server.health": "id, from, to, reason",
+    "inventory.servers.bulk_changed": "action, count, request_id",
+    "monitoring.monitor.changed": "id, action (create, update, delete)",
+    "monitoring.monitor.status": "id, from, to, at, reason, server_id",
+    "monitoring.monitor.certificate": "id, from, to (days left), at, reason, server_id",
+    "monitoring.monitor.maintenance": "id, in_maintenance",
+    "monitoring.results": "results: the newest check per monitor (id, at, outcome, state, "
+    "latency_ms)",
+    "monitoring.push": "id, kind (push, agent)",
+    "monitoring.location": "name, state (gone, up), at",
+    "alerting.incident.opened": "id, monitor_id, title",
+    "alerting.incident.resolved": "id, monitor_id",
+    "jobs.queued": "type, and the id of a single job",
+    "jobs.cancel": "id",
+    "jobs.event": "a job's progress: job_id, seq, kind, message, data",
+}
+
+
+class UnknownTopic(ValueError):
+    pass
+
+
+def known_topic(topic: str) -> str:
+    if topic not in TOPICS:
+        raise UnknownTopic(f"no event topic {topic!r}: add it to core/events.py TOPICS")
+    return topic
+
 
 @dataclass(frozen=True)
 class Event:
@@ -96,6 +135,7 @@ class EventBus:
 
     async def publish(self, item: Event) -> None:
         if not item.origin:
+            known_topic(item.topic)
             item = Event(item.topic, item.payload, item.id, item.at, self.process_id)
         self._deliver_locally(item)
 
@@ -141,6 +181,7 @@ class RedisEventBus(EventBus):
                 self._deliver_locally(item)
 
     async def publish(self, item: Event) -> None:
+        known_topic(item.topic)
         item = Event(item.topic, item.payload, item.id, item.at, self.process_id)
         self._deliver_locally(item)
         if self._redis is not None:
