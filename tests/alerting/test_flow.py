@@ -16,7 +16,7 @@ from sqlalchemy import text, update
 from infrawatch.alerting.models import Incident
 from infrawatch.alerting.runner import Alerting
 from infrawatch.core.clock import utcnow
-from infrawatch.monitoring.probes.certs import client_context
+from infrawatch.probes.certs import client_context
 from tests.alerting.receiver import Receiver, receiving
 from tests.conftest import Clients
 from tests.monitoring.helpers import (

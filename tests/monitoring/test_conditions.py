@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from infrawatch.monitoring.conditions import ConditionError, json_path_parts, parse
+from infrawatch.monitoring.conditions import parse
+from infrawatch.probes.paths import ConditionError, json_path_parts
 
 FACTS = {
     "STATUS": 200,

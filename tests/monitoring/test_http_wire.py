@@ -19,10 +19,10 @@ import uvloop
 from aiohttp import web
 from yarl import URL
 
-from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.certs import client_context
-from infrawatch.monitoring.probes.http import HttpClient, probe_http
-from infrawatch.monitoring.probes.wire import MAX_BODY_BYTES, encode_request
+from infrawatch.probes import ProbeResult
+from infrawatch.probes.certs import client_context
+from infrawatch.probes.http import HttpClient, probe_http
+from infrawatch.probes.wire import MAX_BODY_BYTES, encode_request
 from tests.monitoring.servers import Certificates, serve_http, target_app
 
 

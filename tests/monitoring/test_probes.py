@@ -11,11 +11,11 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from infrawatch.monitoring.probes.certs import client_context
-from infrawatch.monitoring.probes.dns import probe_dns
-from infrawatch.monitoring.probes.http import HttpClient, probe_http
-from infrawatch.monitoring.probes.net import probe_ssh, probe_tcp, probe_tls
-from infrawatch.monitoring.probes.ping import SYSCTL_HINT, probe_ping
+from infrawatch.probes.certs import client_context
+from infrawatch.probes.dns import probe_dns
+from infrawatch.probes.http import HttpClient, probe_http
+from infrawatch.probes.net import probe_ssh, probe_tcp, probe_tls
+from infrawatch.probes.ping import SYSCTL_HINT, probe_ping
 from tests.monitoring.servers import (
     Certificates,
     serve_banner,
@@ -244,7 +244,7 @@ async def test_ping_forbidden_by_the_kernel_names_the_sysctl(tmp_path: Path) -> 
         pytest.skip("the kernel allows unprivileged ping for nogroup here")
     script = (
         "import asyncio\n"
-        "from infrawatch.monitoring.probes.ping import probe_ping\n"
+        "from infrawatch.probes.ping import probe_ping\n"
         "print(asyncio.run(probe_ping('127.0.0.1', {'count': 1}, 2)).error)\n"
     )
     import sys

@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from infrawatch.monitoring.probes.certs import client_context
-from infrawatch.monitoring.probes.net import probe_tcp
+from infrawatch.probes.certs import client_context
+from infrawatch.probes.net import probe_tcp
 
 BANNER_WAIT = 0.5
 HTTPS_PORTS = frozenset({443, 8443})

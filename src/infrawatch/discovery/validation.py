@@ -20,9 +20,9 @@ from infrawatch.discovery.schemas import (
     TlsRequest,
 )
 from infrawatch.inventory.schemas import normalize_hostname
-from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.http import HttpClient, probe_http
-from infrawatch.monitoring.probes.net import probe_tcp, probe_tls
+from infrawatch.probes import ProbeResult
+from infrawatch.probes.http import HttpClient, probe_http
+from infrawatch.probes.net import probe_tcp, probe_tls
 
 
 def classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

@@ -26,15 +26,13 @@ from infrawatch.credentials import service as credentials
 from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.models import AgentReport, HostMetricRollup
-from infrawatch.monitoring.probes import ProbeResult
 from infrawatch.monitoring.push import judge_push, push_state
 from infrawatch.monitoring.schemas import AgentReportIn
+from infrawatch.probes import ProbeResult
+from infrawatch.probes.host_figures import disk_max, load_per_core, thresholds
 
 # Pseudo filesystems say nothing about space running out (the agent skips
 # them too: infrawatch.agent.readings).
-SKIPPED_FILESYSTEMS = frozenset(
-    {"squashfs", "tmpfs", "devtmpfs", "overlay", "iso9660", "nsfs", "ramfs", "proc", "sysfs"}
-)
 PERIODS: dict[str, timedelta] = {
     "5m": timedelta(minutes=5),
     "1h": timedelta(hours=1),
@@ -47,14 +45,6 @@ def bucket_start(at: datetime, period: str) -> datetime:
     step = PERIODS[period]
     epoch = datetime(2000, 1, 1, tzinfo=at.tzinfo)
     return epoch + ((at - epoch) // step) * step
-
-
-def _disk_max(readings: dict[str, Any]) -> float:
-    return max((float(d["percent"]) for d in readings.get("disks", [])), default=0.0)
-
-
-def _load_per_core(readings: dict[str, Any]) -> float:
-    return round(float(readings["load"][0]) / max(int(readings.get("cpu_count", 1)), 1), 3)
 
 
 async def record_report(session: AsyncSession, token: str, report: AgentReportIn) -> uuid.UUID:
@@ -101,13 +91,13 @@ async def record_report(session: AsyncSession, token: str, report: AgentReportIn
 
 def _add(row: HostMetricRollup, readings: dict[str, Any], moved: int) -> None:
     memory = float(readings["memory"]["percent"])
-    load = _load_per_core(readings)
+    load = load_per_core(readings)
     row.reports += 1
     row.cpu_sum += float(readings["cpu_percent"])
     row.cpu_max = max(row.cpu_max, float(readings["cpu_percent"]))
     row.memory_sum += memory
     row.memory_max = max(row.memory_max, memory)
-    row.disk_max = max(row.disk_max, _disk_max(readings))
+    row.disk_max = max(row.disk_max, disk_max(readings))
     row.load_sum += load
     row.load_max = max(row.load_max, load)
     row.network_bytes += moved
@@ -150,38 +140,6 @@ class AgentState:
     report_at: datetime | None
     readings: dict[str, Any] | None
     settings: dict[str, Any]
-
-
-def thresholds(
-    readings: dict[str, Any], settings: dict[str, Any]
-) -> tuple[dict[str, float], list[str]]:
-    """The facts conditions can test, and every threshold crossed, in words.
-    A figure the source does not give (a node_exporter scrape has no CPU
-    share of its own) is left out, and its threshold with it."""
-    facts: dict[str, float] = {"RESPONSE_TIME": 0.0}
-    if readings.get("cpu_percent") is not None:
-        facts["CPU"] = float(readings["cpu_percent"])
-    facts["MEMORY"] = float(readings["memory"]["percent"])
-    facts["SWAP"] = float(readings["swap"]["percent"])
-    facts["DISK"] = _disk_max(readings)
-    facts["LOAD_PER_CORE"] = _load_per_core(readings)
-    breaches = []
-    limit = settings.get("disk_percent")
-    for disk in readings.get("disks", []):
-        if limit is not None and float(disk["percent"]) > limit:
-            breaches.append(f"disk {disk['mount']} at {disk['percent']} % > {limit} %")
-    for fact, setting, label in (
-        ("MEMORY", "memory_percent", "memory"),
-        ("SWAP", "swap_percent", "swap"),
-        ("CPU", "cpu_percent", "CPU"),
-    ):
-        limit = settings.get(setting)
-        if limit is not None and fact in facts and facts[fact] > limit:
-            breaches.append(f"{label} at {facts[fact]} % > {limit} %")
-    limit = settings.get("load_per_core")
-    if limit is not None and facts["LOAD_PER_CORE"] > limit:
-        breaches.append(f"load {facts['LOAD_PER_CORE']} per core > {limit}")
-    return facts, breaches
 
 
 def judge_agent(state: AgentState, now: datetime) -> ProbeResult | None:
@@ -301,7 +259,7 @@ class HostCollector:
             gauges["cpu_percent"].add_metric(values, float(r["cpu_percent"]))
             gauges["memory_percent"].add_metric(values, float(r["memory"]["percent"]))
             gauges["swap_percent"].add_metric(values, float(r["swap"]["percent"]))
-            gauges["load_per_core"].add_metric(values, _load_per_core(r))
+            gauges["load_per_core"].add_metric(values, load_per_core(r))
             gauges["uptime_seconds"].add_metric(values, float(r["uptime_seconds"]))
             gauges["processes"].add_metric(values, float(r["processes"]))
             gauges["report_age_seconds"].add_metric(values, (now - host.at).total_seconds())

@@ -11,13 +11,13 @@ from typing import Any
 
 from infrawatch.core.redaction import redact_userinfo
 from infrawatch.monitoring import conditions, target_secrets
-from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.dns import probe_dns
-from infrawatch.monitoring.probes.http import HttpClient, probe_http
-from infrawatch.monitoring.probes.net import probe_ssh, probe_tcp, probe_tls
-from infrawatch.monitoring.probes.node_exporter import probe_node_exporter
-from infrawatch.monitoring.probes.ping import probe_ping
 from infrawatch.monitoring.state import Outcome
+from infrawatch.probes import ProbeResult
+from infrawatch.probes.dns import probe_dns
+from infrawatch.probes.http import HttpClient, probe_http
+from infrawatch.probes.net import probe_ssh, probe_tcp, probe_tls
+from infrawatch.probes.node_exporter import probe_node_exporter
+from infrawatch.probes.ping import probe_ping
 
 # Push monitors are judged from what their pings wrote, which needs the
 # database: the caller supplies the reader.

@@ -12,6 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infrawatch.probes.paths import (
+    ConditionError,
+    parse_path,
+    resolve_path,
+)
+
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 # Which facts each monitor type produces.
 PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -43,11 +49,6 @@ _LEFT = re.compile(
     r"^(?:(?P<func>len|has)\()?\[(?P<name>[A-Z_]+)\](?P<path>[.\[][^()]*)?(?(func)\))$"
 )
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_PATH_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
-
-
-class ConditionError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -147,46 +148,6 @@ def _find_operator(text: str) -> tuple[str | None, int]:
                     return op, i
         i += 1
     return None, -1
-
-
-def parse_path(raw: str, text: str) -> tuple[str | int, ...]:
-    parts: list[str | int] = []
-    position = 0
-    for match in _PATH_PART.finditer(raw):
-        if match.start() != position:
-            break
-        parts.append(int(match[2]) if match[2] is not None else match[1])
-        position = match.end()
-    if position != len(raw):
-        raise ConditionError(f"{text!r}: cannot read the path {raw!r}; use .key or [index]")
-    return tuple(parts)
-
-
-def json_path_parts(path: str) -> tuple[str | int, ...]:
-    """A response JSON path as users write it: `$.status`, `$[0].id` or `$`
-    (JSONPath, as in Uptime Kuma), or the short `status.code` / `.status`."""
-    raw = path.strip()
-    if raw.startswith("$"):
-        raw = raw[1:]
-    elif raw and not raw.startswith((".", "[")):
-        raw = "." + raw
-    return parse_path(raw, path)
-
-
-def resolve_path(value: Any, path: tuple[str | int, ...]) -> tuple[bool, Any]:
-    if path and isinstance(value, str | bytes):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return False, None
-    for part in path:
-        if isinstance(part, int) and isinstance(value, list) and -len(value) <= part < len(value):
-            value = value[part]
-        elif isinstance(part, str) and isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
-            return False, None
-    return value is not None, value
 
 
 def _number(raw: Any) -> float | None:

@@ -32,8 +32,6 @@ from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
 from infrawatch.monitoring.leases import EARLY, LeaseRunner, ShardLeaser
 from infrawatch.monitoring.locations import watch_locations
 from infrawatch.monitoring.models import ANY_POOL, Monitor, MonitorLocationState, MonitorResult
-from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.http import HttpClient
 from infrawatch.monitoring.quorum import location_problem
 from infrawatch.monitoring.repository import LeaseKey
 from infrawatch.monitoring.retention import run_retention
@@ -42,6 +40,8 @@ from infrawatch.monitoring.specs import spec_from_row
 from infrawatch.monitoring.state import Position, advance, is_retrying
 from infrawatch.monitoring.stats import EngineStats
 from infrawatch.monitoring.writer import LEASE_KEY, ResultWriter
+from infrawatch.probes import ProbeResult
+from infrawatch.probes.http import HttpClient
 
 log = logging.getLogger(__name__)
 # Certificate expiry alerts fire when days left cross one of these.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from infrawatch.monitoring.probes import ProbeResult
+from infrawatch.probes import ProbeResult
 
 
 @dataclass(frozen=True)

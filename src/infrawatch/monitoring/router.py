@@ -28,8 +28,6 @@ from infrawatch.credentials import service as credentials
 from infrawatch.monitoring import agents, history, service, templates
 from infrawatch.monitoring.agents import judge_received
 from infrawatch.monitoring.checks import run_check
-from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.http import HttpClient
 from infrawatch.monitoring.schemas import (
     AgentReportAccepted,
     AgentReportIn,
@@ -49,6 +47,8 @@ from infrawatch.monitoring.schemas import (
     UptimeWindow,
 )
 from infrawatch.monitoring.specs import spec_from_row
+from infrawatch.probes import ProbeResult
+from infrawatch.probes.http import HttpClient
 
 router = APIRouter(tags=["monitoring"], dependencies=[Depends(authorize())])
 push_router = APIRouter(tags=["monitoring"])

@@ -18,8 +18,9 @@ from yarl import URL
 from infrawatch.core.errors import InvalidInput
 from infrawatch.core.validation import Name, NullMeansUnset, ShortText, plain_message
 from infrawatch.monitoring import conditions
-from infrawatch.monitoring.probes import split_host_port
-from infrawatch.monitoring.probes.dns import RECORD_TYPES
+from infrawatch.probes import split_host_port
+from infrawatch.probes.dns import RECORD_TYPES
+from infrawatch.probes.paths import ConditionError, json_path_parts
 
 MonitorType = Literal["http", "tcp", "ping", "dns", "tls", "push", "ssh", "agent", "node_exporter"]
 MonitorStatus = Literal["pending", "up", "degraded", "down", "paused", "maintenance"]
@@ -59,8 +60,8 @@ class HttpSettings(_Settings):
     def _readable_path(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                conditions.json_path_parts(value)
-            except conditions.ConditionError:
+                json_path_parts(value)
+            except ConditionError:
                 raise ValueError("not a JSON path; write $.key, $.items[0].id or key.sub") from None
         return value
 
@@ -318,7 +319,7 @@ def validate_monitor(
     for index, text in enumerate(conds):
         try:
             conditions.parse(text, monitor_type)
-        except conditions.ConditionError as exc:
+        except ConditionError as exc:
             raise InvalidInput(str(exc), loc=("body", "conditions", index)) from None
     return _validate_target(monitor_type, target.strip()), parsed
 

@@ -6,7 +6,7 @@ from infrawatch.core.crypto import Keyring
 from infrawatch.monitoring import conditions, target_secrets
 from infrawatch.monitoring.checks import MonitorSpec
 from infrawatch.monitoring.models import Monitor
-from infrawatch.monitoring.probes import split_host_port
+from infrawatch.probes import split_host_port
 
 
 def target_host(monitor_type: str, target: str) -> str:

@@ -14,10 +14,10 @@ from typing import Any
 
 from yarl import URL
 
-from infrawatch.monitoring.conditions import ConditionError, json_path_parts, resolve_path
-from infrawatch.monitoring.probes import ProbeResult, Stopwatch, describe_os_error
-from infrawatch.monitoring.probes.certs import certificate_facts, client_context
-from infrawatch.monitoring.probes.wire import DnsError, HttpClient, ResponseError
+from infrawatch.probes import ProbeResult, Stopwatch, describe_os_error
+from infrawatch.probes.certs import certificate_facts, client_context
+from infrawatch.probes.paths import ConditionError, json_path_parts, resolve_path
+from infrawatch.probes.wire import DnsError, HttpClient, ResponseError
 
 __all__ = ["HttpClient", "probe_http", "status_accepted"]
 

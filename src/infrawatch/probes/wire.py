@@ -29,7 +29,7 @@ import httptools
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from infrawatch.monitoring.probes.certs import peer_der
+from infrawatch.probes.certs import peer_der
 
 MAX_BODY_BYTES = 1024 * 1024
 DNS_CACHE_SECONDS = 10.0

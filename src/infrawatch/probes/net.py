@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncssh
 
-from infrawatch.monitoring.probes import ProbeResult, Stopwatch, describe_os_error, split_host_port
-from infrawatch.monitoring.probes.certs import certificate_facts, describe_certificate, peer_der
+from infrawatch.probes import ProbeResult, Stopwatch, describe_os_error, split_host_port
+from infrawatch.probes.certs import certificate_facts, describe_certificate, peer_der
 
 BANNER_BYTES = 1024
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrawatch.monitoring.agents import SKIPPED_FILESYSTEMS, thresholds
-from infrawatch.monitoring.probes import ProbeResult
-from infrawatch.monitoring.probes.http import HttpClient, probe_http
+from infrawatch.probes import ProbeResult
+from infrawatch.probes.host_figures import SKIPPED_FILESYSTEMS, thresholds
+from infrawatch.probes.http import HttpClient, probe_http
 
 
 class NotAnExporter(ValueError):

@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from infrawatch.monitoring.probes import ProbeResult, Stopwatch, split_host_port
+from infrawatch.probes import ProbeResult, Stopwatch, split_host_port
 
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "PTR", "CAA")
 

@@ -9,7 +9,7 @@ from typing import Any
 from icmplib import async_ping
 from icmplib.exceptions import ICMPLibError, NameLookupError, SocketPermissionError
 
-from infrawatch.monitoring.probes import ProbeResult, Stopwatch
+from infrawatch.probes import ProbeResult, Stopwatch
 
 SYSCTL_HINT = (
     "this process may not send ICMP echo: the kernel allows unprivileged ping only to "
