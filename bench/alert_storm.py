@@ -45,8 +45,8 @@ from infrawatch.inventory import groups
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory.models import ServerDependency
 from infrawatch.inventory.schemas import GroupCreate
+from infrawatch.monitoring.engine.writer import ResultWriter
 from infrawatch.monitoring.models import Monitor, MonitorTransition
-from infrawatch.monitoring.writer import ResultWriter
 from inventory import seed_row
 
 MONITORS_PER_SLICE = 1000

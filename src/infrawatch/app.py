@@ -38,7 +38,7 @@ from infrawatch.jobs.registry import JobRegistry
 from infrawatch.jobs.worker import JobWorker, WorkerOptions
 from infrawatch.monitoring import service as monitoring
 from infrawatch.monitoring import templates as monitor_templates
-from infrawatch.monitoring.engine import Engine, EngineOptions
+from infrawatch.monitoring.engine.runner import Engine, EngineOptions
 from infrawatch.provisioning import builds as provisioning_builds
 from infrawatch.provisioning import hibernation as provisioning_hibernation
 from infrawatch.provisioning import projects as provisioning_projects

@@ -13,8 +13,8 @@ from infrawatch.alerting import processor
 from infrawatch.alerting.models import Incident
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
+from infrawatch.monitoring.engine.writer import ResultWriter
 from infrawatch.monitoring.models import MonitorTransition
-from infrawatch.monitoring.writer import ResultWriter
 from tests.conftest import Clients
 from tests.monitoring.helpers import create_http_monitor, create_server
 
@@ -67,7 +67,7 @@ async def _statements_to_alert(db: Database) -> int:
     return len(seen)
 
 
-async def test_a_batch_costs_the_same_statements_for_five_transitions_or_fifty(
+async def test_a_batch_costs_a_fixed_number_of_statements_for_five_transitions_or_fifty(
     api: Clients, db: Database
 ) -> None:
     core, rack, host = [await create_server(api, n) for n in ("core-1", "rack-1", "host-1")]
@@ -90,7 +90,9 @@ async def test_a_batch_costs_the_same_statements_for_five_transitions_or_fifty(
         db, [*((m, core) for m in core_monitors[1:]), *((m, host) for m in host_monitors[4:])]
     )
     large = await _statements_to_alert(db)
-    assert small == large, (small, large)
+    # Steps with nothing to do are skipped (no incident changed, no parent to
+    # look up), so the two may differ by those; per transition it was ~26.
+    assert abs(large - small) <= 3 and large <= 25, (small, large)
 
     async with db.unit_of_work(write=False) as session:
         incidents = {i.monitor_id: i for i in await session.scalars(select(Incident))}

@@ -18,7 +18,7 @@ from infrawatch.core.clock import utcnow
 from infrawatch.core.config import Settings
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
-from infrawatch.monitoring.writer import ResultWriter
+from infrawatch.monitoring.engine.writer import ResultWriter
 from tests.conftest import Backend, Clients
 from tests.monitoring.proxy import proxied
 

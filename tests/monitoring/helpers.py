@@ -12,9 +12,9 @@ from aiohttp import web
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
-from infrawatch.monitoring.checks import MonitorSpec
-from infrawatch.monitoring.engine import Engine, EngineOptions, Tracked
-from infrawatch.monitoring.state import Position
+from infrawatch.monitoring.engine.checks import MonitorSpec
+from infrawatch.monitoring.engine.runner import Engine, EngineOptions, Tracked
+from infrawatch.monitoring.engine.state import Position
 
 
 class Switchable:

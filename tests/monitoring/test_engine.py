@@ -13,9 +13,9 @@ from sqlalchemy import func, select, text
 
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
-from infrawatch.monitoring.engine import Engine
+from infrawatch.monitoring.engine.retention import run_retention
+from infrawatch.monitoring.engine.runner import Engine
 from infrawatch.monitoring.models import ANY_POOL, MonitorResult, MonitorRollup, MonitorTransition
-from infrawatch.monitoring.retention import run_retention
 from tests.conftest import Clients
 from tests.monitoring.helpers import (
     Switchable,

@@ -15,7 +15,7 @@ from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 from infrawatch.monitoring import quorum
-from infrawatch.monitoring.engine import Engine, EngineOptions
+from infrawatch.monitoring.engine.runner import Engine, EngineOptions
 from infrawatch.monitoring.schemas import LocationName
 from tests.alerting.receiver import Receiver, receiving
 from tests.alerting.test_flow import _channel_and_rule, running_alerting

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from infrawatch.monitoring.state import Position, advance, is_retrying
+from infrawatch.monitoring.engine.state import Position, advance, is_retrying
 
 
 def run(outcomes: str, failure: int = 3, success: int = 1, start: str = "up") -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
-from infrawatch.monitoring.writer import ResultWriter
+from infrawatch.monitoring.engine.writer import ResultWriter
 from tests.monitoring.helpers import create_http_monitor
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from infrawatch import migrations
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
-from infrawatch.monitoring.retention import run_retention
+from infrawatch.monitoring.engine.retention import run_retention
+from infrawatch.monitoring.engine.writer import LEASE_KEY, ResultWriter
 from infrawatch.monitoring.rollups import bucket_start
-from infrawatch.monitoring.writer import LEASE_KEY, ResultWriter
 from tests.monitoring.helpers import create_http_monitor
 from tests.web.test_pages import _signed_in
 

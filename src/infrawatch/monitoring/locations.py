@@ -15,7 +15,7 @@ from infrawatch.core.events import Event
 from infrawatch.monitoring import quorum, repository
 
 if TYPE_CHECKING:
-    from infrawatch.monitoring.writer import ResultWriter
+    from infrawatch.monitoring.engine.writer import ResultWriter
 
 
 @dataclass(frozen=True)

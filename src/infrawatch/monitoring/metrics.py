@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.clock import utcnow
 from infrawatch.monitoring import repository
+from infrawatch.monitoring.engine.stats import LATENESS_BOUNDS
 from infrawatch.monitoring.rollups import LATENCY_BOUNDS_MS, Bucket, percentile
 from infrawatch.monitoring.service import display_status
-from infrawatch.monitoring.stats import LATENESS_BOUNDS
 
 STATUSES = ("pending", "up", "degraded", "down", "paused", "maintenance")
 

@@ -214,7 +214,7 @@ class ShardLease(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Raised at every take: what a worker wrote under an older epoch is not
-    # its to write any more (monitoring/leases.py).
+    # its to write any more (monitoring/engine/leases.py).
     epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 

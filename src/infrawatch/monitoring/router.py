@@ -27,7 +27,8 @@ from infrawatch.core.runtime import (
 from infrawatch.credentials import service as credentials
 from infrawatch.monitoring import agents, history, service, templates
 from infrawatch.monitoring.agents import judge_received
-from infrawatch.monitoring.checks import run_check
+from infrawatch.monitoring.engine.checks import run_check
+from infrawatch.monitoring.engine.specs import spec_from_row
 from infrawatch.monitoring.schemas import (
     AgentReportAccepted,
     AgentReportIn,
@@ -46,7 +47,6 @@ from infrawatch.monitoring.schemas import (
     TransitionOut,
     UptimeWindow,
 )
-from infrawatch.monitoring.specs import spec_from_row
 from infrawatch.probes import ProbeResult
 from infrawatch.probes.http import HttpClient
 

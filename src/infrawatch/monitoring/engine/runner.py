@@ -28,18 +28,18 @@ from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.agents import judge_received
-from infrawatch.monitoring.checks import CheckOutcome, MonitorSpec, run_check
-from infrawatch.monitoring.leases import EARLY, LeaseRunner, ShardLeaser
+from infrawatch.monitoring.engine.checks import CheckOutcome, MonitorSpec, run_check
+from infrawatch.monitoring.engine.leases import EARLY, LeaseRunner, ShardLeaser
+from infrawatch.monitoring.engine.retention import run_retention
+from infrawatch.monitoring.engine.specs import spec_from_row
+from infrawatch.monitoring.engine.state import Position, advance, is_retrying
+from infrawatch.monitoring.engine.stats import EngineStats
+from infrawatch.monitoring.engine.writer import LEASE_KEY, ResultWriter
 from infrawatch.monitoring.locations import watch_locations
 from infrawatch.monitoring.models import ANY_POOL, Monitor, MonitorLocationState, MonitorResult
 from infrawatch.monitoring.quorum import location_problem
 from infrawatch.monitoring.repository import LeaseKey
-from infrawatch.monitoring.retention import run_retention
 from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS
-from infrawatch.monitoring.specs import spec_from_row
-from infrawatch.monitoring.state import Position, advance, is_retrying
-from infrawatch.monitoring.stats import EngineStats
-from infrawatch.monitoring.writer import LEASE_KEY, ResultWriter
 from infrawatch.probes import ProbeResult
 from infrawatch.probes.http import HttpClient
 

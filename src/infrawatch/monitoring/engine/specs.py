@@ -4,7 +4,7 @@ from yarl import URL
 
 from infrawatch.core.crypto import Keyring
 from infrawatch.monitoring import conditions, target_secrets
-from infrawatch.monitoring.checks import MonitorSpec
+from infrawatch.monitoring.engine.checks import MonitorSpec
 from infrawatch.monitoring.models import Monitor
 from infrawatch.probes import split_host_port
 

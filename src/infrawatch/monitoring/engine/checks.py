@@ -11,7 +11,7 @@ from typing import Any
 
 from infrawatch.core.redaction import redact_userinfo
 from infrawatch.monitoring import conditions, target_secrets
-from infrawatch.monitoring.state import Outcome
+from infrawatch.monitoring.engine.state import Outcome
 from infrawatch.probes import ProbeResult
 from infrawatch.probes.dns import probe_dns
 from infrawatch.probes.http import HttpClient, probe_http
