@@ -32,8 +32,7 @@ from typing import Any
 from sqlalchemy import event, func, insert, select
 
 from benchdb import migrated_database, monitor_row
-from infrawatch.alerting import processor
-from infrawatch.alerting import service as alerting
+from infrawatch.alerting import channels, processor, rules
 from infrawatch.alerting.models import Incident, OutboxMessage
 from infrawatch.alerting.schemas import ChannelCreate, RuleCreate
 from infrawatch.core.clock import utcnow
@@ -93,7 +92,7 @@ async def seed(db: Database, servers: int, monitors: int) -> dict[str, list[uuid
             insert(ServerDependency), [edge | {"created_at": now} for edge in edges]
         )
         channels = [
-            await alerting.create_channel(
+            await channels.create_channel(
                 session,
                 ctx,
                 # Never delivered: the benchmark stops at the queue.
@@ -102,15 +101,15 @@ async def seed(db: Database, servers: int, monitors: int) -> dict[str, list[uuid
             )
             for n in range(3)
         ]
-        await alerting.create_rule(
+        await rules.create_rule(
             session, ctx, RuleCreate(name="everything", channel_ids=[channels[0].id])
         )
-        await alerting.create_rule(
+        await rules.create_rule(
             session,
             ctx,
             RuleCreate(name="prod", tags={"env": "prod"}, channel_ids=[channels[1].id]),
         )
-        await alerting.create_rule(
+        await rules.create_rule(
             session,
             ctx,
             RuleCreate(name="pool-3", groups=["production"], channel_ids=[channels[2].id]),

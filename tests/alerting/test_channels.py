@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from infrawatch.alerting.channels import SIGNATURE_HEADER
+from infrawatch.alerting.senders import SIGNATURE_HEADER
 from tests.alerting.receiver import receiving
 from tests.conftest import Clients
 

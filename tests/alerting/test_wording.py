@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from infrawatch.alerting import decide
-from infrawatch.alerting.channels import severity
+from infrawatch.alerting.senders import severity
 from infrawatch.inventory.lifecycle import Health
 from infrawatch.monitoring.health import derive_health
 from infrawatch.monitoring.service import TransitionBrief

@@ -20,15 +20,15 @@ import uuid
 from datetime import timedelta
 
 from infrawatch.alerting import repository
-from infrawatch.alerting.channels import (
+from infrawatch.alerting.channels import channel_target
+from infrawatch.alerting.models import NotificationChannel, OutboxMessage
+from infrawatch.alerting.senders import (
     SEND_TIMEOUT_SECONDS,
     DeliveryError,
     InFlight,
     Message,
     send,
 )
-from infrawatch.alerting.models import NotificationChannel, OutboxMessage
-from infrawatch.alerting.service import channel_target
 from infrawatch.core.clock import utcnow
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database, database_unavailable

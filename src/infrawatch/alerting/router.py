@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from infrawatch.accounts.security import Context, authorize
-from infrawatch.alerting import service
+from infrawatch.alerting import channels, incidents, rules, windows
 from infrawatch.alerting.schemas import (
     ChannelCreate,
     ChannelOut,
@@ -33,7 +33,7 @@ NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 @router.get("/notification-channels", response_model=list[ChannelOut])
 async def list_channels(session: DbSession) -> list[ChannelOut]:
-    return await service.list_channels(session)
+    return await channels.list_channels(session)
 
 
 @router.post(
@@ -42,13 +42,13 @@ async def list_channels(session: DbSession) -> list[ChannelOut]:
 async def create_channel(
     body: ChannelCreate, ctx: Context, session: DbSession, keyring: KeyringDep
 ) -> ChannelOut:
-    return await service.create_channel(session, ctx, body, keyring)
+    return await channels.create_channel(session, ctx, body, keyring)
 
 
 @router.get("/notification-channels/{channel_id}", response_model=ChannelOut)
 async def get_channel(channel_id: uuid.UUID, session: DbSession, response: Response) -> ChannelOut:
-    channel = await service.get_channel(session, channel_id)
-    return with_etag(response, Versioned(service.channel_out(channel), channel.version))
+    channel = await channels.get_channel(session, channel_id)
+    return with_etag(response, Versioned(channels.channel_out(channel), channel.version))
 
 
 @router.patch("/notification-channels/{channel_id}", response_model=ChannelOut)
@@ -62,13 +62,13 @@ async def update_channel(
     if_match: IfMatch = None,
 ) -> ChannelOut:
     return with_etag(
-        response, await service.update_channel(session, ctx, channel_id, body, keyring, if_match)
+        response, await channels.update_channel(session, ctx, channel_id, body, keyring, if_match)
     )
 
 
 @router.delete("/notification-channels/{channel_id}", status_code=NO_CONTENT)
 async def delete_channel(channel_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await service.delete_channel(session, ctx, channel_id)
+    await channels.delete_channel(session, ctx, channel_id)
     return Response(status_code=NO_CONTENT)
 
 
@@ -76,23 +76,23 @@ async def delete_channel(channel_id: uuid.UUID, ctx: Context, session: DbSession
 async def test_channel(
     channel_id: uuid.UUID, ctx: Context, session: DbSession, keyring: KeyringDep
 ) -> ChannelTestResult:
-    return await service.test_channel(session, ctx, channel_id, keyring)
+    return await channels.test_channel(session, ctx, channel_id, keyring)
 
 
 @router.get("/alert-rules", response_model=list[RuleOut])
 async def list_rules(session: DbSession) -> list[RuleOut]:
-    return await service.list_rules(session)
+    return await rules.list_rules(session)
 
 
 @router.post("/alert-rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED)
 async def create_rule(body: RuleCreate, ctx: Context, session: DbSession) -> RuleOut:
-    return await service.create_rule(session, ctx, body)
+    return await rules.create_rule(session, ctx, body)
 
 
 @router.get("/alert-rules/{rule_id}", response_model=RuleOut)
 async def get_rule(rule_id: uuid.UUID, session: DbSession, response: Response) -> RuleOut:
-    rule = await service.get_rule(session, rule_id)
-    return with_etag(response, Versioned(service.rule_out(rule), rule.version))
+    rule = await rules.get_rule(session, rule_id)
+    return with_etag(response, Versioned(rules.rule_out(rule), rule.version))
 
 
 @router.patch("/alert-rules/{rule_id}", response_model=RuleOut)
@@ -104,29 +104,29 @@ async def update_rule(
     response: Response,
     if_match: IfMatch = None,
 ) -> RuleOut:
-    return with_etag(response, await service.update_rule(session, ctx, rule_id, body, if_match))
+    return with_etag(response, await rules.update_rule(session, ctx, rule_id, body, if_match))
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=NO_CONTENT)
 async def delete_rule(rule_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await service.delete_rule(session, ctx, rule_id)
+    await rules.delete_rule(session, ctx, rule_id)
     return Response(status_code=NO_CONTENT)
 
 
 @router.get("/maintenance-windows", response_model=list[WindowOut])
 async def list_windows(session: DbSession) -> list[WindowOut]:
-    return await service.list_windows(session)
+    return await windows.list_windows(session)
 
 
 @router.post("/maintenance-windows", response_model=WindowOut, status_code=status.HTTP_201_CREATED)
 async def create_window(body: WindowCreate, ctx: Context, session: DbSession) -> WindowOut:
-    return await service.create_window(session, ctx, body)
+    return await windows.create_window(session, ctx, body)
 
 
 @router.get("/maintenance-windows/{window_id}", response_model=WindowOut)
 async def get_window(window_id: uuid.UUID, session: DbSession, response: Response) -> WindowOut:
-    window = await service.get_window(session, window_id)
-    return with_etag(response, Versioned(service.window_out(window), window.version))
+    window = await windows.get_window(session, window_id)
+    return with_etag(response, Versioned(windows.window_out(window), window.version))
 
 
 @router.patch("/maintenance-windows/{window_id}", response_model=WindowOut)
@@ -138,12 +138,12 @@ async def update_window(
     response: Response,
     if_match: IfMatch = None,
 ) -> WindowOut:
-    return with_etag(response, await service.update_window(session, ctx, window_id, body, if_match))
+    return with_etag(response, await windows.update_window(session, ctx, window_id, body, if_match))
 
 
 @router.delete("/maintenance-windows/{window_id}", status_code=NO_CONTENT)
 async def delete_window(window_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await service.delete_window(session, ctx, window_id)
+    await windows.delete_window(session, ctx, window_id)
     return Response(status_code=NO_CONTENT)
 
 
@@ -154,14 +154,14 @@ async def list_incidents(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Page[IncidentOut]:
-    return await service.list_incidents(session, status, cursor, limit)
+    return await incidents.list_incidents(session, status, cursor, limit)
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
 async def get_incident(incident_id: uuid.UUID, session: DbSession) -> IncidentOut:
-    return await service.get_incident(session, incident_id)
+    return await incidents.get_incident(session, incident_id)
 
 
 @router.post("/incidents/{incident_id}/ack", response_model=IncidentOut)
 async def acknowledge(incident_id: uuid.UUID, ctx: Context, session: DbSession) -> IncidentOut:
-    return await service.acknowledge(session, ctx, incident_id)
+    return await incidents.acknowledge(session, ctx, incident_id)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from infrawatch.alerting import maintenance, processor
+from infrawatch.alerting import processor, windows
 from infrawatch.alerting import repository as alerting_repository
 from infrawatch.alerting.delivery import OutboxSender
 from infrawatch.alerting.schedule import next_change
@@ -78,7 +78,7 @@ class Alerting:
 
     async def apply_maintenance(self) -> None:
         async with self.db.unit_of_work() as session:
-            await maintenance.apply_windows(session)
+            await windows.apply_windows(session)
         async with self.db.unit_of_work() as session:
             await processor.release_maintenance_holds(session)
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from infrawatch.alerting import maintenance
+from infrawatch.alerting import windows
 from infrawatch.core.db import Database
 from infrawatch.provisioning import hibernation
 from tests.conftest import Clients
@@ -113,7 +113,7 @@ async def test_a_schedule_stops_and_starts_its_servers_and_holds_their_alerts(
         server = (await api.viewer.get(f"/api/v1/servers/{dev['server_id']}")).json()
         assert server["lifecycle"] == "maintenance"
         async with db.unit_of_work() as session:
-            await maintenance.apply_windows(session)
+            await windows.apply_windows(session)
         assert await _monitor_status(api, dev) == "maintenance"
         assert await _monitor_status(api, prod) != "maintenance"
 
@@ -126,7 +126,7 @@ async def test_a_schedule_stops_and_starts_its_servers_and_holds_their_alerts(
         server = (await api.viewer.get(f"/api/v1/servers/{dev['server_id']}")).json()
         assert server["lifecycle"] == "active"
         async with db.unit_of_work() as session:
-            await maintenance.apply_windows(session)
+            await windows.apply_windows(session)
         assert await _monitor_status(api, dev) != "maintenance"
         audit = (
             await api.admin.get(f"/api/v1/audit?object_id={dev['server_id']}&limit=100")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from infrawatch.alerting import service as alerting
+from infrawatch.alerting import incidents as alerting_incidents
 from infrawatch.core.runtime import DbSession
 from infrawatch.web.session import ViewerDep
 from infrawatch.web.templating import render
@@ -21,7 +21,7 @@ async def incidents(
     status: Literal["open", "resolved", ""] = "",
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
-    page = await alerting.list_incidents(session, status or None, cursor, 50)
+    page = await alerting_incidents.list_incidents(session, status or None, cursor, 50)
     return render(
         "incidents/list.html",
         viewer=viewer,
@@ -35,7 +35,7 @@ async def incidents(
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 async def incident(incident_id: uuid.UUID, viewer: ViewerDep, session: DbSession) -> Response:
-    found = await alerting.get_incident(session, incident_id)
+    found = await alerting_incidents.get_incident(session, incident_id)
     return render(
         "incidents/detail.html", viewer=viewer, nav="incidents", title=found.title, incident=found
     )

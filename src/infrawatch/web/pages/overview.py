@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from infrawatch.alerting import service as alerting
+from infrawatch.alerting import incidents as alerting_incidents
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.errors import NotFound
 from infrawatch.core.runtime import Counts, DbSession
@@ -48,7 +48,7 @@ async def overview(
     group_by = tag if tag and re.fullmatch(TAG_KEY_PATTERN, tag) else ""
     series = await history.fleet_series(session, span)
     start, end = series[0].at, utcnow()
-    incidents = await alerting.incidents_overlapping(session, start)
+    incidents = await alerting_incidents.incidents_overlapping(session, start)
     return render(
         "overview.html",
         viewer=viewer,
@@ -60,7 +60,7 @@ async def overview(
         tag_keys=await hostmap.tag_keys(session),
         fleet=await inventory.fleet_counts(session, counts),
         monitors=await history.status_counts(session),
-        open_incidents=(await alerting.list_incidents(session, "open", None, 1)).total,
+        open_incidents=(await alerting_incidents.list_incidents(session, "open", None, 1)).total,
         slowest=await history.slowest(session, request.app.state.page_memo),
         changes=await history.latest_changes(session),
         series=[_point(p) for p in series],
