@@ -36,7 +36,9 @@ from infrawatch.monitoring import repository as monitoring_repository
 from infrawatch.monitoring import service as monitoring
 from infrawatch.monitoring.rollups import bucket_start
 from infrawatch.monitoring.schemas import MonitorCreate
-from infrawatch.statuspage import service as statuspage
+from infrawatch.statuspage import announcements as status_announcements
+from infrawatch.statuspage import pages as status_pages
+from infrawatch.statuspage import public as status_public
 from infrawatch.statuspage.schemas import IncidentCreate, PageCreate
 
 BENCH_DB = "iw_bench_statuspage"
@@ -80,13 +82,13 @@ async def prepare(app: Any, monitors: int) -> str:
         for s in range(4)
     ]
     async with runtime.db.unit_of_work() as session:
-        page = await statuspage.create_page(
+        page = await status_pages.create_page(
             session,
             ctx,
             PageCreate.model_validate({"slug": "bench", "title": "Bench", "sections": sections}),
         )
         for i in range(5):
-            await statuspage.create_incident(
+            await status_announcements.create_incident(
                 session,
                 ctx,
                 page.id,
@@ -101,7 +103,7 @@ async def timed(
     samples = []
     for _ in range(rounds):
         if cold:  # the first reader after the rollup cache expired
-            statuspage.PUBLIC_ROLLUPS.clear()
+            status_public.PUBLIC_ROLLUPS.clear()
         started = time.perf_counter()
         response = await client.get(path)
         samples.append((time.perf_counter() - started) * 1000)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Response, status
 from infrawatch.accounts.security import Context, authorize
 from infrawatch.core.concurrency import Versioned
 from infrawatch.core.runtime import DbSession, IfMatch, with_etag
-from infrawatch.statuspage import service
+from infrawatch.statuspage import announcements as status_announcements
+from infrawatch.statuspage import pages as status_pages
 from infrawatch.statuspage.schemas import (
     IncidentCreate,
     IncidentPatch,
@@ -29,18 +30,18 @@ NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 @router.get("", response_model=list[PageOut])
 async def list_pages(session: DbSession) -> list[PageOut]:
-    return await service.list_pages(session)
+    return await status_pages.list_pages(session)
 
 
 @router.post("", response_model=PageOut, status_code=status.HTTP_201_CREATED)
 async def create_page(body: PageCreate, ctx: Context, session: DbSession) -> PageOut:
-    return await service.create_page(session, ctx, body)
+    return await status_pages.create_page(session, ctx, body)
 
 
 @router.get("/{page_id}", response_model=PageOut)
 async def get_page(page_id: uuid.UUID, session: DbSession, response: Response) -> PageOut:
-    page = await service.get_page(session, page_id)
-    return with_etag(response, Versioned(service.page_out(page), page.version))
+    page = await status_pages.get_page(session, page_id)
+    return with_etag(response, Versioned(status_pages.page_out(page), page.version))
 
 
 @router.patch("/{page_id}", response_model=PageOut)
@@ -52,18 +53,20 @@ async def update_page(
     response: Response,
     if_match: IfMatch = None,
 ) -> PageOut:
-    return with_etag(response, await service.update_page(session, ctx, page_id, body, if_match))
+    return with_etag(
+        response, await status_pages.update_page(session, ctx, page_id, body, if_match)
+    )
 
 
 @router.delete("/{page_id}", status_code=NO_CONTENT)
 async def delete_page(page_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await service.delete_page(session, ctx, page_id)
+    await status_pages.delete_page(session, ctx, page_id)
     return Response(status_code=NO_CONTENT)
 
 
 @router.get("/{page_id}/incidents", response_model=list[StatusIncidentOut])
 async def list_incidents(page_id: uuid.UUID, session: DbSession) -> list[StatusIncidentOut]:
-    return await service.list_incidents(session, page_id)
+    return await status_announcements.list_incidents(session, page_id)
 
 
 @router.post(
@@ -74,14 +77,14 @@ async def list_incidents(page_id: uuid.UUID, session: DbSession) -> list[StatusI
 async def create_incident(
     page_id: uuid.UUID, body: IncidentCreate, ctx: Context, session: DbSession
 ) -> StatusIncidentOut:
-    return await service.create_incident(session, ctx, page_id, body)
+    return await status_announcements.create_incident(session, ctx, page_id, body)
 
 
 @router.get("/{page_id}/incidents/{incident_id}", response_model=StatusIncidentOut)
 async def get_incident(
     page_id: uuid.UUID, incident_id: uuid.UUID, session: DbSession
 ) -> StatusIncidentOut:
-    return await service.get_incident(session, page_id, incident_id)
+    return await status_announcements.get_incident(session, page_id, incident_id)
 
 
 @router.patch("/{page_id}/incidents/{incident_id}", response_model=StatusIncidentOut)
@@ -92,7 +95,7 @@ async def patch_incident(
     ctx: Context,
     session: DbSession,
 ) -> StatusIncidentOut:
-    return await service.patch_incident(session, ctx, page_id, incident_id, body)
+    return await status_announcements.patch_incident(session, ctx, page_id, incident_id, body)
 
 
 @router.post(
@@ -107,12 +110,12 @@ async def add_update(
     ctx: Context,
     session: DbSession,
 ) -> StatusIncidentOut:
-    return await service.add_update(session, ctx, page_id, incident_id, body)
+    return await status_announcements.add_update(session, ctx, page_id, incident_id, body)
 
 
 @router.delete("/{page_id}/incidents/{incident_id}", status_code=NO_CONTENT)
 async def delete_incident(
     page_id: uuid.UUID, incident_id: uuid.UUID, ctx: Context, session: DbSession
 ) -> Response:
-    await service.delete_incident(session, ctx, page_id, incident_id)
+    await status_announcements.delete_incident(session, ctx, page_id, incident_id)
     return Response(status_code=NO_CONTENT)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.runtime import DbSession
-from infrawatch.statuspage import service as statuspage
+from infrawatch.statuspage import public as status_public
 from infrawatch.statuspage.schemas import PublicPage
 from infrawatch.web import svg
 from infrawatch.web.templating import ENVIRONMENT, render
@@ -32,7 +32,7 @@ BADGE_COLORS = {
 DURATIONS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
 
 
-def render_page(view: statuspage.PublicView) -> HTMLResponse:
+def render_page(view: status_public.PublicView) -> HTMLResponse:
     response = render("status/page.html", page=view)
     response.headers["Cache-Control"] = CACHE
     return response
@@ -44,15 +44,15 @@ def render_page(view: statuspage.PublicView) -> HTMLResponse:
     responses={200: {"model": PublicPage, "description": "the page as data"}},
 )
 async def status_json(slug: str, session: DbSession) -> JSONResponse:
-    page = await statuspage.published_page(session, slug=slug)
-    view = await statuspage.public_view(session, page)
+    page = await status_public.published_page(session, slug=slug)
+    view = await status_public.public_view(session, page)
     return JSONResponse(view.to_json(), headers={"Cache-Control": CACHE})
 
 
 @router.get("/status/{slug}/feed.atom", response_class=Response)
 async def status_feed(slug: str, request: Request, session: DbSession) -> Response:
-    page = await statuspage.published_page(session, slug=slug)
-    view = await statuspage.public_view(session, page)
+    page = await status_public.published_page(session, slug=slug)
+    view = await status_public.public_view(session, page)
     entries = sorted(
         [*view.active_incidents, *view.maintenance, *view.past_incidents],
         key=lambda i: as_utc(i.updated_at),
@@ -70,8 +70,8 @@ async def status_feed(slug: str, request: Request, session: DbSession) -> Respon
 
 @router.get("/status/{slug}", response_class=HTMLResponse)
 async def status_page(slug: str, session: DbSession) -> HTMLResponse:
-    page = await statuspage.published_page(session, slug=slug)
-    return render_page(await statuspage.public_view(session, page))
+    page = await status_public.published_page(session, slug=slug)
+    return render_page(await status_public.public_view(session, page))
 
 
 @router.get("/badge/{monitor_id}/{kind}.svg", response_class=Response)
@@ -82,8 +82,8 @@ async def badge(
     label: str | None = Query(None, max_length=60),
     duration: Literal["24h", "7d", "30d", "90d"] = "30d",
 ) -> Response:
-    name, found = await statuspage.badge_subject(session, monitor_id)
-    state: str = statuspage.PUBLIC_STATES.get(found.status, "unknown")
+    name, found = await status_public.badge_subject(session, monitor_id)
+    state: str = status_public.PUBLIC_STATES.get(found.status, "unknown")
     if kind == "status":
         text, color = state, BADGE_COLORS[state]
     elif kind == "uptime":

@@ -18,7 +18,7 @@ from infrawatch.inventory import hostmap
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory.schemas import TAG_KEY_PATTERN
 from infrawatch.monitoring import history
-from infrawatch.statuspage import service as statuspage
+from infrawatch.statuspage import public as status_public
 from infrawatch.web import svg
 from infrawatch.web.session import require_viewer, viewer_from_cookie
 from infrawatch.web.status import render_page
@@ -38,11 +38,11 @@ async def overview(
     host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]").lower()
     if _could_be_domain(host):
         try:  # a status page served on its own domain
-            page = await statuspage.published_page(session, domain=host)
+            page = await status_public.published_page(session, domain=host)
         except NotFound:
             pass
         else:
-            return render_page(await statuspage.public_view(session, page))
+            return render_page(await status_public.public_view(session, page))
     viewer = await require_viewer(request)
     span = range if range in history.SERIES_RANGES else "24h"
     group_by = tag if tag and re.fullmatch(TAG_KEY_PATTERN, tag) else ""

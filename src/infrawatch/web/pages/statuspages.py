@@ -7,7 +7,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from infrawatch.core.runtime import DbSession
 from infrawatch.monitoring import history
-from infrawatch.statuspage import service as statuspage
+from infrawatch.statuspage import announcements as status_announcements
+from infrawatch.statuspage import pages as page_service
 from infrawatch.web.session import ViewerDep
 from infrawatch.web.templating import render
 
@@ -21,13 +22,13 @@ async def status_pages(viewer: ViewerDep, session: DbSession) -> Response:
         viewer=viewer,
         nav="status-pages",
         title="Status pages",
-        pages=await statuspage.list_pages(session),
+        pages=await page_service.list_pages(session),
     )
 
 
 @router.get("/status-pages/{page_id}", response_class=HTMLResponse)
 async def edit_status_page(page_id: uuid.UUID, viewer: ViewerDep, session: DbSession) -> Response:
-    page = statuspage.page_out(await statuspage.get_page(session, page_id))
+    page = page_service.page_out(await page_service.get_page(session, page_id))
     monitors = await history.monitor_choices(session)
     return render(
         "statuspages/edit.html",
@@ -37,5 +38,5 @@ async def edit_status_page(page_id: uuid.UUID, viewer: ViewerDep, session: DbSes
         page=page,
         sections=[s.model_dump(mode="json") for s in page.sections],
         choices=[{"id": str(m.id), "name": m.name, "type": m.type} for m in monitors],
-        incidents=await statuspage.list_incidents(session, page_id),
+        incidents=await status_announcements.list_incidents(session, page_id),
     )
