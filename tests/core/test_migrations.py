@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infrawatch import migrations
@@ -65,4 +68,60 @@ async def test_migrations_go_down_and_up_again_and_match_the_models(
             )
         assert diff == []
     finally:
+        await engine.dispose()
+
+
+async def test_0012_gives_unalerted_transitions_their_monitors_facts(
+    backend: Backend, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Alerting reads a batch from the transitions alone after 0012: rows
+    waiting for it at the upgrade get the facts from their monitor."""
+    at = datetime(2026, 12, 4, tzinfo=UTC)
+
+    if backend.template is not None:
+        engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    else:
+        engine = create_async_engine(backend.url)
+    monitor = "6f1c1f3e-0000-4000-8000-000000000012"
+    try:
+        await migrations.downgrade(engine, "base")
+        await migrations.upgrade(engine, "0011")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO monitors (id, name, type, target, interval_seconds,"
+                    " timeout_seconds, retry_interval_seconds, failure_threshold,"
+                    " success_threshold, conditions, settings, critical, paused,"
+                    " in_maintenance, status, shard, version, created_at, updated_at,"
+                    " locations, located)"
+                    " VALUES (:id, 'shop', 'http', 'http://127.0.0.1:9/', 30, 5, 30, 3, 1,"
+                    " '[]', '{}', false, false, true, 'down', 1, 1, :now, :now, '[]', false)"
+                ),
+                {"id": monitor, "now": at},
+            )
+            for alerted in (at, None):
+                await conn.execute(
+                    text(
+                        "INSERT INTO monitor_transitions (monitor_id, from_state, to_state, at,"
+                        " kind, alerted_at) VALUES (:id, 'up', 'down', :at, 'state', :alerted)"
+                    ),
+                    {"id": monitor, "at": at, "alerted": alerted},
+                )
+        await migrations.upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT alerted_at IS NULL, monitor_name, monitor_type, target,"
+                        " in_maintenance FROM monitor_transitions ORDER BY id"
+                    )
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (False, None, None, None, None),  # handled before: left as it was
+            (True, "shop", "http", "http://127.0.0.1:9/", True),
+        ]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM monitors WHERE name = 'shop'"))
         await engine.dispose()
