@@ -34,11 +34,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from benchdb import migrated_database
 from infrawatch.core.clock import utcnow
 from infrawatch.core.context import cli_context
-from infrawatch.core.crypto import Keyring
+from infrawatch.core.crypto import Keyring, hash_token
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.credentials.agent_tokens import AGENT_TOKEN_PREFIX, agent_token_ref
 from infrawatch.credentials.models import AgentToken
-from infrawatch.credentials.service import AGENT_TOKEN_PREFIX, _agent_hash, agent_token_ref
 from infrawatch.inventory import service as inventory
 
 BENCH_DB = "iw_bench_agents"
@@ -87,7 +87,7 @@ async def seed(url: str, count: int, keyring: Keyring) -> list[str]:
                 tokens.append(
                     {
                         "server_id": server_id,
-                        "token_hash": _agent_hash(token),
+                        "token_hash": hash_token(token),
                         "token_encrypted": keyring.encrypt(token, agent_token_ref(server_id)),
                         "prefix": token[:12],
                         "created_by": "bench",

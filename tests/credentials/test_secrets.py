@@ -10,7 +10,9 @@ from typing import Any
 from infrawatch.core.clock import utcnow
 from infrawatch.core.context import cli_context
 from infrawatch.core.db import Database
-from infrawatch.credentials import repository, service, tasks
+from infrawatch.credentials import keys as credential_keys
+from infrawatch.credentials import repository, tasks
+from infrawatch.credentials import stored_secrets as credential_secrets
 from infrawatch.credentials.schemas import SshKeyCreate
 from infrawatch.jobs import service as jobs
 from tests.credentials.test_ssh_keys import wait_job
@@ -42,7 +44,8 @@ async def test_secrets_are_write_only_and_admin_managed(api: Any, app: Any) -> N
     runtime = app.state.runtime
     async with runtime.db.unit_of_work(write=False) as session:
         assert (
-            await service.reveal_secret(session, runtime.keyring, "db-password") == "correct horse"
+            await credential_secrets.reveal_secret(session, runtime.keyring, "db-password")
+            == "correct horse"
         )
     audit = (await api.admin.get(f"/api/v1/audit?object_id={body['id']}")).text
     assert "hunter2" not in audit and "correct horse" not in audit
@@ -55,7 +58,7 @@ async def test_a_key_whose_rotation_interval_ran_out_gets_a_rotation_job(
 ) -> None:
     runtime = app.state.runtime
     async with db.unit_of_work() as session:
-        key = await service.create_key(
+        key = await credential_keys.create_key(
             session,
             cli_context(),
             SshKeyCreate(name="cron", rotation_interval_days=7),

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from infrawatch.core.db import Database
-from infrawatch.credentials import service
+from infrawatch.credentials import keys as credential_keys
 from tests.credentials.sshd import SshServer, ssh_server
 from tests.monitoring.helpers import create_server, eventually
 
@@ -38,8 +38,8 @@ async def private_key(app: Any, key_id: str) -> str:
     """Straight from the vault, as a job would: the API never returns it."""
     runtime = app.state.runtime
     async with runtime.db.unit_of_work(write=False) as session:
-        key = await service.require_key(session, uuid.UUID(key_id))
-        return service.private_key_of(key, runtime.keyring)
+        key = await credential_keys.require_key(session, uuid.UUID(key_id))
+        return credential_keys.private_key_of(key, runtime.keyring)
 
 
 async def server_for(api: Any, sshd: SshServer) -> str:

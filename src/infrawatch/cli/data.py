@@ -257,7 +257,7 @@ def agents_token(
     alone on the last line: give it to `infrawatch agent --token` there."""
     from infrawatch.core.context import cli_context
     from infrawatch.core.errors import NotFound
-    from infrawatch.credentials import service as credentials
+    from infrawatch.credentials import agent_tokens as credential_agent_tokens
     from infrawatch.inventory import service as inventory
 
     async def work(runtime: Runtime) -> str:
@@ -269,7 +269,7 @@ def agents_token(
                     server_id = uuid.UUID(server)
                 except ValueError:
                     raise NotFound(f"no live server named {server!r}") from None
-            return await credentials.issue_agent_token(
+            return await credential_agent_tokens.issue_agent_token(
                 session, cli_context(), runtime.keyring, server_id
             )
 

@@ -14,7 +14,12 @@ from infrawatch.core.concurrency import Versioned
 from infrawatch.core.context import Role
 from infrawatch.core.errors import NotFound
 from infrawatch.core.runtime import DbSession, IfMatch, KeyringDep, with_etag
-from infrawatch.credentials import service, tasks
+from infrawatch.credentials import assignments as credential_assignments
+from infrawatch.credentials import authority as credential_authority
+from infrawatch.credentials import host_keys as credential_host_keys
+from infrawatch.credentials import keys as credential_keys
+from infrawatch.credentials import stored_secrets as credential_stored_secrets
+from infrawatch.credentials import tasks
 from infrawatch.credentials.schemas import (
     AssignmentCreate,
     AssignmentOut,
@@ -48,30 +53,30 @@ IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 async def list_host_keys(
     session: DbSession, server_id: uuid.UUID | None = None
 ) -> list[KnownHostOut]:
-    return await service.list_known_hosts(session, server_id)
+    return await credential_host_keys.list_known_hosts(session, server_id)
 
 
 @router.delete("/ssh-keys/host-keys/{server_id}", status_code=NO_CONTENT)
 async def forget_host_key(server_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await service.forget_host_key(session, ctx, server_id)
+    await credential_host_keys.forget_host_key(session, ctx, server_id)
     return Response(status_code=NO_CONTENT)
 
 
 @router.get("/ssh-keys", response_model=list[SshKeyOut])
 async def list_keys(session: DbSession, include_retired: bool = False) -> list[SshKeyOut]:
-    return await service.list_keys(session, include_retired)
+    return await credential_keys.list_keys(session, include_retired)
 
 
 @router.post("/ssh-keys", response_model=SshKeyOut, status_code=status.HTTP_201_CREATED)
 async def create_key(
     body: SshKeyCreate, ctx: Context, session: DbSession, keyring: KeyringDep
 ) -> SshKeyOut:
-    return await service.create_key(session, ctx, body, keyring)
+    return await credential_keys.create_key(session, ctx, body, keyring)
 
 
 @router.get("/ssh-keys/{key_id}", response_model=SshKeyOut)
 async def get_key(key_id: uuid.UUID, session: DbSession, response: Response) -> SshKeyOut:
-    return with_etag(response, await service.get_key(session, key_id))
+    return with_etag(response, await credential_keys.get_key(session, key_id))
 
 
 @router.get(
@@ -80,7 +85,7 @@ async def get_key(key_id: uuid.UUID, session: DbSession, response: Response) -> 
     responses={200: {"content": {"text/plain": {}}}},
 )
 async def public_key(key_id: uuid.UUID, session: DbSession) -> Response:
-    key = await service.require_key(session, key_id)
+    key = await credential_keys.require_key(session, key_id)
     filename = f"{key.name}.pub".replace('"', "")
     return Response(
         key.public_key + "\n",
@@ -98,18 +103,20 @@ async def update_key(
     response: Response,
     if_match: IfMatch = None,
 ) -> SshKeyOut:
-    return with_etag(response, await service.update_key(session, ctx, key_id, body, if_match))
+    return with_etag(
+        response, await credential_keys.update_key(session, ctx, key_id, body, if_match)
+    )
 
 
 @router.delete("/ssh-keys/{key_id}", status_code=NO_CONTENT)
 async def delete_key(key_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await service.delete_key(session, ctx, key_id)
+    await credential_keys.delete_key(session, ctx, key_id)
     return Response(status_code=NO_CONTENT)
 
 
 @router.get("/ssh-keys/{key_id}/assignments", response_model=list[AssignmentOut])
 async def list_assignments(key_id: uuid.UUID, session: DbSession) -> list[AssignmentOut]:
-    return await service.list_assignments(session, key_id)
+    return await credential_assignments.list_assignments(session, key_id)
 
 
 @router.post(
@@ -120,14 +127,14 @@ async def list_assignments(key_id: uuid.UUID, session: DbSession) -> list[Assign
 async def assign(
     key_id: uuid.UUID, body: AssignmentCreate, ctx: Context, session: DbSession
 ) -> AssignmentOut:
-    return await service.assign(session, ctx, key_id, body)
+    return await credential_assignments.assign(session, ctx, key_id, body)
 
 
 @router.delete("/ssh-keys/{key_id}/assignments/{server_id}", status_code=NO_CONTENT)
 async def unassign(
     key_id: uuid.UUID, server_id: uuid.UUID, ctx: Context, session: DbSession
 ) -> Response:
-    await service.unassign(session, ctx, key_id, server_id)
+    await credential_assignments.unassign(session, ctx, key_id, server_id)
     return Response(status_code=NO_CONTENT)
 
 
@@ -145,7 +152,7 @@ async def sign_certificate(
 ) -> CertificateOut:
     """Sign a short-lived user certificate with this CA key (for a vault
     key or any public key); servers that trust the CA accept it."""
-    return await service.sign_certificate(session, ctx, key_id, body, keyring)
+    return await credential_authority.sign_certificate(session, ctx, key_id, body, keyring)
 
 
 @router.post(
@@ -157,7 +164,7 @@ async def rotate(
     session: DbSession,
     idempotency_key: IdempotencyKey = None,
 ) -> JobStarted:
-    key = await service.require_key(session, key_id)
+    key = await credential_keys.require_key(session, key_id)
     if key.status == "retired":
         raise NotFound("this key is retired; there is nothing to rotate")
     job, created = await jobs.enqueue(
@@ -181,7 +188,7 @@ async def connection_test(
     session: DbSession,
     idempotency_key: IdempotencyKey = None,
 ) -> JobStarted:
-    await service.require_assignment(session, key_id, body.server_id)
+    await credential_assignments.require_assignment(session, key_id, body.server_id)
     job, created = await jobs.enqueue(
         session,
         ctx,
@@ -198,20 +205,22 @@ async def connection_test(
 
 @secrets_router.get("", response_model=list[SecretOut])
 async def list_secrets(session: DbSession) -> list[SecretOut]:
-    return await service.list_secrets(session)
+    return await credential_stored_secrets.list_secrets(session)
 
 
 @secrets_router.post("", response_model=SecretOut, status_code=status.HTTP_201_CREATED)
 async def create_secret(
     body: SecretCreate, ctx: Context, session: DbSession, keyring: KeyringDep
 ) -> SecretOut:
-    return await service.create_secret(session, ctx, body, keyring)
+    return await credential_stored_secrets.create_secret(session, ctx, body, keyring)
 
 
 @secrets_router.get("/{secret_id}", response_model=SecretOut)
 async def get_secret(secret_id: uuid.UUID, session: DbSession, response: Response) -> SecretOut:
-    secret = await service.require_secret(session, secret_id)
-    return with_etag(response, Versioned(service.secret_out(secret), secret.version))
+    secret = await credential_stored_secrets.require_secret(session, secret_id)
+    return with_etag(
+        response, Versioned(credential_stored_secrets.secret_out(secret), secret.version)
+    )
 
 
 @secrets_router.patch("/{secret_id}", response_model=SecretOut)
@@ -225,11 +234,14 @@ async def update_secret(
     if_match: IfMatch = None,
 ) -> SecretOut:
     return with_etag(
-        response, await service.update_secret(session, ctx, secret_id, body, keyring, if_match)
+        response,
+        await credential_stored_secrets.update_secret(
+            session, ctx, secret_id, body, keyring, if_match
+        ),
     )
 
 
 @secrets_router.delete("/{secret_id}", status_code=NO_CONTENT)
 async def delete_secret(secret_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await service.delete_secret(session, ctx, secret_id)
+    await credential_stored_secrets.delete_secret(session, ctx, secret_id)
     return Response(status_code=NO_CONTENT)

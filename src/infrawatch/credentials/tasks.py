@@ -14,7 +14,11 @@ from typing import Any
 
 from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
-from infrawatch.credentials import repository, service, ssh
+from infrawatch.credentials import assignments as credential_assignments
+from infrawatch.credentials import authority as credential_authority
+from infrawatch.credentials import host_keys as credential_host_keys
+from infrawatch.credentials import keys as credential_keys
+from infrawatch.credentials import repository, ssh
 from infrawatch.credentials.models import SshKey, SshKeyAssignment
 from infrawatch.credentials.schemas import rotation_result
 from infrawatch.inventory import service as inventory
@@ -33,16 +37,16 @@ async def connection_test(ctx: JobContext) -> dict[str, Any]:
     server_id = uuid.UUID(ctx.arguments["server_id"])
     keyring = ctx.services.keyring
     async with ctx.db.unit_of_work(write=False) as session:
-        key = await service.require_key(session, key_id)
+        key = await credential_keys.require_key(session, key_id)
         assignment = await repository.assignment_of_server(session, server_id)
         if assignment is None or assignment.key_id != key_id:
             raise PermanentError("this key is not assigned to that server")
         try:
-            target = await service.target_of(session, assignment)
+            target = await credential_assignments.target_of(session, assignment)
         except ssh.StepFailed as exc:
             raise PermanentError(str(exc)) from None
-        trusted = await service.trusted_fingerprint(session, server_id, target.port)
-        private = service.private_key_of(key, keyring)
+        trusted = await credential_host_keys.trusted_fingerprint(session, server_id, target.port)
+        private = credential_keys.private_key_of(key, keyring)
         certificate = await _certificate(session, assignment, key, keyring)
     await ctx.progress(10, f"connecting to {target.host}:{target.port} as {target.username}")
     report: dict[str, Any] = {"server_id": str(server_id), "key_id": str(key_id)}
@@ -80,7 +84,7 @@ async def _record_test(
     trust = None
     async with ctx.db.unit_of_work() as session:
         if host is not None:
-            trust = await service.trust_host_key(session, server_id, host[0], host[1])
+            trust = await credential_host_keys.trust_host_key(session, server_id, host[0], host[1])
         assignment = await repository.assignment_of_server(session, server_id)
         now = utcnow()
         if assignment is not None and assignment.key_id == key_id:
@@ -98,8 +102,8 @@ async def _certificate(
     """For an assignment that logs in through a CA: a fresh certificate."""
     if assignment.ca_id is None:
         return None
-    ca = await service.require_key(session, assignment.ca_id)
-    return service.login_certificate(ca, key, assignment.username, keyring)
+    ca = await credential_keys.require_key(session, assignment.ca_id)
+    return credential_authority.login_certificate(ca, key, assignment.username, keyring)
 
 
 # --- rotation ---------------------------------------------------------------------
@@ -111,10 +115,10 @@ async def rotate(ctx: JobContext) -> dict[str, Any]:
     state: dict[str, Any] = dict(ctx.checkpoint or {"servers": {}})
     new_id = await _successor(ctx, old_id, state)
     async with ctx.db.unit_of_work(write=False) as session:
-        old = await service.require_key(session, old_id)
-        new = await service.require_key(session, new_id)
-        old_private = service.private_key_of(old, keyring)
-        new_private = service.private_key_of(new, keyring)
+        old = await credential_keys.require_key(session, old_id)
+        new = await credential_keys.require_key(session, new_id)
+        old_private = credential_keys.private_key_of(old, keyring)
+        new_private = credential_keys.private_key_of(new, keyring)
         assignments = await repository.assignments_of_key(session, old_id)
     done: dict[str, Any] = state["servers"]
     # Servers an earlier attempt moved are no longer the old key's.
@@ -150,7 +154,7 @@ async def _successor(ctx: JobContext, old_id: uuid.UUID, state: dict[str, Any]) 
     if state.get("new_key_id"):
         return uuid.UUID(state["new_key_id"])
     async with ctx.db.unit_of_work() as session:
-        old = await service.require_key(session, old_id, lock=True)
+        old = await credential_keys.require_key(session, old_id, lock=True)
         if old.status == "retired":
             raise PermanentError("this key is retired; nothing to rotate")
         if old.replaced_by_id is not None:
@@ -158,7 +162,7 @@ async def _successor(ctx: JobContext, old_id: uuid.UUID, state: dict[str, Any]) 
         else:
             kind = "rsa" if old.algorithm == "ssh-rsa" else "ed25519"
             material = await asyncio.to_thread(ssh.generate, kind, f"infrawatch:{old.name}")
-            new = await service.store_key(
+            new = await credential_keys.store_key(
                 session, ctx.services.keyring, old.name, material, "generated", status="pending"
             )
             new.rotation_interval_days = old.rotation_interval_days
@@ -181,8 +185,10 @@ async def _rotate_on(
     step = _Step("target")
     try:
         async with ctx.db.unit_of_work(write=False) as session:
-            target = await service.target_of(session, assignment)
-            trusted = await service.trusted_fingerprint(session, assignment.server_id, target.port)
+            target = await credential_assignments.target_of(session, assignment)
+            trusted = await credential_host_keys.trusted_fingerprint(
+                session, assignment.server_id, target.port
+            )
             server = (await inventory.servers_by_ids(session, [assignment.server_id]))[0]
             certificate = await _certificate(session, assignment, new, ctx.services.keyring)
         outcome["server"] = server.name
@@ -202,7 +208,7 @@ async def _rotate_on(
         await _record_use(ctx, old.id, assignment.server_id, "rotation", exc.message)
         return outcome
     async with ctx.db.unit_of_work() as session:
-        await service.trust_host_key(session, assignment.server_id, target.port, seen)
+        await credential_host_keys.trust_host_key(session, assignment.server_id, target.port, seen)
         current = await repository.assignment_of_server(session, assignment.server_id)
         if current is not None and current.key_id == old.id:
             current.key_id = new.id
@@ -294,8 +300,8 @@ async def _finish_rotation(
     None did: nothing changes but the pending successor, kept for the next
     attempt."""
     async with ctx.db.unit_of_work() as session:
-        old = await service.require_key(session, old_id, lock=True)
-        new = await service.require_key(session, new_id, lock=True)
+        old = await credential_keys.require_key(session, old_id, lock=True)
+        new = await credential_keys.require_key(session, new_id, lock=True)
         before = {"old": old.status, "new": new.status}
         still_used = await repository.assignments_of_key(session, old.id)
         if result["rotated"] or not still_used:

@@ -22,7 +22,7 @@ from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.db import stage_event
 from infrawatch.core.errors import Unauthorized
 from infrawatch.core.events import Event
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import agent_tokens as credential_agent_tokens
 from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.models import AgentReport, HostMetricRollup
@@ -48,7 +48,7 @@ def bucket_start(at: datetime, period: str) -> datetime:
 
 
 async def record_report(session: AsyncSession, token: str, report: AgentReportIn) -> uuid.UUID:
-    owner = await credentials.agent_token_owner(session, token)
+    owner = await credential_agent_tokens.agent_token_owner(session, token)
     if owner is None:
         raise Unauthorized("no server has this agent token")
     now = utcnow()

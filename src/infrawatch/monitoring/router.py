@@ -24,7 +24,7 @@ from infrawatch.core.runtime import (
     WriteSession,
     with_etag,
 )
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import agent_tokens as credential_agent_tokens
 from infrawatch.monitoring import agents, history, service, templates
 from infrawatch.monitoring.agents import judge_received
 from infrawatch.monitoring.engine.checks import run_check
@@ -353,13 +353,15 @@ async def create_agent_token(
     """A new agent token for the server (its old one stops working)."""
     if set(body) != {"server_id"}:
         raise InvalidInput("give server_id only", loc=("body", "server_id"))
-    token = await credentials.issue_agent_token(session, ctx, keyring, body["server_id"])
+    token = await credential_agent_tokens.issue_agent_token(
+        session, ctx, keyring, body["server_id"]
+    )
     return AgentTokenOut(server_id=body["server_id"], token=token)
 
 
 @agents_router.delete("/agents/tokens/{server_id}", status_code=204)
 async def revoke_agent_token(server_id: uuid.UUID, ctx: Context, session: DbSession) -> Response:
-    await credentials.revoke_agent_token(session, ctx, server_id)
+    await credential_agent_tokens.revoke_agent_token(session, ctx, server_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -26,7 +26,9 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
 from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import assignments as credential_assignments
+from infrawatch.credentials import keys as credential_keys
+from infrawatch.credentials import logins as credential_logins
 from infrawatch.credentials import ssh
 from infrawatch.credentials.schemas import AssignmentCreate
 from infrawatch.inventory import service as inventory
@@ -93,15 +95,15 @@ def _names(body: ServerCreate) -> list[str]:
 
 async def _login_key(session: AsyncSession, key_id: uuid.UUID | None) -> Any:
     if key_id is not None:
-        key = await credentials.require_key(session, key_id)
+        key = await credential_keys.require_key(session, key_id)
         if key.status != "active" or key.purpose != "login":
             raise InvalidInput("not an active login key", loc=("body", "key_id"))
         return key
-    keys = [k for k in await credentials.list_keys(session, False) if k.purpose == "login"]
+    keys = [k for k in await credential_keys.list_keys(session, False) if k.purpose == "login"]
     active = [k for k in keys if k.status == "active"]
     if not active:
         raise InvalidInput("the vault has no active login key; add one", loc=("body", "key_id"))
-    return await credentials.require_key(session, max(active, key=lambda k: k.created_at).id)
+    return await credential_keys.require_key(session, max(active, key=lambda k: k.created_at).id)
 
 
 def _run_request(body: ServerCreate) -> dict[str, Any]:
@@ -467,7 +469,7 @@ async def _step_node(
     if build.node_id is not None:
         return
     async with ctx.db.unit_of_work(write=False) as session:
-        key = await credentials.require_key(session, build.key_id)
+        key = await credential_keys.require_key(session, build.key_id)
     spec = NodeSpec(
         name=build.name,
         region=build.region,
@@ -544,7 +546,7 @@ async def _step_inventory(
         )
         server_id = created.value.id
         await inventory.update_server(session, op, server_id, {"lifecycle": "provisioning"})
-        await credentials.assign(
+        await credential_assignments.assign(
             session,
             op,
             build.key_id,
@@ -568,7 +570,7 @@ async def _step_ssh(
     assert build.server_id is not None
     async with ctx.db.unit_of_work(write=False) as session:
         server = (await inventory.get_server(session, build.server_id)).value
-        pinned = await credentials.known_host_key(session, server.id, server.ssh_port)
+        pinned = await credential_logins.known_host_key(session, server.id, server.ssh_port)
     address = server.ip_address or server.hostname or ""
 
     async def probe() -> bool | None:

@@ -28,7 +28,8 @@ from infrawatch.core import cron
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import host_keys as credential_host_keys
+from infrawatch.credentials import keys as credential_keys
 from infrawatch.credentials import ssh
 from infrawatch.inventory import service as inventory
 from infrawatch.jobs import service as jobs
@@ -439,7 +440,7 @@ async def _wake(
                 raise NodeNotFound("gone")
         except NodeNotFound:
             async with ctx.db.unit_of_work(write=False) as session:
-                key = await credentials.require_key(session, build.key_id)
+                key = await credential_keys.require_key(session, build.key_id)
             spec = NodeSpec(
                 name=build.name,
                 region=build.region,
@@ -466,7 +467,7 @@ async def _wake(
         if asleep.mode == "snapshot":
             # A new machine from the image: cloud-init made new host keys.
             with contextlib.suppress(NotFound):
-                await credentials.forget_host_key(session, op, server_id)
+                await credential_host_keys.forget_host_key(session, op, server_id)
     if asleep.mode == "snapshot":
         address = node.address or ""
         target = ssh.Target(host=address, port=server.ssh_port, username=provider.login_user)

@@ -13,7 +13,7 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import utcnow
 from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import logins as credential_logins
 from infrawatch.inventory import service as inventory
 from infrawatch.jobs import service as jobs
 from infrawatch.jobs.registry import JobType
@@ -99,7 +99,9 @@ async def _check(
                 f"no role {role!r}; known: {', '.join(known)}", loc=("body", "roles", index)
             )
     without = (
-        await credentials.servers_without_login(session, server_ids) if needs_vault_key else set()
+        await credential_logins.servers_without_login(session, server_ids)
+        if needs_vault_key
+        else set()
     )
     if without:
         names = sorted(s.name for s in await inventory.servers_by_ids(session, list(without)))
@@ -107,7 +109,7 @@ async def _check(
             f"no SSH key is assigned to {', '.join(names[:10])}; assign a vault key first",
             loc=("body", "q" if body.q is not None else "servers"),
         )
-    stored = await credentials.secret_names(session)
+    stored = await credential_logins.secret_names(session)
     for index, name in enumerate(body.secrets):
         if name not in stored:
             raise InvalidInput(f"no secret named {name!r}", loc=("body", "secrets", index))

@@ -20,8 +20,11 @@ from typing import Any
 
 import infrawatch
 from infrawatch.core.clock import utcnow
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import agent_tokens as credential_agent_tokens
+from infrawatch.credentials import host_keys as credential_host_keys
+from infrawatch.credentials import logins as credential_logins
 from infrawatch.credentials import ssh
+from infrawatch.credentials import stored_secrets as credential_stored_secrets
 from infrawatch.inventory import service as inventory
 from infrawatch.jobs import service as jobs
 from infrawatch.jobs.context import JobContext
@@ -136,9 +139,9 @@ async def _provision(ctx: JobContext, run: ProvisioningRun) -> dict[str, Any]:
         if current.agent_user:
             logins = await _agent_logins(session, current.agent_user, list(servers.values()))
         else:
-            logins = await credentials.logins_for(session, ctx.services.keyring, server_ids)
+            logins = await credential_logins.logins_for(session, ctx.services.keyring, server_ids)
         secrets = {
-            name: await credentials.reveal_secret(session, ctx.services.keyring, name)
+            name: await credential_stored_secrets.reveal_secret(session, ctx.services.keyring, name)
             for name in current.secret_names
         }
         current.status = "running"
@@ -271,21 +274,21 @@ AGENT_KEY = uuid.UUID(int=0)
 
 async def _agent_logins(
     session: Any, user: str, servers: list[Any]
-) -> dict[uuid.UUID, credentials.ServerLogin]:
+) -> dict[uuid.UUID, credential_logins.ServerLogin]:
     logins = {}
     for server in servers:
         address = server.ip_address or server.hostname
         if not address:
             continue
         port = server.ssh_port or 22
-        logins[server.id] = credentials.ServerLogin(
+        logins[server.id] = credential_logins.ServerLogin(
             server_id=server.id,
             key_id=AGENT_KEY,
             key_name="ssh-agent",
             public_key="",
             private_key="",
             target=ssh.Target(address, port, user),
-            host_key=await credentials.known_host_key(session, server.id, port),
+            host_key=await credential_logins.known_host_key(session, server.id, port),
         )
     return logins
 
@@ -341,7 +344,7 @@ async def _agent_tokens(
     tokens = {}
     async with ctx.db.unit_of_work() as session:
         for server_id in server_ids:
-            tokens[server_id] = await credentials.agent_token_for(
+            tokens[server_id] = await credential_agent_tokens.agent_token_for(
                 session, ctx.operation_context(), ctx.services.keyring, server_id
             )
     return tokens
@@ -361,7 +364,7 @@ async def pin_host_key(ctx: JobContext, server_id: uuid.UUID, target: ssh.Target
     except ssh.StepFailed as exc:
         raise PermanentError(f"reading the host key of {target.host}: {exc}") from None
     async with ctx.db.unit_of_work() as session:
-        trust = await credentials.trust_host_key(session, server_id, target.port, seen)
+        trust = await credential_host_keys.trust_host_key(session, server_id, target.port, seen)
     await ctx.log(f"host key of {target.host}: {seen.fingerprint} ({trust})")
     return seen.public_openssh
 

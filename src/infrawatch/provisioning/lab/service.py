@@ -13,7 +13,8 @@ from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.db import Database
 from infrawatch.core.errors import Conflict, InvalidInput, NotFound
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import assignments as credential_assignments
+from infrawatch.credentials import keys as credential_keys
 from infrawatch.credentials.schemas import AssignmentCreate
 from infrawatch.inventory import service as inventory
 from infrawatch.provisioning.lab.hosts import LOGIN_USER, Lab, LabError, LabHost
@@ -59,7 +60,7 @@ async def create_host(
 ) -> LabHostOut:
     lab = _lab(settings)
     async with db.unit_of_work(write=False) as session:
-        key = await credentials.require_key(session, body.key_id)
+        key = await credential_keys.require_key(session, body.key_id)
         if key.status != "active" or key.purpose != "login":
             raise InvalidInput("not an active login key", loc=("body", "key_id"))
         if await inventory.live_names_taken(session, [body.name]):
@@ -85,7 +86,7 @@ async def create_host(
                     "lifecycle": "planned",
                 },
             )
-            await credentials.assign(
+            await credential_assignments.assign(
                 session,
                 ctx,
                 key.id,

@@ -6,7 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from infrawatch.core.runtime import DbSession
-from infrawatch.credentials import service as credentials
+from infrawatch.credentials import assignments as credential_assignments
+from infrawatch.credentials import keys as credential_keys
+from infrawatch.credentials import stored_secrets as credential_stored_secrets
 from infrawatch.jobs import service as jobs
 from infrawatch.web.session import ViewerDep
 from infrawatch.web.templating import render
@@ -21,15 +23,15 @@ async def credentials_page(viewer: ViewerDep, session: DbSession) -> Response:
         viewer=viewer,
         nav="credentials",
         title="Credentials",
-        keys=await credentials.list_keys(session, include_retired=False),
+        keys=await credential_keys.list_keys(session, include_retired=False),
         # Secrets' names are for operators and up, as in the API.
-        secrets=await credentials.list_secrets(session) if viewer.can_write else None,
+        secrets=await credential_stored_secrets.list_secrets(session) if viewer.can_write else None,
     )
 
 
 @router.get("/credentials/keys/{key_id}", response_class=HTMLResponse)
 async def key_page(key_id: uuid.UUID, viewer: ViewerDep, session: DbSession) -> Response:
-    key = (await credentials.get_key(session, key_id)).value
+    key = (await credential_keys.get_key(session, key_id)).value
     recent = await jobs.list_jobs(
         session,
         status=None,
@@ -39,14 +41,14 @@ async def key_page(key_id: uuid.UUID, viewer: ViewerDep, session: DbSession) -> 
         cursor=None,
         limit=10,
     )
-    cas = [k for k in await credentials.list_keys(session, False) if k.purpose == "ca"]
+    cas = [k for k in await credential_keys.list_keys(session, False) if k.purpose == "ca"]
     return render(
         "credentials/key.html",
         viewer=viewer,
         nav="credentials",
         title=key.name,
         key=key,
-        assignments=await credentials.list_assignments(session, key_id),
+        assignments=await credential_assignments.list_assignments(session, key_id),
         jobs=recent.items,
         cas=cas,
     )
