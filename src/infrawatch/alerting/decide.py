@@ -113,10 +113,6 @@ class Actions:
     messages: list[Message] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
-    @property
-    def incidents(self) -> list[IncidentState]:
-        return [*self.opened, *self.changed]
-
 
 # --- who is selected ----------------------------------------------------------------
 

@@ -32,6 +32,7 @@ async def for_transitions(session: AsyncSession, transitions: Sequence[Transitio
     return await _world(
         session,
         with_windows=True,
+        with_graph=True,
         incidents=[*opened, *children, *orphans],
         open_incidents=opened,
         children=children,
@@ -43,7 +44,13 @@ async def for_transitions(session: AsyncSession, transitions: Sequence[Transitio
 async def for_incidents(session: AsyncSession, incidents: Sequence[Any]) -> World:
     """Reminders and released holds: these incidents' servers and monitors."""
     return await _world(
-        session, with_windows=False, incidents=incidents, open_incidents=(), children=(), orphans=()
+        session,
+        with_windows=False,
+        with_graph=False,
+        incidents=incidents,
+        open_incidents=(),
+        children=(),
+        orphans=(),
     )
 
 
@@ -60,6 +67,7 @@ async def _world(
     session: AsyncSession,
     *,
     with_windows: bool,
+    with_graph: bool,
     incidents: Sequence[Any],
     open_incidents: Sequence[Any],
     children: Sequence[Any],
@@ -74,14 +82,21 @@ async def _world(
         *(i.server_id for i in incidents if i.server_id),
         *(b.server_id for b in monitors_now.values() if b.server_id),
     }
-    graph = await dependencies.upstream_graph(session, sorted(start), MAX_UPSTREAM_DEPTH)
-    upstream = {s for targets in graph.values() for s in targets}
-    servers = await inventory.servers_by_ids(session, sorted(start | upstream))
-    down = await monitoring.down_monitors_on(session, sorted(upstream))
-    # The incidents a hold could hang under: those of the monitors down upstream.
-    known = {i.monitor_id for i in open_incidents}
-    parents = await repository.oldest_open_incident_per_server(
-        session, sorted({m for ms in down.values() for m in ms} - known)
+    # Reminders and window releases ask nothing of the upstream graph.
+    graph: dict[uuid.UUID, list[uuid.UUID]] = {}
+    down: dict[uuid.UUID, list[uuid.UUID]] = {}
+    parents: list[Any] = []
+    if with_graph:
+        graph = await dependencies.upstream_graph(session, sorted(start), MAX_UPSTREAM_DEPTH)
+        upstream = {s for targets in graph.values() for s in targets}
+        down = await monitoring.down_monitors_on(session, sorted(upstream))
+        # The incidents a hold could hang under: those of the monitors down upstream.
+        known = {i.monitor_id for i in open_incidents}
+        parents = await repository.oldest_open_incident_per_server(
+            session, sorted({m for ms in down.values() for m in ms} - known)
+        )
+    servers = await inventory.servers_by_ids(
+        session, sorted(start | {s for targets in graph.values() for s in targets})
     )
     by_parent: dict[uuid.UUID, list[IncidentState]] = {}
     for child in children:
