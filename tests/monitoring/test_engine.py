@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,9 +13,14 @@ from sqlalchemy import func, select, text
 
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
+from infrawatch.monitoring import repository
+from infrawatch.monitoring.engine.derive import derive_marked_hours
 from infrawatch.monitoring.engine.retention import run_retention
 from infrawatch.monitoring.engine.runner import Engine
-from infrawatch.monitoring.models import ANY_POOL, MonitorResult, MonitorRollup, MonitorTransition
+from infrawatch.monitoring.engine.writer import five_minute_rows
+from infrawatch.monitoring.models import ANY_POOL, MonitorRollup, MonitorTransition
+from infrawatch.monitoring.rows import ResultRow
+from infrawatch.monitoring.samples import TextMemory
 from tests.conftest import Clients
 from tests.monitoring.helpers import (
     Switchable,
@@ -211,14 +216,14 @@ async def test_rollups_count_every_result_and_feed_uptime(
         target.status = 500
         await eventually(lambda: _is(api, monitor_id, "down"))
         await asyncio.sleep(1.5)
+    # Hours and days come from the 5-minute rows by a periodic pass: one now.
+    assert await derive_marked_hours(db, 48) >= 1
     async with db.unit_of_work(write=False) as session:
         mid = uuid.UUID(monitor_id)
-        results = await session.scalar(select(func.count()).where(MonitorResult.monitor_id == mid))
-        down = await session.scalar(
-            select(func.count()).where(
-                MonitorResult.monitor_id == mid, MonitorResult.outcome == "down"
-            )
-        )
+        stored = await repository.results_page(session, mid, None, 10_000)
+        results = len(stored)
+        down = sum(1 for r in stored if r.outcome == "down")
+        assert await repository.count_results(session, mid) == results
         per_granularity = dict(
             (
                 await session.execute(
@@ -246,36 +251,36 @@ async def test_retention_removes_old_raw_results_but_keeps_transitions(
     _, url = switch
     monitor_id = uuid.UUID(await _monitor(api, url))
     old = utcnow() - timedelta(hours=72)
+
+    def result(at: datetime, streak: int) -> ResultRow:
+        return ResultRow(
+            monitor_id=monitor_id,
+            checked_at=at,
+            outcome="up",
+            state="up",
+            streak=streak,
+            latency_ms=1.0,
+            status_code=200,
+            error=None,
+            details=None,
+            location="default",
+        )
+
+    rows, _ = five_minute_rows(
+        [result(old + timedelta(seconds=i), i + 1) for i in range(30)] + [result(utcnow(), 31)],
+        TextMemory(),
+    )
     async with db.unit_of_work() as session:
-        session.add_all(
-            MonitorResult(
-                monitor_id=monitor_id,
-                checked_at=old + timedelta(seconds=i),
-                outcome="up",
-                state="up",
-                streak=i + 1,
-                latency_ms=1.0,
-            )
-            for i in range(30)
-        )
-        session.add(
-            MonitorResult(
-                monitor_id=monitor_id,
-                checked_at=utcnow(),
-                outcome="up",
-                state="up",
-                streak=31,
-                latency_ms=1.0,
-            )
-        )
+        await repository.add_to_five_minutes(session, rows)
         session.add(
             MonitorTransition(
                 monitor_id=monitor_id, from_state="pending", to_state="up", at=old, kind="state"
             )
         )
-    assert await run_retention(db, 48) == 30
+    assert await run_retention(db, 48) >= 1
     async with db.unit_of_work(write=False) as session:
-        assert await session.scalar(select(func.count()).select_from(MonitorResult)) == 1
+        kept = await repository.results_page(session, monitor_id, None, 100)
+        assert [r.streak for r in kept] == [31]
         assert await session.scalar(select(func.count()).select_from(MonitorTransition)) == 1
 
 
@@ -292,7 +297,7 @@ async def test_a_deleted_monitor_stops_being_checked(
         await asyncio.sleep(1.5)
         assert target.hits <= hits + 1  # at most one check that was already under way
     async with db.unit_of_work(write=False) as session:
-        count = await session.scalar(text("SELECT count(*) FROM monitor_results"))
+        count = await session.scalar(text("SELECT count(*) FROM monitor_rollups"))
     assert count == 0
 
 

@@ -7,27 +7,28 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
-
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
+from infrawatch.monitoring import repository
 from infrawatch.monitoring.engine.writer import ResultWriter
+from infrawatch.monitoring.rows import ResultRow
 from tests.monitoring.helpers import create_http_monitor
 
 
-def result(monitor_id: str, n: int) -> dict[str, Any]:
-    return {
-        "monitor_id": uuid.UUID(monitor_id),
-        "checked_at": utcnow() + timedelta(seconds=n),
-        "outcome": "up",
-        "state": "up",
-        "streak": n + 1,
-        "latency_ms": float(n),
-        "status_code": 200,
-        "error": None,
-        "details": None,
-    }
+def result(monitor_id: str, n: int) -> ResultRow:
+    return ResultRow(
+        monitor_id=uuid.UUID(monitor_id),
+        checked_at=utcnow() + timedelta(seconds=n),
+        outcome="up",
+        state="up",
+        streak=n + 1,
+        latency_ms=float(n),
+        status_code=200,
+        error=None,
+        details=None,
+        location="default",
+    )
 
 
 async def test_results_wait_in_order_while_the_database_is_away_then_go_in_slices(
@@ -51,16 +52,8 @@ async def test_results_wait_in_order_while_the_database_is_away_then_go_in_slice
     assert await writer.flush() is True
     assert writer.written_results == 9 and writer.depth == 0
     async with db.unit_of_work(write=False) as session:
-        rows = (
-            (
-                await session.execute(
-                    text("SELECT latency_ms FROM monitor_results ORDER BY id"),
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert rows == [float(n) for n in range(9)]
+        stored = await repository.results_page(session, uuid.UUID(monitor_id), None, 100)
+    assert sorted(r.latency_ms for r in stored) == [float(n) for n in range(9)]
     # One transaction (and one results event) per slice of three.
     assert batches.queue.qsize() == 3
     batches.close()

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -81,31 +82,6 @@ class Monitor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class MonitorResult(Base):
-    """One check. Each row also carries the state machine's position after
-    it (state, and how many checks in a row had this outcome), so a
-    restarted engine resumes from the last row."""
-
-    __tablename__ = "monitor_results"
-    __table_args__ = (
-        Index("ix_monitor_results_monitor_checked", "monitor_id", "checked_at"),
-        Index("ix_monitor_results_checked_at", "checked_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    monitor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
-    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    outcome: Mapped[str] = mapped_column(String(8))  # up, degraded, down
-    state: Mapped[str] = mapped_column(String(16))
-    streak: Mapped[int] = mapped_column(Integer)
-    latency_ms: Mapped[float] = mapped_column(Float)
-    status_code: Mapped[int | None] = mapped_column(SmallInteger)
-    error: Mapped[str | None] = mapped_column(Text)
-    # Only for failed or noteworthy checks: phase timings, redirect hops.
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
-    location: Mapped[str | None] = mapped_column(String(64))  # the worker's
-
-
 class MonitorTransition(Base):
     """Every state change, kept forever. Alerting claims rows whose
     `alerted_at` is empty, so a crash between the two loses nothing."""
@@ -157,8 +133,11 @@ class LatencyHistogram:
 
 
 class MonitorRollup(LatencyHistogram, Base):
-    """Counts and latency per monitor per 5 min, hour and day, kept up to
-    date by upserts in the same transaction as the results they count."""
+    """Counts and latency per monitor per 5 min, hour and day. A 5-minute
+    row also holds that bucket's raw results, packed (samples.py), and is
+    upserted once per result; hours and days are derived from it
+    (engine/derive.py). A restarted engine resumes each monitor's state
+    machine from the last sample it finds here."""
 
     __tablename__ = "monitor_rollups"
     # Time windows across all monitors (the console's latency tiles, the
@@ -179,6 +158,19 @@ class MonitorRollup(LatencyHistogram, Base):
     latency_sum: Mapped[float] = mapped_column(Float)
     latency_min: Mapped[float] = mapped_column(Float)
     latency_max: Mapped[float] = mapped_column(Float)
+    samples: Mapped[bytes | None] = mapped_column(LargeBinary)  # 5-minute rows only
+
+
+class RollupMark(Base):
+    """An hour whose 5-minute rows changed since its hourly and daily rows
+    were last derived. The writer bumps `version` with each batch; the
+    deriving job removes a mark only at the version it read, so a batch
+    that lands meanwhile leaves it for the next pass."""
+
+    __tablename__ = "rollup_marks"
+
+    hour_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
 
 
 class FleetRollup(LatencyHistogram, Base):

@@ -17,11 +17,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.monitoring import repository
+from infrawatch.monitoring.rows import TransitionRow
 
 LOCATION_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_LOCATIONS = 16
@@ -108,7 +109,7 @@ async def redecide(
     monitor_ids: Sequence[uuid.UUID],
     live_since: datetime,
     at: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TransitionRow]:
     """Transitions (as the writer takes them) for the monitors whose decided
     state differs from the stored one. The monitor rows are locked first
     (PostgreSQL), in id order: two locations writing at once then decide one
@@ -119,7 +120,7 @@ async def redecide(
     monitors = await repository.lock_for_quorum(session, sorted(set(monitor_ids)))
     seen = await repository.location_states(session, [m.id for m in monitors])
     live = await repository.live_locations(session, live_since)
-    transitions = []
+    transitions: list[TransitionRow] = []
     for monitor in monitors:
         if monitor.paused:
             continue

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    LargeBinary,
     Table,
+    and_,
     bindparam,
     case,
     delete,
@@ -18,6 +20,9 @@ from sqlalchemy import (
     select,
     tuple_,
     update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,16 +35,23 @@ from infrawatch.monitoring.models import (
     HostMetricRollup,
     Monitor,
     MonitorLocationState,
-    MonitorResult,
     MonitorRollup,
     MonitorTransition,
     ProbeLocation,
+    RollupMark,
     ShardLease,
     TemplateMonitor,
 )
-from infrawatch.monitoring.rollups import FLEET_ADDITIVE, FLEET_CHANGES, HISTOGRAM_COLUMNS
+from infrawatch.monitoring.rollups import (
+    FIVE_MINUTES,
+    FLEET_ADDITIVE,
+    FLEET_CHANGES,
+    HISTOGRAM_COLUMNS,
+)
+from infrawatch.monitoring.samples import PER_BUCKET, Sample, unpack
 
 LEASE_LOCK_KEY = 0x1A1F_0001  # any constant no other lock in the database uses
+DERIVE_LOCK_KEY = 0x1A1F_0002
 
 # --- monitors -------------------------------------------------------------------
 
@@ -124,16 +136,7 @@ async def count_monitors(session: AsyncSession, conditions: list[Any]) -> int:
 async def last_checked(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, datetime]:
-    """The newest result per monitor: one index probe each (backward scan)."""
-    if not ids:
-        return {}
-    newest = (
-        select(func.max(MonitorResult.checked_at))
-        .where(MonitorResult.monitor_id == Monitor.id)
-        .scalar_subquery()
-    )
-    rows = await session.execute(select(Monitor.id, newest).where(Monitor.id.in_(ids)))
-    return {row[0]: row[1] for row in rows if row[1] is not None}
+    return {k: sample.checked_at for k, sample in (await newest_samples(session, ids)).items()}
 
 
 async def statuses_of_servers(
@@ -198,33 +201,45 @@ async def versions_in_shards(session: AsyncSession, shards: Sequence[int]) -> di
     return {row[0]: row[1] for row in rows}
 
 
-async def latest_results(
+async def newest_samples(
     session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, MonitorResult]:
-    """The last result of each monitor: where its state machine stands."""
-    found: dict[uuid.UUID, MonitorResult] = {}
+) -> dict[uuid.UUID, Sample]:
+    """The last stored check of each monitor (where its state machine
+    stands): one backward index probe for its newest 5-minute row, whose
+    samples are read here."""
+    r = MonitorRollup
+    found: dict[uuid.UUID, Sample] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         newest = (
-            select(MonitorResult.id)
-            .where(MonitorResult.monitor_id == Monitor.id)
-            .order_by(MonitorResult.checked_at.desc(), MonitorResult.id.desc())
-            .limit(1)
+            select(func.max(r.bucket_start))
+            .where(
+                r.monitor_id == Monitor.id,
+                r.granularity == FIVE_MINUTES,
+                r.samples.is_not(None),
+            )
             .scalar_subquery()
         )
-        last_ids = select(newest).where(Monitor.id.in_(chunk))
-        query = select(MonitorResult).where(MonitorResult.id.in_(last_ids))
-        for result in await session.scalars(query):
-            found[result.monitor_id] = result
+        pairs = (
+            select(Monitor.id.label("mid"), newest.label("start"))
+            .where(Monitor.id.in_(chunk))
+            .subquery()
+        )
+        query = select(r.monitor_id, r.bucket_start, r.samples).join(
+            pairs,
+            and_(
+                r.monitor_id == pairs.c.mid,
+                r.granularity == FIVE_MINUTES,
+                r.bucket_start == pairs.c.start,
+            ),
+        )
+        for monitor_id, bucket, blob in await session.execute(query):
+            if blob is not None:
+                found[monitor_id] = max(unpack(bucket, blob), key=lambda s: (s.checked_at, s.id))
     return found
 
 
 # --- the engine's batched write -----------------------------------------------------
-
-
-async def insert_results(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(cast(Table, MonitorResult.__table__)), rows)
 
 
 def _upsert(session: AsyncSession, table: Table) -> Any:
@@ -233,11 +248,10 @@ def _upsert(session: AsyncSession, table: Table) -> Any:
     return dialect.insert(table)
 
 
-async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    table = MonitorRollup.__table__
-    stmt = _upsert(session, cast(Table, table))
+def _rollup_upsert(session: AsyncSession) -> tuple[Any, Table, dict[str, Any]]:
+    """An upsert that adds a rollup row's counts to the stored ones."""
+    table = cast(Table, MonitorRollup.__table__)
+    stmt = _upsert(session, table)
     excluded = stmt.excluded
     additive = ("count", "up", "down", "degraded", "latency_sum", *HISTOGRAM_COLUMNS)
     changes: dict[str, Any] = {name: table.c[name] + excluded[name] for name in additive}
@@ -250,16 +264,133 @@ async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         (excluded.latency_max > table.c.latency_max, excluded.latency_max),
         else_=table.c.latency_max,
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["monitor_id", "granularity", "bucket_start"], set_=changes
+    return stmt, table, changes
+
+
+ROLLUP_KEY = ["monitor_id", "granularity", "bucket_start"]
+
+
+def _in_lock_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A fixed lock order: two workers briefly sharing a monitor while a
+    shard changes hands must wait for each other, not deadlock."""
+    return sorted(rows, key=lambda r: (r["monitor_id"], r["granularity"], r["bucket_start"]))
+
+
+async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Rows added to the stored ones (a day's share of a derived hour)."""
+    if not rows:
+        return
+    stmt, _, changes = _rollup_upsert(session)
+    stmt = stmt.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=changes)
+    await session.execute(stmt, _in_lock_order(rows))
+
+
+async def add_to_five_minutes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The engine's one write per result: counts added, the result's packed
+    record appended to the bucket's samples."""
+    if not rows:
+        return
+    stmt, table, changes = _rollup_upsert(session)
+    # CAST: SQLite's || makes text of two blobs; the cast gives the bytes back.
+    changes["samples"] = sql_cast(
+        func.coalesce(table.c.samples, b"").op("||")(stmt.excluded.samples), LargeBinary
     )
-    # A fixed lock order: two workers briefly sharing a monitor while a shard
-    # changes hands must wait for each other, not deadlock.
-    rows = sorted(rows, key=lambda r: (r["monitor_id"], r["granularity"], r["bucket_start"]))
-    await session.execute(stmt, rows)
+    stmt = stmt.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=changes)
+    await session.execute(stmt, _in_lock_order(rows))
 
 
-async def insert_transitions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def replace_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Derived rows written over whatever was there (hours, from 5 minutes)."""
+    if not rows:
+        return
+    table = cast(Table, MonitorRollup.__table__)
+    stmt = _upsert(session, table)
+    names = [c for c in rows[0] if c not in ROLLUP_KEY]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=ROLLUP_KEY, set_={name: stmt.excluded[name] for name in names}
+    )
+    await session.execute(stmt, _in_lock_order(rows))
+
+
+ROLLUP_FIGURES = (
+    "count",
+    "up",
+    "down",
+    "degraded",
+    "latency_sum",
+    "latency_min",
+    "latency_max",
+    *HISTOGRAM_COLUMNS,
+)
+
+
+async def rollup_figures(
+    session: AsyncSession,
+    ids: Sequence[uuid.UUID],
+    granularity: int,
+    start: datetime,
+    end: datetime,
+) -> list[Any]:
+    """Rows of these monitors in [start, end), without their samples."""
+    r = MonitorRollup
+    query = select(r.monitor_id, r.bucket_start, *[r.__table__.c[n] for n in ROLLUP_FIGURES]).where(
+        r.monitor_id.in_(ids),
+        r.granularity == granularity,
+        r.bucket_start >= start,
+        r.bucket_start < end,
+    )
+    return list(await session.execute(query))
+
+
+async def monitors_with_rollups(
+    session: AsyncSession, granularity: int, start: datetime, end: datetime
+) -> list[uuid.UUID]:
+    r = MonitorRollup
+    query = (
+        select(r.monitor_id)
+        .where(r.granularity == granularity, r.bucket_start >= start, r.bucket_start < end)
+        .distinct()
+    )
+    return sorted(await session.scalars(query))
+
+
+async def mark_hours(session: AsyncSession, hours: Sequence[datetime]) -> None:
+    """Hours whose 5-minute rows this batch changed: to be derived again."""
+    if not hours:
+        return
+    table = cast(Table, RollupMark.__table__)
+    stmt = _upsert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["hour_start"], set_={"version": table.c.version + 1}
+    )
+    await session.execute(stmt, [{"hour_start": h, "version": 1} for h in sorted(hours)])
+
+
+async def rollup_marks(session: AsyncSession) -> list[tuple[datetime, int]]:
+    rows = await session.execute(
+        select(RollupMark.hour_start, RollupMark.version).order_by(RollupMark.hour_start)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+async def clear_mark(session: AsyncSession, hour_start: datetime, version: int | None) -> None:
+    """The mark, if no batch has bumped it since it was read (None: whatever
+    its version)."""
+    query = delete(RollupMark).where(RollupMark.hour_start == hour_start)
+    if version is not None:
+        query = query.where(RollupMark.version == version)
+    await session.execute(query)
+
+
+async def take_derive_lock(session: AsyncSession) -> None:
+    """One deriving pass at a time (two processes briefly both thinking they
+    lead would each add an hour's change to its day); SQLite's write lock
+    does the same there."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(DERIVE_LOCK_KEY)))
+
+
+async def insert_transitions(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         await session.execute(insert(cast(Table, MonitorTransition.__table__)), rows)
 
@@ -307,15 +438,31 @@ async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[u
 
 async def results_page(
     session: AsyncSession, monitor_id: uuid.UUID, before_id: int | None, limit: int
-) -> list[MonitorResult]:
-    query = select(MonitorResult).where(MonitorResult.monitor_id == monitor_id)
+) -> list[Sample]:
+    """Newest first. Every 5-minute row with samples holds at least one,
+    so `limit` rows always hold `limit` results or all there are."""
+    r = MonitorRollup
+    query = select(r.bucket_start, r.samples).where(
+        r.monitor_id == monitor_id, r.granularity == FIVE_MINUTES, r.samples.is_not(None)
+    )
     if before_id is not None:
-        query = query.where(MonitorResult.id < before_id)
-    return list(await session.scalars(query.order_by(MonitorResult.id.desc()).limit(limit)))
+        newest_bucket = datetime.fromtimestamp(before_id // PER_BUCKET, UTC)
+        query = query.where(r.bucket_start <= newest_bucket)
+    found: list[Sample] = []
+    for bucket, blob in await session.execute(query.order_by(r.bucket_start.desc()).limit(limit)):
+        for sample in sorted(unpack(bucket, blob or b""), key=lambda s: s.id, reverse=True):
+            if before_id is None or sample.id < before_id:
+                found.append(sample)
+                if len(found) == limit:
+                    return found
+    return found
 
 
 async def count_results(session: AsyncSession, monitor_id: uuid.UUID) -> int:
-    query = select(func.count()).where(MonitorResult.monitor_id == monitor_id)
+    r = MonitorRollup
+    query = select(func.sum(r.count)).where(
+        r.monitor_id == monitor_id, r.granularity == FIVE_MINUTES, r.samples.is_not(None)
+    )
     return int(await session.scalar(query) or 0)
 
 
@@ -338,17 +485,6 @@ async def transitions(
 
 
 # --- retention ----------------------------------------------------------------------
-
-
-async def delete_results_before(session: AsyncSession, cutoff: datetime, batch: int) -> int:
-    oldest = (
-        select(MonitorResult.id)
-        .where(MonitorResult.checked_at < cutoff)
-        .order_by(MonitorResult.checked_at)
-        .limit(batch)
-    )
-    result = await session.execute(delete(MonitorResult).where(MonitorResult.id.in_(oldest)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def delete_rollups_before(
@@ -560,12 +696,12 @@ async def located_versions(
     return {mid: version for mid, version, listed in rows if location in (listed or [])}
 
 
-async def upsert_location_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def upsert_location_states(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
     # The newest per (monitor, location) only: one statement cannot touch a
     # row twice on PostgreSQL.
-    newest: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    newest: dict[tuple[uuid.UUID, str], Mapping[str, Any]] = {}
     for row in rows:
         newest[(row["monitor_id"], row["location"])] = row
     statement = _upsert(session, cast(Table, MonitorLocationState.__table__))

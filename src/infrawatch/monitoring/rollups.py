@@ -1,22 +1,29 @@
 """Rollups: per monitor, per 5 minutes, hour and day, counts and latency
-with a fixed-bucket histogram. Added up in memory per write batch and
-upserted in the same transaction as the results they count."""
+with a fixed-bucket histogram. The 5-minute ones are added up in memory per
+write batch and upserted, raw results packed inside (samples.py), in the
+same transaction as the transitions they go with: one upsert per result.
+Hours and days are derived from them by a periodic job (derive.py)."""
 
 from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 LATENCY_BOUNDS_MS = (25, 50, 100, 200, 300, 500, 1000, 2000, 5000, 10000)  # + overflow
 HISTOGRAM_COLUMNS = tuple(f"h{i}" for i in range(len(LATENCY_BOUNDS_MS) + 1))
-GRANULARITIES = (300, 3600, 86400)
-# How long each granularity is kept: the 5-minute buckets serve 24 h, the
-# hourly ones 7 and 30 days, the daily ones everything longer.
-RETENTION = {300: timedelta(days=8), 3600: timedelta(days=95), 86400: None}
+FIVE_MINUTES, HOUR, DAY = 300, 3600, 86400
+GRANULARITIES = (FIVE_MINUTES, HOUR, DAY)
+# How long each granularity is kept. The 5-minute buckets hold the raw
+# results, so they live as long as those (the results retention, never
+# under the 25 h the 24 h window reads); hourly ones serve the 7 and 30 day
+# windows, daily ones everything longer. At 10,000 monitors checked every
+# 30 s that is about 3.5 GB in all (docs/monitoring.md, "Storage").
+FIVE_MINUTE_FLOOR = timedelta(hours=25)
+RETENTION = {HOUR: timedelta(days=32), DAY: timedelta(days=400)}
 # Which granularity answers which uptime window.
 WINDOWS = {
     "24h": (timedelta(hours=24), 300),
@@ -74,6 +81,7 @@ class Bucket:
 
 def aggregate(
     results: Iterable[tuple[uuid.UUID, datetime, str, float]],
+    granularities: Sequence[int] = GRANULARITIES,
 ) -> list[dict[str, Any]]:
     """(monitor_id, checked_at, outcome, latency) -> one upsert row per
     monitor, granularity and bucket."""
@@ -83,7 +91,7 @@ def aggregate(
     starts: dict[tuple[int, int, Any], datetime] = {}
     for monitor_id, at, outcome, latency in results:
         seconds = int(at.timestamp())
-        for granularity in GRANULARITIES:
+        for granularity in granularities:
             start_key = (granularity, seconds - seconds % granularity, at.tzinfo)
             start = starts.get(start_key)
             if start is None:
@@ -93,23 +101,27 @@ def aggregate(
             if bucket is None:
                 bucket = buckets[key] = Bucket()
             bucket.add(outcome, latency)
-    rows = []
-    for (monitor_id, granularity, start), b in buckets.items():
-        row: dict[str, Any] = {
-            "monitor_id": monitor_id,
-            "granularity": granularity,
-            "bucket_start": start,
-            "count": b.count,
-            "up": b.up,
-            "down": b.down,
-            "degraded": b.degraded,
-            "latency_sum": b.latency_sum,
-            "latency_min": b.latency_min,
-            "latency_max": b.latency_max,
-        }
-        row.update(zip(HISTOGRAM_COLUMNS, b.histogram, strict=True))
-        rows.append(row)
-    return rows
+    return [bucket_row(*key, b) for key, b in buckets.items()]
+
+
+def bucket_row(
+    monitor_id: uuid.UUID, granularity: int, start: datetime, bucket: Bucket
+) -> dict[str, Any]:
+    """A bucket as the rollups table takes it."""
+    row: dict[str, Any] = {
+        "monitor_id": monitor_id,
+        "granularity": granularity,
+        "bucket_start": start,
+        "count": bucket.count,
+        "up": bucket.up,
+        "down": bucket.down,
+        "degraded": bucket.degraded,
+        "latency_sum": bucket.latency_sum,
+        "latency_min": bucket.latency_min,
+        "latency_max": bucket.latency_max,
+    }
+    row.update(zip(HISTOGRAM_COLUMNS, bucket.histogram, strict=True))
+    return row
 
 
 def percentile(histogram: Sequence[int], fraction: float, maximum: float) -> float | None:
@@ -161,16 +173,18 @@ def _fleet_row(granularity: int, start: datetime) -> dict[str, Any]:
 
 
 def fleet_checks(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-monitor rollup rows (of `aggregate`) summed into one fleet row
-    per granularity and bucket: a handful per write batch."""
+    """Per-monitor 5-minute rollup rows summed into one fleet row per
+    granularity and bucket (the hour and the day they fall in too): a
+    handful per write batch, so the fleet's rows need no derivation."""
     fleet: dict[tuple[int, datetime], dict[str, Any]] = {}
     for row in rows:
-        key = (row["granularity"], row["bucket_start"])
-        total = fleet.get(key)
-        if total is None:
-            total = fleet[key] = _fleet_row(*key)
-        for name in FLEET_ADDITIVE:
-            total[name] += row[name]
+        for granularity in GRANULARITIES:
+            key = (granularity, bucket_start(row["bucket_start"], granularity))
+            total = fleet.get(key)
+            if total is None:
+                total = fleet[key] = _fleet_row(*key)
+            for name in FLEET_ADDITIVE:
+                total[name] += row[name]
     return list(fleet.values())
 
 
@@ -186,7 +200,7 @@ def change_column(from_state: str, to_state: str) -> str | None:
     return None
 
 
-def fleet_changes(transitions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def fleet_changes(transitions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """State transitions counted into fleet rows, per granularity and bucket."""
     fleet: dict[tuple[int, datetime], dict[str, Any]] = {}
     for t in transitions:

@@ -29,17 +29,20 @@ from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.agents import judge_received
 from infrawatch.monitoring.engine.checks import CheckOutcome, MonitorSpec, run_check
+from infrawatch.monitoring.engine.derive import derive_marked_hours
 from infrawatch.monitoring.engine.leases import EARLY, LeaseRunner, ShardLeaser
 from infrawatch.monitoring.engine.retention import run_retention
 from infrawatch.monitoring.engine.specs import spec_from_row
 from infrawatch.monitoring.engine.state import Position, advance, is_retrying
 from infrawatch.monitoring.engine.stats import EngineStats
-from infrawatch.monitoring.engine.writer import LEASE_KEY, ResultWriter
+from infrawatch.monitoring.engine.writer import ResultWriter
 from infrawatch.monitoring.locations import watch_locations
-from infrawatch.monitoring.models import ANY_POOL, Monitor, MonitorLocationState, MonitorResult
+from infrawatch.monitoring.models import ANY_POOL, Monitor, MonitorLocationState
 from infrawatch.monitoring.quorum import location_problem
 from infrawatch.monitoring.repository import LeaseKey
 from infrawatch.monitoring.rollups import HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS
+from infrawatch.monitoring.rows import LEASE_KEY
+from infrawatch.monitoring.samples import Sample
 from infrawatch.probes import ProbeResult
 from infrawatch.probes.http import HttpClient
 
@@ -61,6 +64,7 @@ class EngineOptions:
     reconcile_seconds: float = 10.0
     flush_seconds: float = 1.0
     raw_retention_hours: float = 48.0
+    derive_seconds: float = 60.0  # how often hourly and daily rollups catch up
     push_check_seconds: int = 10
     source_address: str | None = None  # HTTP checks leave from this address
 
@@ -146,6 +150,7 @@ class Engine:
             self._listen(changes),
             self._listen(pushes),
             self._retention_loop(),
+            self._derive_loop(),
             self._locations_loop(),
         ]
         workers = [asyncio.create_task(c) for c in loops]
@@ -216,8 +221,10 @@ class Engine:
         if lost:
             # At once, without the database (it may be the reason): the
             # shards may be someone else's already.
-            for mid in [m for m, t in self.tracked.items() if self._key(t.spec) in lost]:
+            gone = [m for m, t in self.tracked.items() if self._key(t.spec) in lost]
+            for mid in gone:
                 self.tracked.pop(mid)
+            self.writer.texts.forget(gone)
             self._forced = True  # the same shards back later must load again
         self._reconcile_now.set()
 
@@ -265,8 +272,10 @@ class Engine:
         ]
         self._signature = signature
         self.stats.monitors_loaded += len(wanted)
-        for mid in [m for m in self.tracked if m not in versions]:
+        gone = [m for m in self.tracked if m not in versions]
+        for mid in gone:
             self.tracked.pop(mid)
+        self.writer.texts.forget(gone)
         # In chunks, each its own short read: checks of monitors already
         # loaded keep their time while tens of thousands more come in.
         for start in range(0, len(wanted), LOAD_CHUNK):
@@ -275,9 +284,9 @@ class Engine:
                 rows = await repository.monitors_by_ids(session, chunk)
                 fresh = [row.id for row in rows if row.id not in self.tracked]
                 located = {row.id for row in rows if row.located}
-                latest: dict[uuid.UUID, MonitorResult | MonitorLocationState] = {}
+                latest: dict[uuid.UUID, Sample | MonitorLocationState] = {}
                 latest.update(
-                    await repository.latest_results(session, [m for m in fresh if m not in located])
+                    await repository.newest_samples(session, [m for m in fresh if m not in located])
                 )
                 # Several locations: this location's own state machine.
                 for mid, mine in (
@@ -298,7 +307,7 @@ class Engine:
         self.ready.set()
         self._wake_scheduler()
 
-    def _track(self, row: Monitor, last: MonitorResult | MonitorLocationState | None) -> None:
+    def _track(self, row: Monitor, last: Sample | MonitorLocationState | None) -> None:
         spec = spec_from_row(row, self.keyring)
         current = self.tracked.get(row.id)
         if current is not None:
@@ -589,6 +598,18 @@ class Engine:
                     await run_retention(self.db, self.options.raw_retention_hours)
                 except Exception:
                     log.exception("retention pass failed; will try again")
+
+    async def _derive_loop(self) -> None:
+        failing = OutageReporter(log, "deriving hourly and daily rollups")
+        while True:
+            await asyncio.sleep(self.options.derive_seconds)
+            if (ANY_POOL, 0) not in self.leaser.owned:  # one process does it for everyone
+                continue
+            try:
+                await derive_marked_hours(self.db, self.options.raw_retention_hours)
+                failing.succeeded()
+            except Exception as exc:
+                failing.failed(exc)
 
     async def _locations_loop(self) -> None:
         """Which locations have live workers: a change is news, and the

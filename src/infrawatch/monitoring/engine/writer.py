@@ -1,15 +1,17 @@
-"""The engine's batched write: results, rollups, transitions, statuses and
-server health of many checks in one transaction. Checks never wait for it;
-if the database is slow or away, the batch grows and is retried."""
+"""The engine's batched write: results (packed into their 5-minute rollup
+rows, one upsert each), transitions, statuses and server health of many
+checks in one transaction. Checks never wait for it; if the database is
+slow or away, the batch grows and is retried."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -20,23 +22,33 @@ from infrawatch.core.outage import OutageReporter
 from infrawatch.core.waiting import wait_or_timeout
 from infrawatch.monitoring import quorum, repository
 from infrawatch.monitoring.health import refresh_server_health
-from infrawatch.monitoring.rollups import aggregate, fleet_changes, fleet_checks
+from infrawatch.monitoring.rollups import (
+    FIVE_MINUTES,
+    HOUR,
+    Bucket,
+    bucket_row,
+    fleet_changes,
+    fleet_checks,
+)
+from infrawatch.monitoring.rows import LEASE_KEY, LocationStateRow, ResultRow, TransitionRow
+from infrawatch.monitoring.samples import TextMemory, pack
 
 log = logging.getLogger(__name__)
-# Each buffered row says under which (shard, lease epoch) it was produced;
-# the write keeps only rows whose lease this worker still holds.
-LEASE_KEY = "_lease"
+Row = TypeVar("Row", ResultRow, TransitionRow, LocationStateRow)
+# A writer refers to text it wrote into a bucket only while the bucket is
+# recent: an old one may have been swept by retention and made anew.
+TEXT_MEMORY_SECONDS = 3600
 MAX_BUFFERED_RESULTS = 200_000
 ROWS_PER_TRANSACTION = 2000
 
 
 @dataclass
 class Batch:
-    results: list[dict[str, Any]] = field(default_factory=list)
-    transitions: list[dict[str, Any]] = field(default_factory=list)
+    results: list[ResultRow] = field(default_factory=list)
+    transitions: list[TransitionRow] = field(default_factory=list)
     cert_expiry: dict[uuid.UUID, datetime] = field(default_factory=dict)
     # A location's word on a monitor checked from several (quorum.py).
-    location_states: list[dict[str, Any]] = field(default_factory=list)
+    location_states: list[LocationStateRow] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.results) + len(self.transitions) + len(self.location_states)
@@ -84,19 +96,20 @@ class ResultWriter:
         self.broken_chains = 0  # transitions that did not follow the stored state
         self.written_results = 0
         self.failed_flushes = 0
+        self.texts = TextMemory()
         self._wake = asyncio.Event()
         self._outage = OutageReporter(log, "writing monitor results (buffered meanwhile)")
 
-    def add_result(self, row: dict[str, Any]) -> None:
+    def add_result(self, row: ResultRow) -> None:
         self.pending.results.append(row)
         if len(self.pending.results) >= self.max_rows:
             self._wake.set()
 
-    def add_transition(self, row: dict[str, Any]) -> None:
+    def add_transition(self, row: TransitionRow) -> None:
         self.pending.transitions.append(row)
         self._wake.set()  # state changes go out without waiting for the timer
 
-    def add_location_state(self, row: dict[str, Any]) -> None:
+    def add_location_state(self, row: LocationStateRow) -> None:
         self.pending.location_states.append(row)
         self._wake.set()  # it may move the monitor's state: no waiting either
 
@@ -165,11 +178,8 @@ class ResultWriter:
             if self.owner is not None:
                 batch = await self._fenced(session, batch)
             results = [_plain(r) for r in batch.results]
-            await repository.insert_results(session, results)
-            rollups = aggregate(
-                (r["monitor_id"], r["checked_at"], r["outcome"], r["latency_ms"]) for r in results
-            )
-            await repository.upsert_rollups(session, rollups)
+            rollups, texts = five_minute_rows(results, self.texts)
+            await repository.add_to_five_minutes(session, rollups)
             await repository.set_cert_expiry(session, batch.cert_expiry)
             transitions = [_plain(t) for t in batch.transitions]
             if batch.location_states:
@@ -184,7 +194,12 @@ class ResultWriter:
                 await self.write_transitions(session, transitions)
             if results:
                 stage_event(session, Event("monitoring.results", {"results": _summaries(batch)}))
+            # Last, in this order: rows every writer shares (see write_transitions).
             await repository.upsert_fleet(session, fleet_checks(rollups))
+            hours = sorted({_hour(r["bucket_start"]) for r in rollups})
+            await repository.mark_hours(session, hours)
+        for monitor_id, bucket, crcs in texts:  # committed: now they may be referred to
+            self.texts.remember(monitor_id, bucket, crcs)
 
     async def _fenced(self, session: Any, batch: Batch) -> Batch:
         """Only rows produced under a lease this worker still holds, checked
@@ -194,7 +209,7 @@ class ResultWriter:
         assert self.owner is not None
         held = await repository.held_epochs(session, self.owner, utcnow())
 
-        def ours(row: dict[str, Any]) -> bool:
+        def ours(row: ResultRow | TransitionRow | LocationStateRow) -> bool:
             lease = row.get(LEASE_KEY)
             return lease is None or tuple(lease) in held
 
@@ -213,12 +228,12 @@ class ResultWriter:
             self.fenced_rows += fenced
         return kept
 
-    async def write_transitions(self, session: Any, transitions: list[dict[str, Any]]) -> None:
+    async def write_transitions(self, session: Any, transitions: list[TransitionRow]) -> None:
         """Transitions, the statuses and server health they move, and their
         events, in the caller's transaction."""
         transitions = await self._chained(session, transitions)
         await repository.insert_transitions(session, transitions)
-        latest: dict[uuid.UUID, dict[str, Any]] = {}
+        latest: dict[uuid.UUID, TransitionRow] = {}
         for t in transitions:
             if t["kind"] == "state":
                 latest[t["monitor_id"]] = t
@@ -250,9 +265,7 @@ class ResultWriter:
         # (the other order can deadlock with a writer on another shard).
         await repository.upsert_fleet(session, fleet_changes(transitions))
 
-    async def _chained(
-        self, session: Any, transitions: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    async def _chained(self, session: Any, transitions: list[TransitionRow]) -> list[TransitionRow]:
         """State transitions that follow the stored state, in order: up→down
         after up, never down→up twice. Whatever slipped past the fence (two
         engines on one shard) cannot write a broken chain, a second incident
@@ -276,28 +289,58 @@ class ResultWriter:
                     continue
                 current[t["monitor_id"]] = t["to_state"]
             monitor = facts.get(t["monitor_id"])
-            kept.append(
-                t
-                | {
-                    "monitor_name": monitor.name if monitor else None,
-                    "monitor_type": monitor.type if monitor else None,
-                    "target": monitor.target if monitor else None,
-                    "in_maintenance": monitor.in_maintenance if monitor else None,
-                }
-            )
+            fact = t.copy()
+            fact["monitor_name"] = monitor.name if monitor else None
+            fact["monitor_type"] = monitor.type if monitor else None
+            fact["target"] = monitor.target if monitor else None
+            fact["in_maintenance"] = monitor.in_maintenance if monitor else None
+            kept.append(fact)
         return kept
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
+def _plain(row: Row) -> Row:
     """The row as the table takes it, without the fence's bookkeeping."""
     if LEASE_KEY not in row:
         return row
-    return {k: v for k, v in row.items() if k != LEASE_KEY}
+    plain = row.copy()
+    del plain[LEASE_KEY]
+    return plain
+
+
+def _hour(start: datetime) -> datetime:
+    seconds = int(start.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % HOUR, UTC)
+
+
+def five_minute_rows(
+    results: Sequence[ResultRow], memory: TextMemory
+) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, int, set[int]]]]:
+    """One rollup row per monitor and 5-minute bucket, its results packed
+    in; and the texts those records write out, per monitor and bucket."""
+    groups: dict[tuple[uuid.UUID, int], list[ResultRow]] = {}
+    for r in results:
+        seconds = int(r["checked_at"].timestamp())
+        groups.setdefault((r["monitor_id"], seconds - seconds % FIVE_MINUTES), []).append(r)
+    recent = int(utcnow().timestamp()) - TEXT_MEMORY_SECONDS
+    rows: list[dict[str, Any]] = []
+    texts: list[tuple[uuid.UUID, int, set[int]]] = []
+    for (monitor_id, bucket), group in groups.items():
+        counted = Bucket()
+        for r in group:
+            counted.add(r["outcome"], r["latency_ms"])
+        known = memory.known(monitor_id, bucket) if bucket >= recent else set()
+        blob, written = pack(bucket, group, known)
+        row = bucket_row(monitor_id, FIVE_MINUTES, datetime.fromtimestamp(bucket, UTC), counted)
+        row["samples"] = blob
+        rows.append(row)
+        if written:
+            texts.append((monitor_id, bucket, written))
+    return rows, texts
 
 
 def _summaries(batch: Batch) -> list[dict[str, Any]]:
     """What a console needs to move a row or a chart: the newest per monitor."""
-    newest: dict[uuid.UUID, dict[str, Any]] = {}
+    newest: dict[uuid.UUID, ResultRow] = {}
     for r in batch.results:
         newest[r["monitor_id"]] = r
     return [
