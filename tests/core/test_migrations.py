@@ -1,28 +1,19 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infrawatch import migrations
-from infrawatch.core.db import Base
+from infrawatch.core.db import Base, UTCDateTime
 from infrawatch.core.db import create_engine as create_database_engine
+from infrawatch.monitoring.samples import unpack
 from tests.conftest import Backend
-
-
-def _not_search_index(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    # Engine-specific search and ordering indexes live only in the migration.
-    return not (
-        reflected
-        and name is not None
-        and (name.startswith("servers_search") or name.endswith("_trgm"))
-    )
 
 
 def _not_search_index(
@@ -124,4 +115,93 @@ async def test_0012_gives_unalerted_transitions_their_monitors_facts(
     finally:
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM monitors WHERE name = 'shop'"))
+        await engine.dispose()
+
+
+async def test_0013_packs_stored_results_into_their_five_minute_rows(
+    backend: Backend, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Raw results survive the move: each lands in its bucket's samples,
+    with its words; a bucket whose rollup row was missing gets one."""
+    at = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    if backend.template is not None:
+        engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    else:
+        engine = create_async_engine(backend.url)
+    monitor = uuid.UUID("6f1c1f3e-0000-4000-8000-000000000013")
+    # The form SQLAlchemy's Uuid stores on each engine.
+    stored_id = monitor.hex if backend.template is not None else str(monitor)
+    histogram = ", ".join(f"h{i}" for i in range(11))
+    try:
+        await migrations.downgrade(engine, "base")
+        await migrations.upgrade(engine, "0012")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO monitors (id, name, type, target, interval_seconds,"
+                    " timeout_seconds, retry_interval_seconds, failure_threshold,"
+                    " success_threshold, conditions, settings, critical, paused,"
+                    " in_maintenance, status, shard, version, created_at, updated_at,"
+                    " locations, located)"
+                    " VALUES (:id, 'moved', 'http', 'http://127.0.0.1:9/', 30, 5, 30, 3, 1,"
+                    " '[]', '{}', false, false, false, 'down', 1, 1, :now, :now, '[]', false)"
+                ),
+                {"id": stored_id, "now": at},
+            )
+            for seconds, outcome, state, error in (
+                (0, "up", "up", None),
+                (30, "up", "up", None),
+                (300, "down", "down", "HTTP 503"),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO monitor_results (monitor_id, checked_at, outcome, state,"
+                        " streak, latency_ms, status_code, error, location)"
+                        " VALUES (:id, :at, :outcome, :state, 1, 12.5, 200, :error, 'default')"
+                    ).bindparams(bindparam("at", type_=UTCDateTime(timezone=True))),
+                    {
+                        "id": stored_id,
+                        "at": at + timedelta(seconds=seconds),
+                        "outcome": outcome,
+                        "state": state,
+                        "error": error,
+                    },
+                )
+            # The first bucket's rollup row, as the old writer left it; the
+            # second bucket's is missing.
+            await conn.execute(
+                text(
+                    "INSERT INTO monitor_rollups (monitor_id, granularity, bucket_start, count,"
+                    f" up, down, degraded, latency_sum, latency_min, latency_max, {histogram})"
+                    " VALUES (:id, 300, :at, 2, 2, 0, 0, 25, 12.5, 12.5,"
+                    " 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0)"
+                ).bindparams(bindparam("at", type_=UTCDateTime(timezone=True))),
+                {"id": stored_id, "at": at},
+            )
+        await migrations.upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT count, down, samples FROM monitor_rollups"
+                        " WHERE granularity = 300 ORDER BY bucket_start"
+                    )
+                )
+            ).all()
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        assert "monitor_results" not in tables
+        assert [(r[0], r[1]) for r in rows] == [(2, 0), (1, 1)]
+        samples = [
+            (s.checked_at, s.outcome, s.error, s.latency_ms)
+            for start, (_, _, blob) in zip((at, at + timedelta(seconds=300)), rows, strict=True)
+            for s in unpack(start, blob)
+        ]
+        assert samples == [
+            (at, "up", None, 12.5),
+            (at + timedelta(seconds=30), "up", None, 12.5),
+            (at + timedelta(seconds=300), "down", "HTTP 503", 12.5),
+        ]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM monitors WHERE name = 'moved'"))
         await engine.dispose()
