@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
 
@@ -50,6 +50,7 @@ from engine import (
     postgres_cpu_seconds,
     scrape,
     start_nginx,
+    stored_samples,
 )
 from infrawatch.core.clock import utcnow
 from infrawatch.core.config import Settings
@@ -180,20 +181,16 @@ async def websocket_delivery(a: str, b: str, token: str, changes: int) -> list[f
 async def longest_gap(url: str, since: Any, until: Any) -> float:
     """The longest gap between consecutive checks of one monitor from one
     location, in the window (each series starts at its last check before)."""
-    engine = create_async_engine(url)
-    query = text(
-        """
-        SELECT max(gap) FROM (
-            SELECT extract(epoch FROM checked_at - lag(checked_at)
-                   OVER (PARTITION BY monitor_id, location ORDER BY checked_at)) AS gap
-            FROM monitor_results WHERE checked_at >= :since AND checked_at <= :until
-        ) gaps
-        """
-    )
-    async with engine.connect() as conn:
-        value = await conn.scalar(query, {"since": since, "until": until})
-    await engine.dispose()
-    return float(value or 0.0)
+    series: dict[tuple[Any, Any], list[Any]] = {}
+    for monitor_id, sample in await stored_samples(url, since):
+        if sample.checked_at <= until:
+            series.setdefault((monitor_id, sample.location), []).append(sample.checked_at)
+    gaps = [
+        (later - earlier).total_seconds()
+        for times in series.values()
+        for earlier, later in zip(sorted(times), sorted(times)[1:], strict=False)
+    ]
+    return max(gaps, default=0.0)
 
 
 def percentile(values: list[float], fraction: float) -> float:

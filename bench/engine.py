@@ -43,6 +43,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from benchdb import migrated_database, monitor_row
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.monitoring.models import Monitor
+from infrawatch.monitoring.rollups import bucket_start
+from infrawatch.monitoring.samples import Sample, unpack
 
 BENCH_DB = "iw_bench_engine"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -154,34 +156,94 @@ async def query(url: str, sql: str, params: dict[str, Any] | None = None) -> lis
 
 
 async def result_rows(url: str) -> int:
-    rows = await query(url, "SELECT count(*) FROM monitor_results")
+    """Stored checks: each 5-minute row counts the results packed in it."""
+    rows = await query(
+        url,
+        "SELECT sum(count) FROM monitor_rollups WHERE granularity = 300 AND samples IS NOT NULL",
+    )
     return int(rows[0][0] or 0)
 
 
-async def checks_per_monitor(url: str, since: Any, until: Any) -> list[int]:
+async def stored_samples(url: str, since: datetime) -> list[tuple[Any, Sample]]:
+    """(monitor id, sample) of every result in buckets from `since` on."""
     rows = await query(
         url,
-        "SELECT count(*) FROM monitor_results WHERE checked_at >= :a AND checked_at < :b "
-        "GROUP BY monitor_id",
-        {"a": since, "b": until},
+        "SELECT monitor_id, bucket_start, samples FROM monitor_rollups"
+        " WHERE granularity = 300 AND samples IS NOT NULL AND bucket_start >= :a",
+        {"a": bucket_start(since, 300)},
     )
-    return sorted(int(r[0]) for r in rows)
+    return [(r[0], s) for r in rows for s in unpack(_utc(r[1]), r[2])]
+
+
+def _utc(value: Any) -> datetime:
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
+async def checks_per_monitor(url: str, since: datetime, until: datetime) -> list[int]:
+    counts: dict[Any, int] = {}
+    for monitor_id, sample in await stored_samples(url, since):
+        if since <= sample.checked_at < until:
+            counts[monitor_id] = counts.get(monitor_id, 0) + 1
+    return sorted(counts.values())
 
 
 async def distinct_checked(url: str) -> int:
-    rows = await query(url, "SELECT count(DISTINCT monitor_id) FROM monitor_results")
+    rows = await query(
+        url, "SELECT count(DISTINCT monitor_id) FROM monitor_rollups WHERE granularity = 300"
+    )
     return int(rows[0][0] or 0)
 
 
-async def last_first_check(url: str) -> datetime:
+async def last_first_check(url: str, since: datetime) -> datetime:
     """When the last monitor to be checked had its first check."""
-    rows = await query(
+    first: dict[Any, datetime] = {}
+    for monitor_id, sample in await stored_samples(url, since):
+        if monitor_id not in first or sample.checked_at < first[monitor_id]:
+            first[monitor_id] = sample.checked_at
+    return max(first.values())
+
+
+async def storage_at_rest(kind: str, url: str) -> dict[str, float]:
+    """What the history takes on disk, tables and indexes: in all, in packed
+    records, and per granularity's rows."""
+    if kind == "sqlite":
+        total_sql = (
+            "SELECT sum(pgsize) FROM dbstat WHERE name IN ('monitor_rollups', 'rollup_marks')"
+            " OR name LIKE 'sqlite_autoindex_monitor_rollups%' OR name LIKE 'ix_monitor_rollups%'"
+        )
+    else:
+        total_sql = (
+            "SELECT pg_total_relation_size('monitor_rollups')"
+            " + pg_total_relation_size('rollup_marks')"
+        )
+    total = float((await query(url, total_sql))[0][0] or 0)
+    figures = await query(
         url,
-        "SELECT max(first) FROM "
-        "(SELECT min(checked_at) AS first FROM monitor_results GROUP BY monitor_id) AS f",
+        "SELECT granularity, count(*), sum(count), sum(length(samples)) FROM monitor_rollups"
+        " GROUP BY granularity",
     )
-    value = rows[0][0]
-    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+    found = {"total": total, "packed": 0.0, "rows": 0.0, "checks": 0.0}
+    for granularity, rows, checks, packed in figures:
+        found["rows"] += rows
+        found[f"rows_{granularity}"] = rows
+        if granularity == 300:
+            found["checks"] = float(checks or 0)
+            found["packed"] = float(packed or 0)
+    return found
+
+
+def ninety_day_projection(rest: dict[str, float], monitors: int, interval: int) -> float:
+    """Bytes for `monitors` checked every `interval` s with the default
+    retention (5-minute rows and their records 48 h, hourly rows 32 days,
+    daily rows 90 days of the 400 kept), from what a stored record and a
+    row (its fixed columns, header and index entries) cost in this run."""
+    if not rest["checks"] or not rest["rows"]:
+        return float("nan")
+    per_record = rest["packed"] / rest["checks"]
+    per_row = (rest["total"] - rest["packed"]) / rest["rows"]
+    checks = monitors * 48 * 3600 / interval
+    rows = monitors * (48 * 12 + 32 * 24 + 90)
+    return checks * per_record + rows * per_row
 
 
 # --- processes ----------------------------------------------------------------------
@@ -370,7 +432,8 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(2)
             if await distinct_checked(url) >= args.monitors:
                 # From the rows themselves, not from this 2 s poll.
-                all_checked_after = (await last_first_check(url) - launched_at).total_seconds()
+                first_seen = await last_first_check(url, launched_at)
+                all_checked_after = (first_seen - launched_at).total_seconds()
         # Measure the steady state: from one interval after start to the end.
         warm = max(0.0, args.interval - (time.monotonic() - started))
         await asyncio.sleep(warm)
@@ -389,6 +452,7 @@ async def run(args: argparse.Namespace) -> None:
         per_monitor = await checks_per_monitor(url, wall_from, utcnow())
         rss = [peak_rss_mib(w.pid) for w in workers]
         pg_cpu = postgres_cpu_seconds() - pg_cpu_start if args.database == "postgresql" else 0.0
+        rest = await storage_at_rest(args.database, url)
         total_elapsed = time.monotonic() - started
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
@@ -429,6 +493,9 @@ async def run(args: argparse.Namespace) -> None:
     engine_per_core = checks / cpu if cpu else 0.0
     bare_per_core = 1 / bare_cpu if bare_cpu else 0.0
     growth = (size_last - size_first) / elapsed * 3600 / 2**20
+    written = rows_last - rows_first
+    per_check_grown = (size_last - size_first) / written if written else float("nan")
+    projected = ninety_day_projection(rest, 10_000, 30)
     print(
         f"\nengine benchmark: {args.monitors} HTTP monitors every {args.interval} s, "
         f"{args.database}, {args.workers} worker process(es), {elapsed:.0f} s measured"
@@ -490,6 +557,18 @@ async def run(args: argparse.Namespace) -> None:
         ),
         ("peak RSS per worker", ", ".join(f"{r:.0f} MiB" for r in rss)),
         ("database growth", f"{growth:.0f} MiB/hour (start {size_start / 2**20:.0f} MiB)"),
+        ("bytes per stored check, from growth", f"{per_check_grown:.1f}"),
+        (
+            "history at rest: bytes per check, per record, per row",
+            f"{rest['total'] / rest['checks']:.1f}, {rest['packed'] / rest['checks']:.1f}, "
+            f"{(rest['total'] - rest['packed']) / rest['rows']:.0f}"
+            if rest["checks"] and rest["rows"]
+            else "-",
+        ),
+        (
+            "10,000 monitors x 90 days at 30 s (projected)",
+            f"{projected / 2**30:.2f} GiB",
+        ),
         ("bare aiohttp loop", f"{bare_rate:.0f} req/s, {bare_cpu * 1000:.3f} ms CPU/request"),
         (
             "per-core throughput, engine / bare",
