@@ -37,7 +37,10 @@ async def render_metrics(runtime: Runtime, *, fleet: bool = True) -> bytes:
     registry.register(AlertingCollector(depth if fleet else None, runtime.alerting))
     # A few dozen series from the collectors, then tens of thousands per
     # monitor, formatted a slice at a time between the engine's checks.
-    return generate_latest(registry) + (await per_monitor_text(shot, runtime.engine)).encode()
+    limit = runtime.settings.metrics_per_monitor_limit
+    return (
+        generate_latest(registry) + (await per_monitor_text(shot, runtime.engine, limit)).encode()
+    )
 
 
 @router.get("/metrics", response_class=Response)

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     alerting_enabled: bool = True
     # /metrics names monitors and targets: it wants an API token unless this is on.
     metrics_public: bool = False
+    # Per-monitor series (a dozen lines each) while a scrape would have at
+    # most this many monitors; above it, only the per-status and per-type
+    # totals: 25,000 monitors made a 40 MB scrape.
+    metrics_per_monitor_limit: int = Field(default=1000, ge=0)
     alert_settle_seconds: float = 5.0
     # Durable jobs. `serve` runs a job worker unless told not to; every
     # `infrawatch worker` runs one. Leases are renewed every third of this.

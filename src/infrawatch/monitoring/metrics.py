@@ -3,10 +3,13 @@ database (status, certificate days, latency percentiles of the last hour)
 and what the engine in this process counts (checks, lateness, per-monitor
 latency histograms, write queue).
 
-The per-monitor series (tens of thousands of monitors, a dozen lines each)
-are formatted here as text, a slice at a time on the event loop: formatting
-them in a thread held the GIL for seconds on every scrape, and the engine's
-checks on the same loop started seconds late (seen at 50,000 monitors)."""
+The per-monitor series (a dozen lines each) are formatted here as text, a
+slice at a time on the event loop: formatting them in a thread held the GIL
+for seconds on every scrape, and the engine's checks on the same loop
+started seconds late (seen at 50,000 monitors). Past
+`INFRAWATCH_METRICS_PER_MONITOR_LIMIT` monitors they are left out (25,000
+monitors made a 40 MB scrape) and the totals per status and per monitor
+type say what the fleet does."""
 
 from __future__ import annotations
 
@@ -71,8 +74,40 @@ class EngineCollector:
         yield from engine_metrics(self.engine)
 
 
-async def per_monitor_text(shot: MonitorSnapshot, engine: Any | None) -> str:
-    """The per-monitor families in the Prometheus text format."""
+async def per_monitor_text(shot: MonitorSnapshot, engine: Any | None, limit: int = 1000) -> str:
+    """The per-monitor families in the Prometheus text format, and how many
+    monitors' series were left out for being more than `limit`."""
+    parts: list[str] = []
+    omitted = 0
+    if shot.monitors:
+        parts.extend(_status_totals(shot))
+        if len(shot.monitors) <= limit:
+            parts.extend(await _snapshot_series(shot))
+        else:
+            omitted = len(shot.monitors)
+    if engine is not None:
+        if len(engine.tracked) <= limit:
+            parts.extend(await _latency_histograms(engine))
+        else:
+            omitted = max(omitted, len(engine.tracked))
+    parts.extend(_family(OMITTED, "gauge", "monitors whose per-monitor series are left out"))
+    parts.append(f"{OMITTED} {omitted}\n")
+    return "".join(parts)
+
+
+OMITTED = "infrawatch_metrics_per_monitor_omitted"
+
+
+def _status_totals(shot: MonitorSnapshot) -> list[str]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for _, _, _, current, _ in shot.monitors:
+        counts[current] = counts.get(current, 0) + 1
+    lines = _family("infrawatch_monitors", "gauge", "monitors per shown status")
+    lines.extend(f'infrawatch_monitors{{status="{k}"}} {v}\n' for k, v in counts.items())
+    return lines
+
+
+async def _snapshot_series(shot: MonitorSnapshot) -> list[str]:
     families = {
         "status": _family(
             "infrawatch_monitor_status", "gauge", "1 for the monitor's current status"
@@ -112,10 +147,7 @@ async def per_monitor_text(shot: MonitorSnapshot, engine: Any | None) -> str:
                 families[key].append(
                     f"infrawatch_monitor_latency_{key}_seconds{{{labels}}} {latency_ms / 1000!r}\n"
                 )
-    parts = [line for family in families.values() for line in family] if shot.monitors else []
-    if engine is not None:
-        parts.extend(await _latency_histograms(engine))
-    return "".join(parts)
+    return [line for family in families.values() for line in family]
 
 
 SLICE = 500  # monitors formatted between two turns of the event loop
@@ -179,6 +211,19 @@ def engine_metrics(engine: Any) -> Iterator[Metric]:
     )
     lag.add_metric([], _cumulative(bounds, stats.loop_lag_counts), sum_value=stats.loop_lag_sum)
     yield lag
+    by_type = HistogramMetricFamily(
+        "infrawatch_engine_check_latency_seconds",
+        "check latency of this process's checks, per monitor type",
+        labels=["type"],
+    )
+    latency_bounds = [repr(b / 1000) for b in LATENCY_BOUNDS_MS] + ["+Inf"]
+    for kind, counts in sorted(stats.latency_by_type.items()):
+        by_type.add_metric(
+            [kind],
+            _cumulative(latency_bounds, counts),
+            sum_value=stats.latency_sum_by_type[kind] / 1000,
+        )
+    yield by_type
     gauges = {
         "infrawatch_engine_checks_in_flight": ("checks running now", stats.queue_depth),
         "infrawatch_engine_monitors": ("monitors this process schedules", len(engine.tracked)),

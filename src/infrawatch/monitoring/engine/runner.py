@@ -483,6 +483,7 @@ class Engine:
         tracked.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS_MS, result.latency_ms)] += 1
         tracked.latency_sum += result.latency_ms
         tracked.latency_count += 1
+        self.stats.latency(spec.type, result.latency_ms)
         self.writer.add_result(
             {
                 "monitor_id": spec.id,

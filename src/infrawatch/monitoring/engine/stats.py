@@ -5,6 +5,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from infrawatch.monitoring.rollups import LATENCY_BOUNDS_MS
+
 # Lateness buckets (seconds) for the exported histogram.
 LATENESS_BOUNDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -33,6 +35,18 @@ class EngineStats:
     shards_gained: int = 0
     shards_lost: int = 0
     monitors_loaded: int = 0
+    # Check latency per monitor type: what /metrics keeps when per-monitor
+    # series would be too many (a handful of series whatever the fleet).
+    latency_by_type: dict[str, list[int]] = field(default_factory=dict)
+    latency_sum_by_type: dict[str, float] = field(default_factory=dict)
+
+    def latency(self, kind: str, latency_ms: float) -> None:
+        counts = self.latency_by_type.get(kind)
+        if counts is None:
+            counts = self.latency_by_type[kind] = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+            self.latency_sum_by_type[kind] = 0.0
+        counts[bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)] += 1
+        self.latency_sum_by_type[kind] += latency_ms
 
     def loop_lag(self, lag: float) -> None:
         lag = max(0.0, lag)
