@@ -234,7 +234,7 @@ async def storage_at_rest(kind: str, url: str) -> dict[str, float]:
 
 def ninety_day_projection(rest: dict[str, float], monitors: int, interval: int) -> float:
     """Bytes for `monitors` checked every `interval` s with the default
-    retention (5-minute rows and their records 48 h, hourly rows 32 days,
+    retention (5-minute rows and their records 48 h, hourly rows 8 days,
     daily rows 90 days of the 400 kept), from what a stored record and a
     row (its fixed columns, header and index entries) cost in this run."""
     if not rest["checks"] or not rest["rows"]:
@@ -242,7 +242,7 @@ def ninety_day_projection(rest: dict[str, float], monitors: int, interval: int) 
     per_record = rest["packed"] / rest["checks"]
     per_row = (rest["total"] - rest["packed"]) / rest["rows"]
     checks = monitors * 48 * 3600 / interval
-    rows = monitors * (48 * 12 + 32 * 24 + 90)
+    rows = monitors * (48 * 12 + 8 * 24 + 90)
     return checks * per_record + rows * per_row
 
 

@@ -15,16 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.rollups import (
+    DAY,
     HISTOGRAM_COLUMNS,
+    HOUR,
     LATENCY_BOUNDS_MS,
     bucket_start,
     percentile,
     uptime_percent,
 )
 from infrawatch.monitoring.service import display_status
-
-DAY = 86400
-HOUR = 3600
 
 
 class Tally:
@@ -174,12 +173,12 @@ async def rollups(
 
 
 # A chart's range → the rollups it is drawn from (5-minute ones are kept
-# 8 days, hourly ones 95: rollups.RETENTION).
+# at least 25 h, hourly ones 8 days: engine/retention.py).
 SERIES_RANGES: dict[str, tuple[timedelta, int]] = {
     "1h": (timedelta(hours=1), 300),
     "24h": (timedelta(hours=24), 300),
     "7d": (timedelta(days=7), HOUR),
-    "30d": (timedelta(days=30), HOUR),
+    "30d": (timedelta(days=30), DAY),
 }
 
 

@@ -158,7 +158,8 @@ class MonitorRollup(LatencyHistogram, Base):
     latency_sum: Mapped[float] = mapped_column(Float)
     latency_min: Mapped[float] = mapped_column(Float)
     latency_max: Mapped[float] = mapped_column(Float)
-    samples: Mapped[bytes | None] = mapped_column(LargeBinary)  # 5-minute rows only
+    # 5-minute rows only; deferred: figures are read far more often than results.
+    samples: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class RollupMark(Base):

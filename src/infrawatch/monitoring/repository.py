@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infrawatch.core.db import UTCDateTime
 from infrawatch.core.pagination import SortKey, after_cursor, order_by
 from infrawatch.monitoring.models import (
     AgentReport,
@@ -46,10 +48,12 @@ from infrawatch.monitoring.models import (
     TemplateMonitor,
 )
 from infrawatch.monitoring.rollups import (
+    DAY,
     FIVE_MINUTES,
     FLEET_ADDITIVE,
     FLEET_CHANGES,
     HISTOGRAM_COLUMNS,
+    HOUR,
 )
 from infrawatch.monitoring.samples import PER_BUCKET, Sample, unpack
 
@@ -340,47 +344,81 @@ async def add_to_five_minutes(session: AsyncSession, rows: list[dict[str, Any]])
 STAGED_FIVE_MINUTES = "staged_five_minutes"
 
 
-async def replace_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Derived rows written over whatever was there (hours, from 5 minutes)."""
-    if not rows:
-        return
-    table = cast(Table, MonitorRollup.__table__)
-    stmt = _upsert(session, table)
-    names = [c for c in rows[0] if c not in ROLLUP_KEY]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=ROLLUP_KEY, set_={name: stmt.excluded[name] for name in names}
-    )
-    await session.execute(stmt, _in_lock_order(rows))
-
-
-ROLLUP_FIGURES = (
-    "count",
-    "up",
-    "down",
-    "degraded",
-    "latency_sum",
-    "latency_min",
-    "latency_max",
-    *HISTOGRAM_COLUMNS,
-)
-
-
-async def rollup_figures(
+async def derive_from_five_minutes(
     session: AsyncSession,
-    ids: Sequence[uuid.UUID],
-    granularity: int,
-    start: datetime,
-    end: datetime,
-) -> list[Any]:
-    """Rows of these monitors in [start, end), without their samples."""
-    r = MonitorRollup
-    query = select(r.monitor_id, r.bucket_start, *[r.__table__.c[n] for n in ROLLUP_FIGURES]).where(
-        r.monitor_id.in_(ids),
-        r.granularity == granularity,
-        r.bucket_start >= start,
-        r.bucket_start < end,
+    first: uuid.UUID,
+    last: uuid.UUID,
+    hour: datetime,
+    day: datetime,
+) -> None:
+    """For the monitors with ids in [first, last]: what the hour's 5-minute
+    rows gained since its hourly row was derived is added to the day, then
+    the hourly row is written over with their sum. Two statements, the
+    adding up in the database: done in Python, a pass at 50,000 monitors
+    held a worker's event loop for seconds."""
+    r = cast(Table, MonitorRollup.__table__)
+    end = hour + timedelta(seconds=HOUR)
+    fresh = (
+        select(
+            r.c.monitor_id,
+            *[func.sum(r.c[name]).label(name) for name in ADDITIVE_FIGURES],
+            func.min(r.c.latency_min).label("latency_min"),
+            func.max(r.c.latency_max).label("latency_max"),
+        )
+        .where(
+            r.c.granularity == FIVE_MINUTES,
+            r.c.bucket_start >= hour,
+            r.c.bucket_start < end,
+            r.c.monitor_id.between(first, last),
+        )
+        .group_by(r.c.monitor_id)
     )
-    return list(await session.execute(query))
+    columns = ["monitor_id", "granularity", "bucket_start", *ADDITIVE_FIGURES]
+    columns += ["latency_min", "latency_max"]
+    new = fresh.subquery("new")
+    old = (
+        select(r.c.monitor_id, *[r.c[name] for name in ADDITIVE_FIGURES])
+        .where(
+            r.c.granularity == HOUR,
+            r.c.bucket_start == hour,
+            r.c.monitor_id.between(first, last),
+        )
+        .subquery("old")
+    )
+    gained = (
+        select(
+            new.c.monitor_id,
+            literal(DAY),
+            literal(day, UTCDateTime(timezone=True)),
+            *[new.c[name] - func.coalesce(old.c[name], 0) for name in ADDITIVE_FIGURES],
+            new.c.latency_min,
+            new.c.latency_max,
+        )
+        .select_from(new.outerjoin(old, new.c.monitor_id == old.c.monitor_id))
+        # A WHERE, as SQLite needs before ON CONFLICT after a join.
+        .where(new.c.count != func.coalesce(old.c.count, 0))
+    )
+    stmt, _, changes = _rollup_upsert(session)
+    await session.execute(
+        stmt.from_select(columns, gained).on_conflict_do_update(
+            index_elements=ROLLUP_KEY, set_=changes
+        )
+    )
+    hourly = fresh.with_only_columns(
+        r.c.monitor_id,
+        literal(HOUR),
+        literal(hour, UTCDateTime(timezone=True)),
+        *[func.sum(r.c[name]) for name in ADDITIVE_FIGURES],
+        func.min(r.c.latency_min),
+        func.max(r.c.latency_max),
+    )
+    replace = _upsert(session, r).from_select(columns, hourly)
+    await session.execute(
+        replace.on_conflict_do_update(
+            index_elements=ROLLUP_KEY,
+            set_={name: replace.excluded[name] for name in columns if name not in ROLLUP_KEY},
+        )
+    )
 
 
 async def monitors_with_rollups(

@@ -201,7 +201,7 @@ async def monitor_uptime(monitor_id: uuid.UUID, session: DbSession) -> dict[str,
 
 SeriesRange = Annotated[
     Literal["1h", "24h", "7d", "30d"],
-    Query(description="1h and 24h from 5-minute rollups, 7d and 30d from hourly ones"),
+    Query(description="1h and 24h from 5-minute rollups, 7d from hourly ones, 30d from daily"),
 ]
 
 

@@ -9,6 +9,7 @@ Create Date: 2026-12-04 18:20:00
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from itertools import groupby
 
@@ -27,6 +28,7 @@ branch_labels = None
 depends_on = None
 
 FIVE_MINUTES = 300
+log = logging.getLogger("alembic.runtime.migration")
 HISTOGRAM = [f"h{i}" for i in range(11)]
 When = infrawatch.core.db.UTCDateTime(timezone=True)
 
@@ -90,7 +92,9 @@ def _move_results() -> None:
         rollups.c.bucket_start == sa.bindparam("b"),
     )
     monitor_ids = list(bind.scalars(sa.select(results.c.monitor_id).distinct()))
-    for monitor_id in monitor_ids:
+    for done, monitor_id in enumerate(monitor_ids):
+        if done and done % 1000 == 0:  # a large fleet's results take minutes: say how far
+            log.info("packed the stored results of %d of %d monitors", done, len(monitor_ids))
         rows = bind.execute(
             sa.select(results)
             .where(results.c.monitor_id == monitor_id)

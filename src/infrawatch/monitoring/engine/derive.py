@@ -15,23 +15,15 @@ everything raw, do not."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.engine.retention import kept_for
-from infrawatch.monitoring.rollups import (
-    DAY,
-    FIVE_MINUTES,
-    HOUR,
-    Bucket,
-    bucket_row,
-    bucket_start,
-)
+from infrawatch.monitoring.rollups import DAY, FIVE_MINUTES, HOUR, bucket_start
 
-CHUNK = 2000  # monitors per transaction: no pass holds the database for long
+CHUNK = 5000  # monitors per transaction: no pass holds the database for long
 
 
 async def derive_marked_hours(db: Database, raw_retention_hours: float) -> int:
@@ -53,43 +45,12 @@ async def derive_marked_hours(db: Database, raw_retention_hours: float) -> int:
 
 async def derive_hour(db: Database, hour: datetime) -> None:
     end = hour + timedelta(seconds=HOUR)
-    day = bucket_start(hour, DAY)
     async with db.unit_of_work(write=False) as session:
         ids = await repository.monitors_with_rollups(session, FIVE_MINUTES, hour, end)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         async with db.unit_of_work() as session:
             await repository.take_derive_lock(session)
-            sums: dict[uuid.UUID, Bucket] = {}
-            for row in await repository.rollup_figures(session, chunk, FIVE_MINUTES, hour, end):
-                sums.setdefault(row.monitor_id, Bucket()).merge_row(row)
-            before: dict[uuid.UUID, Bucket] = {}
-            for row in await repository.rollup_figures(session, chunk, HOUR, hour, end):
-                before.setdefault(row.monitor_id, Bucket()).merge_row(row)
-            hours, days = [], []
-            for monitor_id, now in sums.items():
-                hours.append(bucket_row(monitor_id, HOUR, hour, now))
-                change = _difference(now, before.get(monitor_id))
-                if change is not None:
-                    days.append(bucket_row(monitor_id, DAY, day, change))
-            await repository.replace_rollups(session, hours)
-            await repository.upsert_rollups(session, days)
-
-
-def _difference(now: Bucket, before: Bucket | None) -> Bucket | None:
-    """What an hour gained since it was last derived (its 5-minute rows only
-    ever gain checks, so every count is ≥ 0 and the extremes only widen)."""
-    if before is None:
-        return now
-    if now.count == before.count:
-        return None
-    return Bucket(
-        count=now.count - before.count,
-        up=now.up - before.up,
-        down=now.down - before.down,
-        degraded=now.degraded - before.degraded,
-        latency_sum=now.latency_sum - before.latency_sum,
-        latency_min=now.latency_min,
-        latency_max=now.latency_max,
-        histogram=[a - b for a, b in zip(now.histogram, before.histogram, strict=True)],
-    )
+            await repository.derive_from_five_minutes(
+                session, chunk[0], chunk[-1], hour, bucket_start(hour, DAY)
+            )
