@@ -57,3 +57,36 @@ async def test_results_wait_in_order_while_the_database_is_away_then_go_in_slice
     # One transaction (and one results event) per slice of three.
     assert batches.queue.qsize() == 3
     batches.close()
+
+
+async def test_results_page_through_buckets_newest_first_each_once(api: Any, db: Database) -> None:
+    monitor_id = await create_http_monitor(api, "http://127.0.0.1:9/", paused=True)
+    writer = ResultWriter(db)
+    start = utcnow() - timedelta(minutes=20)
+    for n in range(25):  # every 40 s: spread over four 5-minute buckets
+        row = result(monitor_id, 0)
+        row["checked_at"] = start + timedelta(seconds=40 * n)
+        writer.add_result(row)
+    assert await writer.flush()
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 10, **({"cursor": cursor} if cursor else {})}
+        page = (
+            await api.viewer.get(f"/api/v1/monitors/{monitor_id}/results", params=params)
+        ).json()
+        assert page["total"] == 25
+        seen += [item["id"] for item in page["items"]]
+        streaks = (
+            [item["streak"] for item in page["items"]] if "streak" in page["items"][0] else None
+        )
+        assert streaks is None or streaks == sorted(streaks, reverse=True)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 25 and seen == sorted(seen, reverse=True)
+    # Any 18 digits are a well-formed cursor; one past year 9999 reads from the newest.
+    far = await api.viewer.get(
+        f"/api/v1/monitors/{monitor_id}/results", params={"cursor": "9" * 18, "limit": 3}
+    )
+    assert far.status_code == 200 and [i["id"] for i in far.json()["items"]] == seen[:3]

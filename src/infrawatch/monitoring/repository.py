@@ -59,6 +59,7 @@ from infrawatch.monitoring.samples import PER_BUCKET, Sample, unpack
 
 LEASE_LOCK_KEY = 0x1A1F_0001  # any constant no other lock in the database uses
 DERIVE_LOCK_KEY = 0x1A1F_0002
+LAST_SECOND = 253_402_300_799  # 9999-12-31 23:59:59 UTC
 
 # --- monitors -------------------------------------------------------------------
 
@@ -525,7 +526,9 @@ async def results_page(
         r.monitor_id == monitor_id, r.granularity == FIVE_MINUTES, r.samples.is_not(None)
     )
     if before_id is not None:
-        newest_bucket = datetime.fromtimestamp(before_id // PER_BUCKET, UTC)
+        # A cursor past year 9999 (any 18 digits pass the format check)
+        # reads from the newest, not a 500 for an impossible date.
+        newest_bucket = datetime.fromtimestamp(min(before_id // PER_BUCKET, LAST_SECOND), UTC)
         query = query.where(r.bucket_start <= newest_bucket)
     found: list[Sample] = []
     for bucket, blob in await session.execute(query.order_by(r.bucket_start.desc()).limit(limit)):
