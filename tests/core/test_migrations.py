@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import bindparam, inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from infrawatch import migrations
 from infrawatch.core.db import Base, UTCDateTime
@@ -62,6 +63,31 @@ async def test_migrations_go_down_and_up_again_and_match_the_models(
         await engine.dispose()
 
 
+def _scratch_engine(backend: Backend, tmp_path: Path) -> AsyncEngine:
+    """An engine on a database of the test's own (SQLite) or the backend's."""
+    if backend.template is not None:
+        return create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    return create_async_engine(backend.url)
+
+
+async def _insert_monitor(
+    conn: AsyncConnection, monitor_id: str, name: str, at: datetime, in_maintenance: bool
+) -> None:
+    """A monitor row as the schema of 0011 and 0012 takes it."""
+    await conn.execute(
+        text(
+            "INSERT INTO monitors (id, name, type, target, interval_seconds,"
+            " timeout_seconds, retry_interval_seconds, failure_threshold,"
+            " success_threshold, conditions, settings, critical, paused,"
+            " in_maintenance, status, shard, version, created_at, updated_at,"
+            " locations, located)"
+            " VALUES (:id, :name, 'http', 'http://127.0.0.1:9/', 30, 5, 30, 3, 1,"
+            " '[]', '{}', false, false, :maintenance, 'down', 1, 1, :now, :now, '[]', false)"
+        ),
+        {"id": monitor_id, "name": name, "now": at, "maintenance": in_maintenance},
+    )
+
+
 async def test_0012_gives_unalerted_transitions_their_monitors_facts(
     backend: Backend, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -69,27 +95,13 @@ async def test_0012_gives_unalerted_transitions_their_monitors_facts(
     waiting for it at the upgrade get the facts from their monitor."""
     at = datetime(2026, 12, 4, tzinfo=UTC)
 
-    if backend.template is not None:
-        engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    else:
-        engine = create_async_engine(backend.url)
+    engine = _scratch_engine(backend, tmp_path)
     monitor = "6f1c1f3e-0000-4000-8000-000000000012"
     try:
         await migrations.downgrade(engine, "base")
         await migrations.upgrade(engine, "0011")
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO monitors (id, name, type, target, interval_seconds,"
-                    " timeout_seconds, retry_interval_seconds, failure_threshold,"
-                    " success_threshold, conditions, settings, critical, paused,"
-                    " in_maintenance, status, shard, version, created_at, updated_at,"
-                    " locations, located)"
-                    " VALUES (:id, 'shop', 'http', 'http://127.0.0.1:9/', 30, 5, 30, 3, 1,"
-                    " '[]', '{}', false, false, true, 'down', 1, 1, :now, :now, '[]', false)"
-                ),
-                {"id": monitor, "now": at},
-            )
+            await _insert_monitor(conn, monitor, "shop", at, in_maintenance=True)
             for alerted in (at, None):
                 await conn.execute(
                     text(
@@ -124,10 +136,7 @@ async def test_0013_packs_stored_results_into_their_five_minute_rows(
     """Raw results survive the move: each lands in its bucket's samples,
     with its words; a bucket whose rollup row was missing gets one."""
     at = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
-    if backend.template is not None:
-        engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    else:
-        engine = create_async_engine(backend.url)
+    engine = _scratch_engine(backend, tmp_path)
     monitor = uuid.UUID("6f1c1f3e-0000-4000-8000-000000000013")
     # The form SQLAlchemy's Uuid stores on each engine.
     stored_id = monitor.hex if backend.template is not None else str(monitor)
@@ -136,18 +145,7 @@ async def test_0013_packs_stored_results_into_their_five_minute_rows(
         await migrations.downgrade(engine, "base")
         await migrations.upgrade(engine, "0012")
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO monitors (id, name, type, target, interval_seconds,"
-                    " timeout_seconds, retry_interval_seconds, failure_threshold,"
-                    " success_threshold, conditions, settings, critical, paused,"
-                    " in_maintenance, status, shard, version, created_at, updated_at,"
-                    " locations, located)"
-                    " VALUES (:id, 'moved', 'http', 'http://127.0.0.1:9/', 30, 5, 30, 3, 1,"
-                    " '[]', '{}', false, false, false, 'down', 1, 1, :now, :now, '[]', false)"
-                ),
-                {"id": stored_id, "now": at},
-            )
+            await _insert_monitor(conn, stored_id, "moved", at, in_maintenance=False)
             for seconds, outcome, state, error in (
                 (0, "up", "up", None),
                 (30, "up", "up", None),
