@@ -232,6 +232,14 @@ async def storage_at_rest(kind: str, url: str) -> dict[str, float]:
     return found
 
 
+def steady_bytes_per_check(rest: dict[str, float], interval: int) -> float:
+    if not rest["checks"] or not rest["rows"]:
+        return float("nan")
+    per_record = rest["packed"] / rest["checks"]
+    per_row = (rest["total"] - rest["packed"]) / rest["rows"]
+    return per_record + per_row * (interval / 300 + interval / 3600 + interval / 86400)
+
+
 def ninety_day_projection(rest: dict[str, float], monitors: int, interval: int) -> float:
     """Bytes for `monitors` checked every `interval` s with the default
     retention (5-minute rows and their records 48 h, hourly rows 8 days,
@@ -564,6 +572,13 @@ async def run(args: argparse.Namespace) -> None:
             f"{(rest['total'] - rest['packed']) / rest['rows']:.0f}"
             if rest["checks"] and rest["rows"]
             else "-",
+        ),
+        (
+            # A short run charges each 5-minute, hourly and daily row to
+            # the few checks it has held so far; a steady one to 10, 120
+            # and 2,880 checks (at 30 s). Record and row costs are this run's.
+            "bytes per stored check at steady state (computed)",
+            f"{steady_bytes_per_check(rest, args.interval):.1f}",
         ),
         (
             "10,000 monitors x 90 days at 30 s (projected)",
