@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from infrawatch.core.config import Settings
 from infrawatch.core.db import Database
 from infrawatch.core.events import EventBus
 from infrawatch.monitoring.engine.writer import ResultWriter
+from infrawatch.monitoring.rows import ResultRow
 from tests.conftest import Backend, Clients
 from tests.monitoring.proxy import proxied
 
@@ -54,18 +54,19 @@ async def test_the_api_answers_503_with_retry_after_while_the_database_is_away(
             await client.aclose()
 
 
-def _result() -> dict[str, Any]:
-    return {
-        "monitor_id": uuid.uuid4(),
-        "checked_at": utcnow(),
-        "outcome": "up",
-        "state": "up",
-        "streak": 1,
-        "latency_ms": 1.0,
-        "status_code": 200,
-        "error": None,
-        "details": None,
-    }
+def _result() -> ResultRow:
+    return ResultRow(
+        monitor_id=uuid.uuid4(),
+        checked_at=utcnow(),
+        outcome="up",
+        state="up",
+        streak=1,
+        latency_ms=1.0,
+        status_code=200,
+        error=None,
+        details=None,
+        location="default",
+    )
 
 
 async def test_the_writer_logs_an_outage_once_and_backs_off(

@@ -15,9 +15,11 @@ from sqlalchemy import text
 from infrawatch import migrations
 from infrawatch.core.clock import utcnow
 from infrawatch.core.db import Database
+from infrawatch.monitoring.engine.derive import derive_marked_hours
 from infrawatch.monitoring.engine.retention import run_retention
 from infrawatch.monitoring.engine.writer import LEASE_KEY, ResultWriter
 from infrawatch.monitoring.rollups import bucket_start
+from infrawatch.monitoring.rows import ResultRow
 from tests.monitoring.helpers import create_http_monitor
 from tests.web.test_pages import _signed_in
 
@@ -119,18 +121,19 @@ async def test_anonymous_callers_get_no_map(api: Any) -> None:
     assert (await api.anon.get("/api/v1/servers/map")).status_code == 401
 
 
-def _result(monitor_id: str, at: Any, outcome: str, latency: float) -> dict[str, Any]:
-    return {
-        "monitor_id": uuid.UUID(monitor_id),
-        "checked_at": at,
-        "outcome": outcome,
-        "state": outcome,
-        "streak": 1,
-        "latency_ms": latency,
-        "status_code": 200 if outcome == "up" else None,
-        "error": None if outcome == "up" else "refused",
-        "details": None,
-    }
+def _result(monitor_id: str, at: Any, outcome: str, latency: float) -> ResultRow:
+    return ResultRow(
+        monitor_id=uuid.UUID(monitor_id),
+        checked_at=at,
+        outcome=outcome,
+        state=outcome,
+        streak=1,
+        latency_ms=latency,
+        status_code=200 if outcome == "up" else None,
+        error=None if outcome == "up" else "refused",
+        details=None,
+        location="default",
+    )
 
 
 def _transition(monitor_id: str, at: Any, from_state: str, to_state: str) -> dict[str, Any]:
@@ -277,6 +280,8 @@ async def test_the_migration_backfills_fleet_rows_from_what_an_installation_had(
     writer.add_transition(_transition(monitor, at, "pending", "down"))
     writer.add_transition(_transition(monitor, at + timedelta(seconds=1), "down", "up"))
     assert await writer.flush()
+    # An installation's hourly and daily rows are derived within a minute.
+    assert await derive_marked_hours(db, 48) >= 1
     query = text(
         "SELECT granularity, count, up, down, latency_sum, went_down, recovered, h0, h1"
         " FROM fleet_rollups ORDER BY granularity, bucket_start"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -256,10 +257,12 @@ def _upsert(session: AsyncSession, table: Table) -> Any:
     return dialect.insert(table)
 
 
-def _rollup_upsert(session: AsyncSession) -> tuple[Any, Table, dict[str, Any]]:
-    """An upsert that adds a rollup row's counts to the stored ones."""
-    table = cast(Table, MonitorRollup.__table__)
-    stmt = _upsert(session, table)
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _adding(table: Table, stmt: Any) -> dict[str, Any]:
+    """SET clauses that add a rollup row's figures to the stored ones."""
     excluded = stmt.excluded
     changes: dict[str, Any] = {name: table.c[name] + excluded[name] for name in ADDITIVE_FIGURES}
     # CASE, not min()/least(): one spelling that both engines understand.
@@ -271,11 +274,67 @@ def _rollup_upsert(session: AsyncSession) -> tuple[Any, Table, dict[str, Any]]:
         (excluded.latency_max > table.c.latency_max, excluded.latency_max),
         else_=table.c.latency_max,
     )
-    return stmt, table, changes
+    return changes
 
 
 ROLLUP_KEY = ["monitor_id", "granularity", "bucket_start"]
 ADDITIVE_FIGURES = ("count", "up", "down", "degraded", "latency_sum", *HISTOGRAM_COLUMNS)
+ROLLUPS = cast(Table, MonitorRollup.__table__)
+FIVE_MINUTE_COLUMNS = (
+    *ROLLUP_KEY,
+    *ADDITIVE_FIGURES,
+    "latency_min",
+    "latency_max",
+    "samples",
+)
+STAGED_FIVE_MINUTES = "staged_five_minutes"
+# The engine's batch goes here by COPY on PostgreSQL (a temporary table of
+# the connection's own, emptied at every commit).
+STAGED = Table(
+    STAGED_FIVE_MINUTES, MetaData(), *[Column(c, ROLLUPS.c[c].type) for c in FIVE_MINUTE_COLUMNS]
+)
+
+
+@functools.cache
+def _statement(dialect: str, purpose: str) -> Any:
+    """The write path's statements, built once per dialect: building one
+    (its SET clauses, the `excluded` alias) took milliseconds per batch and
+    a statement built anew each time missed SQLAlchemy's compiled cache."""
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if purpose == "add rollups":
+        stmt = insert_into(ROLLUPS)
+        return stmt.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=_adding(ROLLUPS, stmt))
+    if purpose == "add five minutes":
+        stmt = insert_into(ROLLUPS)
+        if dialect == "postgresql":
+            stmt = stmt.from_select(
+                FIVE_MINUTE_COLUMNS,
+                # Lock order again: COPY kept it, the SELECT must say so.
+                select(*[STAGED.c[c] for c in FIVE_MINUTE_COLUMNS]).order_by(
+                    STAGED.c.monitor_id, STAGED.c.granularity, STAGED.c.bucket_start
+                ),
+            )
+        changes = _adding(ROLLUPS, stmt)
+        # CAST: SQLite's || makes text of two blobs; the cast gives the bytes back.
+        changes["samples"] = sql_cast(
+            func.coalesce(ROLLUPS.c.samples, b"").op("||")(stmt.excluded.samples), LargeBinary
+        )
+        return stmt.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=changes)
+    if purpose == "add fleet":
+        fleet = cast(Table, FleetRollup.__table__)
+        stmt = insert_into(fleet)
+        changes = {
+            name: fleet.c[name] + stmt.excluded[name] for name in (*FLEET_ADDITIVE, *FLEET_CHANGES)
+        }
+        return stmt.on_conflict_do_update(
+            index_elements=["granularity", "bucket_start"], set_=changes
+        )
+    if purpose == "stage":
+        return text(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_FIVE_MINUTES}"
+            " (LIKE monitor_rollups) ON COMMIT DELETE ROWS"
+        )
+    raise ValueError(purpose)
 
 
 def _in_lock_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -284,13 +343,16 @@ def _in_lock_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["monitor_id"], r["granularity"], r["bucket_start"]))
 
 
+def _rollup_upsert(session: AsyncSession) -> tuple[Any, Table, dict[str, Any]]:
+    """An upsert that adds a rollup row's figures, to build others on."""
+    stmt = _upsert(session, ROLLUPS)
+    return stmt, ROLLUPS, _adding(ROLLUPS, stmt)
+
+
 async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Rows added to the stored ones (a day's share of a derived hour)."""
-    if not rows:
-        return
-    stmt, _, changes = _rollup_upsert(session)
-    stmt = stmt.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=changes)
-    await session.execute(stmt, _in_lock_order(rows))
+    """Rows added to the stored ones."""
+    if rows:
+        await session.execute(_statement(_dialect(session), "add rollups"), _in_lock_order(rows))
 
 
 async def add_to_five_minutes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -300,49 +362,24 @@ async def add_to_five_minutes(session: AsyncSession, rows: list[dict[str, Any]])
     (binary COPY skips parsing 20 parameters a row)."""
     if not rows:
         return
-    stmt, table, changes = _rollup_upsert(session)
-    # CAST: SQLite's || makes text of two blobs; the cast gives the bytes back.
-    changes["samples"] = sql_cast(
-        func.coalesce(table.c.samples, b"").op("||")(stmt.excluded.samples), LargeBinary
-    )
     rows = _in_lock_order(rows)
-    if session.get_bind().dialect.name != "postgresql":
-        stmt = stmt.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=changes)
-        await session.execute(stmt, rows)
+    dialect = _dialect(session)
+    if dialect != "postgresql":
+        await session.execute(_statement(dialect, "add five minutes"), rows)
         return
-    columns = list(rows[0])
     # Through the session, so it opens the transaction the COPY then joins
     # (on the bare driver connection it would autocommit, and ON COMMIT
     # DELETE ROWS would empty the table before the upsert read it).
-    await session.execute(
-        text(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_FIVE_MINUTES}"
-            " (LIKE monitor_rollups) ON COMMIT DELETE ROWS"
-        )
-    )
+    await session.execute(_statement(dialect, "stage"))
     connection = await (await session.connection()).get_raw_connection()
     driver = connection.driver_connection
     assert driver is not None
     await driver.copy_records_to_table(
-        STAGED_FIVE_MINUTES, records=[tuple(r[c] for c in columns) for r in rows], columns=columns
+        STAGED_FIVE_MINUTES,
+        records=[tuple(r[c] for c in FIVE_MINUTE_COLUMNS) for r in rows],
+        columns=FIVE_MINUTE_COLUMNS,
     )
-    staged = Table(STAGED_FIVE_MINUTES, MetaData(), *[Column(c, table.c[c].type) for c in columns])
-    upsert = postgresql.insert(table).from_select(
-        columns,
-        # Lock order again: COPY kept it, the SELECT must say so.
-        select(*[staged.c[c] for c in columns]).order_by(
-            staged.c.monitor_id, staged.c.granularity, staged.c.bucket_start
-        ),
-    )
-    excluded = upsert.excluded
-    pg_changes = {name: (table.c[name] + excluded[name]) for name in (*ADDITIVE_FIGURES,)}
-    pg_changes["latency_min"] = func.least(table.c.latency_min, excluded.latency_min)
-    pg_changes["latency_max"] = func.greatest(table.c.latency_max, excluded.latency_max)
-    pg_changes["samples"] = func.coalesce(table.c.samples, b"").op("||")(excluded.samples)
-    await session.execute(upsert.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=pg_changes))
-
-
-STAGED_FIVE_MINUTES = "staged_five_minutes"
+    await session.execute(_statement(dialect, "add five minutes"))
 
 
 async def derive_from_five_minutes(
@@ -598,14 +635,8 @@ async def upsert_fleet(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     to the commit only."""
     if not rows:
         return
-    table = cast(Table, FleetRollup.__table__)
-    stmt = _upsert(session, table)
-    changes = {
-        name: table.c[name] + stmt.excluded[name] for name in (*FLEET_ADDITIVE, *FLEET_CHANGES)
-    }
-    stmt = stmt.on_conflict_do_update(index_elements=["granularity", "bucket_start"], set_=changes)
     rows = sorted(rows, key=lambda r: (r["granularity"], r["bucket_start"]))  # one lock order
-    await session.execute(stmt, rows)
+    await session.execute(_statement(_dialect(session), "add fleet"), rows)
 
 
 async def fleet_rows_since(
