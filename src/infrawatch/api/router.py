@@ -12,6 +12,7 @@ from infrawatch.credentials.router import router as credentials_router
 from infrawatch.credentials.router import secrets_router
 from infrawatch.discovery.router import router as discovery_router
 from infrawatch.discovery.router import validate_router
+from infrawatch.fleet.router import router as fleet_router
 from infrawatch.inventory.router import router as inventory_router
 from infrawatch.jobs.router import router as jobs_router
 from infrawatch.monitoring.router import agent_report_router, agents_router, push_router
@@ -65,6 +66,7 @@ def api_router() -> APIRouter:
         accounts_router,
         hibernation_router,
         statuspage_router,
+        fleet_router,
     )
     for part in parts:
         router.include_router(part)

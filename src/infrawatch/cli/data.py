@@ -1,4 +1,4 @@
-"""`infrawatch import|export`, `infrawatch db …`, `infrawatch keys …`,
+"""`infrawatch import|export|apply`, `infrawatch db …`, `infrawatch keys …`,
 `infrawatch agents …`: commands on an installation's data."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from infrawatch.cli.common import app, err, fail, load_settings, print_out, prog
 if TYPE_CHECKING:
     from infrawatch.core.keys import Reencryption
     from infrawatch.core.runtime import Runtime
+    from infrawatch.fleet.service import Change
     from infrawatch.inventory.schemas import ImportReport
 
 keys_app = sub_app("keys", "The master encryption key: status, rotate, generate.")
@@ -105,6 +106,74 @@ def import_summary(report: ImportReport) -> str:
     return line
 
 
+SIGNS = {"create": "+", "update": "~", "delete": "-"}
+
+
+def plan_lines(changes: list[Change]) -> list[str]:
+    """`+ monitors web-1 https`, `~ servers web-1 (hostname, tags)`, `- rules old`."""
+    return [
+        f"{SIGNS[c.action]} {c.kind} {c.name}" + (f" ({', '.join(c.fields)})" if c.fields else "")
+        for c in changes
+    ]
+
+
+@app.command("apply")
+def apply(
+    files: Annotated[
+        list[Path],
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="PATH",
+            exists=True,
+            readable=True,
+            help="a fleet document (YAML), or a folder of them; give several -f to merge",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan; change nothing")
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="delete what the documents do not name, of the kinds they list"
+        ),
+    ] = False,
+) -> None:
+    """Make the installation match fleet documents: servers, groups,
+    monitors, channels and rules, keyed by name (docs/config-as-code.md).
+
+    Prints the plan (+ create, ~ update, - delete) first, then applies it in
+    one transaction: all of it, or nothing. Secrets are never written in
+    the document: it names a stored secret or a variable of this shell's
+    environment instead (docs/config-as-code.md)."""
+    from infrawatch.core.context import cli_context
+    from infrawatch.fleet import document, service
+    from infrawatch.fleet.kinds import Tools
+
+    try:
+        items = document.parse(document.read_paths(files))
+    except Exception as exc:
+        fail(getattr(exc, "message", str(exc)))
+
+    async def work(runtime: Runtime) -> list[Change]:
+        tools = Tools(runtime.keyring, "")
+        async with runtime.db.unit_of_work(write=not dry_run) as session:
+            plan = await service.make_plan(session, tools, items, prune=prune, environment=True)
+            for line in plan_lines(plan.changes):
+                print_out(line)
+            if not dry_run and plan.steps:
+                with progress() as bar:
+                    bar.add_task("applying", total=None)
+                    await service.apply_plan(session, cli_context(), tools, plan)
+            return plan.changes
+
+    changes = run(work)
+    counts = {action: sum(1 for c in changes if c.action == action) for action in SIGNS}
+    summary = ", ".join(f"{counts[a]} to {a}" if dry_run else f"{counts[a]} {a}d" for a in SIGNS)
+    print_out(("nothing to change" if not changes else summary) + (" (dry run)" if dry_run else ""))
+
+
 @app.command("export")
 def export(
     format: Annotated[Format, typer.Option(help="csv, yaml or json")] = "csv",
@@ -118,10 +187,26 @@ def export(
         Path | None,
         typer.Option("--output", "-o", metavar="FILE", help="file to write; default stdout"),
     ] = None,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="the whole fleet as a fleet document (what `apply -f` reads), secrets left out",
+        ),
+    ] = False,
 ) -> None:
-    """Write servers as CSV, YAML or JSON (what import reads)."""
+    """Write servers as CSV, YAML or JSON (what import reads), or with
+    --all the fleet document `infrawatch apply` reads."""
     from infrawatch.inventory import service as inventory
     from infrawatch.inventory import transfer
+
+    async def fleet(runtime: Runtime) -> str:
+        from infrawatch.fleet import document, service
+        from infrawatch.fleet.kinds import Tools
+
+        tools = Tools(runtime.keyring, "")
+        async with runtime.db.unit_of_work(write=False) as session:
+            return document.render(await service.export(session, tools))
 
     async def work(runtime: Runtime) -> str:
         with progress() as bar:
@@ -134,7 +219,7 @@ def export(
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
 
-    text = run(work)
+    text = run(fleet if everything else work)
     if output is None:
         sys.stdout.write(text)
     else:

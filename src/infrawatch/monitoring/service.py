@@ -187,7 +187,8 @@ def _check_locations(monitor_type: str, locations: list[str], quorum: int | None
         )
 
 
-def _timing(interval: int, timeout: float | None, retry: int | None) -> tuple[float, int]:
+def effective_timing(interval: int, timeout: float | None, retry: int | None) -> tuple[float, int]:
+    """The timeout and retry interval a monitor gets when it gives none."""
     timeout = timeout if timeout is not None else float(min(10, interval))
     if timeout > interval:
         raise InvalidInput(
@@ -213,7 +214,7 @@ async def create_monitor(
     presenter: Presenter,
 ) -> Versioned[MonitorOut]:
     target, settings = validate_monitor(data.type, data.target, data.settings, data.conditions)
-    timeout, retry = _timing(
+    timeout, retry = effective_timing(
         data.interval_seconds, data.timeout_seconds, data.retry_interval_seconds
     )
     if await repository.by_name(session, data.name) is not None:
@@ -330,7 +331,7 @@ async def update_monitor(
     target, settings = validate_monitor(
         monitor.type, merged["target"], merged["settings"], merged["conditions"]
     )
-    timeout, retry = _timing(
+    timeout, retry = effective_timing(
         merged["interval_seconds"], merged["timeout_seconds"], merged["retry_interval_seconds"]
     )
     if merged["name"] != monitor.name and await repository.by_name(session, merged["name"]):

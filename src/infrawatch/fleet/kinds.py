@@ -1,0 +1,379 @@
+"""What config as code manages, kind by kind: how a kind's objects read in
+the document's form (names for references, no secrets), and how one is
+created, changed and deleted, through the domains' own services (so every
+check, every audit record and every event is the one the API gives).
+
+The document's form of an object is its create schema's fields with ids
+replaced by names: `server_id` → `server`, `channel_ids` → `channels`,
+`monitor_ids` → `monitors`, `server_ids` → `servers`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infrawatch.alerting import channels, rules
+from infrawatch.alerting.schemas import (
+    ChannelCreate,
+    ChannelUpdate,
+    RuleCreate,
+    RuleUpdate,
+)
+from infrawatch.core.context import OperationContext
+from infrawatch.core.crypto import Keyring
+from infrawatch.inventory import groups
+from infrawatch.inventory import service as inventory
+from infrawatch.inventory.schemas import (
+    GroupCreate,
+    GroupUpdate,
+    ServerCreate,
+    ServerUpdate,
+)
+from infrawatch.monitoring import service as monitoring
+from infrawatch.monitoring.schemas import MonitorCreate, MonitorUpdate, validate_monitor
+from infrawatch.monitoring.target_secrets import split_password
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A document field naming objects of another kind, for a schema field
+    holding their ids."""
+
+    field: str  # in the create schema
+    kind: str  # the document key of the kind it names
+    many: bool
+
+
+@dataclass
+class Existing:
+    id: uuid.UUID
+    fields: dict[str, Any]  # the create schema's fields, ids as stored
+
+
+@dataclass
+class Tools:
+    """What a kind's operations need besides the session."""
+
+    keyring: Keyring
+    base_url: str
+
+    @property
+    def presenter(self) -> monitoring.Presenter:
+        return monitoring.Presenter(keyring=self.keyring, base_url=self.base_url)
+
+
+Loader = Callable[[AsyncSession, Tools], Awaitable[dict[str, Existing]]]
+Creator = Callable[[AsyncSession, OperationContext, Tools, dict[str, Any]], Awaitable[uuid.UUID]]
+Updater = Callable[
+    [AsyncSession, OperationContext, Tools, uuid.UUID, dict[str, Any]], Awaitable[None]
+]
+Deleter = Callable[[AsyncSession, OperationContext, Tools, uuid.UUID], Awaitable[None]]
+SecretReader = Callable[[AsyncSession, Tools, uuid.UUID, str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    key: str  # the document's key: "servers"
+    label: str  # one of them: "server"
+    schema: type[BaseModel]  # what creating one takes
+    load: Loader
+    create: Creator
+    update: Updater
+    delete: Deleter
+    refs: dict[str, Ref] = field(default_factory=dict)
+    # Fields only ever given by reference (${secret:…}), left out of exports;
+    # left out of a document, they keep what is stored.
+    secrets: tuple[str, ...] = ()
+    read_secret: SecretReader | None = None
+    # Fields set at creation for good: a document changing one is refused.
+    fixed: tuple[str, ...] = ()
+    # What the service makes of validated fields (defaults it derives), so
+    # a document that leaves them out compares equal to what is stored.
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # The password stored apart from the target (monitors), to compare with
+    # one a document gives by reference.
+    target_password: Callable[[AsyncSession, Tools, uuid.UUID], Awaitable[str | None]] | None = None
+
+
+def _fields(schema: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in schema.model_fields if name in values}
+
+
+# --- groups ---------------------------------------------------------------------------
+
+
+async def _load_groups(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    return {
+        g.name: Existing(g.id, _fields(GroupCreate, g.model_dump(mode="json")))
+        for g in await groups.list_groups(session)
+    }
+
+
+async def _create_group(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    return (await groups.create_group(session, ctx, GroupCreate(**values))).value.id
+
+
+async def _update_group(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    group_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    await groups.update_group(session, ctx, group_id, GroupUpdate(**changes), None)
+
+
+async def _delete_group(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, group_id: uuid.UUID
+) -> None:
+    await groups.delete_group(session, ctx, group_id)
+
+
+# --- servers --------------------------------------------------------------------------
+
+
+async def _load_servers(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    dynamic = {g.name for g in await groups.list_groups(session) if g.dynamic}
+    found: dict[str, Existing] = {}
+    cursor = None
+    while True:
+        page = await inventory.list_servers(
+            session, inventory.ServerFilters(), sort="name", cursor=cursor, limit=PAGE
+        )
+        for server in page.items:
+            values = _fields(ServerCreate, server.model_dump(mode="json"))
+            # Membership of a dynamic group follows from its query: not a setting.
+            values["groups"] = [g for g in values["groups"] if g not in dynamic]
+            found[server.name] = Existing(server.id, values)
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+async def _create_server(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    data = ServerCreate(**values).model_dump()
+    return (await inventory.create_server(session, ctx, data)).value.id
+
+
+async def _update_server(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    server_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    data = ServerUpdate(**changes).model_dump(exclude_unset=True)
+    await inventory.update_server(session, ctx, server_id, data)
+
+
+async def _delete_server(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, server_id: uuid.UUID
+) -> None:
+    await inventory.delete_server(session, ctx, server_id, purge=False)
+
+
+# --- monitors -------------------------------------------------------------------------
+
+
+async def _load_monitors(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    found: dict[str, Existing] = {}
+    cursor = None
+    while True:
+        page = await monitoring.list_monitors(
+            session, tools.presenter, filters={}, sort="name", cursor=cursor, limit=PAGE
+        )
+        for monitor in page.items:
+            found[monitor.name] = Existing(
+                monitor.id, _fields(MonitorCreate, monitor.model_dump(mode="json"))
+            )
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+async def _create_monitor(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    created = await monitoring.create_monitor(
+        session, ctx, MonitorCreate(**values), tools.presenter
+    )
+    return created.value.id
+
+
+async def _update_monitor(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    monitor_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    changes = {k: v for k, v in changes.items() if k != "type"}
+    await monitoring.update_monitor(
+        session, ctx, monitor_id, MonitorUpdate(**changes), None, tools.presenter
+    )
+
+
+async def _delete_monitor(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, monitor_id: uuid.UUID
+) -> None:
+    await monitoring.delete_monitor(session, ctx, monitor_id)
+
+
+def _normal_monitor(values: dict[str, Any]) -> dict[str, Any]:
+    target, settings = validate_monitor(
+        values["type"], values["target"], values["settings"], values["conditions"]
+    )
+    timeout, retry = monitoring.effective_timing(
+        values["interval_seconds"], values["timeout_seconds"], values["retry_interval_seconds"]
+    )
+    return values | {
+        # As stored: the password apart (compared on its own), *** in its place.
+        "target": split_password(target)[0],
+        "settings": settings,
+        "timeout_seconds": timeout,
+        "retry_interval_seconds": retry,
+    }
+
+
+async def _monitor_password(
+    session: AsyncSession, tools: Tools, monitor_id: uuid.UUID
+) -> str | None:
+    return monitoring.target_password(await monitoring.require(session, monitor_id), tools.keyring)
+
+
+# --- channels -------------------------------------------------------------------------
+
+
+async def _load_channels(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    return {
+        c.name: Existing(c.id, {"name": c.name, "kind": c.kind, "enabled": c.enabled})
+        for c in await channels.list_channels(session)
+    }
+
+
+async def _channel_secret(
+    session: AsyncSession, tools: Tools, channel_id: uuid.UUID, name: str
+) -> str | None:
+    target = channels.channel_target(await channels.get_channel(session, channel_id), tools.keyring)
+    return target.url if name == "url" else target.secret
+
+
+async def _create_channel(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    return (await channels.create_channel(session, ctx, ChannelCreate(**values), tools.keyring)).id
+
+
+async def _update_channel(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    channel_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    changes = {k: v for k, v in changes.items() if k != "kind"}
+    await channels.update_channel(session, ctx, channel_id, ChannelUpdate(**changes), tools.keyring)
+
+
+async def _delete_channel(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, channel_id: uuid.UUID
+) -> None:
+    await channels.delete_channel(session, ctx, channel_id)
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+async def _load_rules(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    return {
+        r.name: Existing(r.id, _fields(RuleCreate, r.model_dump(mode="json")))
+        for r in await rules.list_rules(session)
+    }
+
+
+async def _create_rule(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    return (await rules.create_rule(session, ctx, RuleCreate(**values))).id
+
+
+async def _update_rule(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    rule_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    await rules.update_rule(session, ctx, rule_id, RuleUpdate(**changes), None)
+
+
+async def _delete_rule(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, rule_id: uuid.UUID
+) -> None:
+    await rules.delete_rule(session, ctx, rule_id)
+
+
+# In the order they are created: what a kind names exists before it.
+KINDS: tuple[Kind, ...] = (
+    Kind("groups", "group", GroupCreate, _load_groups, _create_group, _update_group, _delete_group),
+    Kind(
+        "servers",
+        "server",
+        ServerCreate,
+        _load_servers,
+        _create_server,
+        _update_server,
+        _delete_server,
+    ),
+    Kind(
+        "monitors",
+        "monitor",
+        MonitorCreate,
+        _load_monitors,
+        _create_monitor,
+        _update_monitor,
+        _delete_monitor,
+        refs={"server": Ref("server_id", "servers", many=False)},
+        fixed=("type",),
+        normalize=_normal_monitor,
+        target_password=_monitor_password,
+    ),
+    Kind(
+        "channels",
+        "channel",
+        ChannelCreate,
+        _load_channels,
+        _create_channel,
+        _update_channel,
+        _delete_channel,
+        secrets=("url", "secret"),
+        read_secret=_channel_secret,
+        fixed=("kind",),
+    ),
+    Kind(
+        "rules",
+        "rule",
+        RuleCreate,
+        _load_rules,
+        _create_rule,
+        _update_rule,
+        _delete_rule,
+        refs={
+            "channels": Ref("channel_ids", "channels", many=True),
+            "monitors": Ref("monitor_ids", "monitors", many=True),
+            "servers": Ref("server_ids", "servers", many=True),
+        },
+    ),
+)
+BY_KEY = {kind.key: kind for kind in KINDS}
