@@ -275,5 +275,23 @@ async def test_an_export_names_only_what_is_live(api: Clients) -> None:
     servers = (await api.admin.get("/api/v1/servers")).json()["items"]
     assert (await api.admin.delete(f"/api/v1/servers/{servers[0]['id']}")).status_code == 204
     exported = await api.admin.get("/api/v1/apply/export")
-    assert exported.status_code == 200 and exported.json()["monitors"][0]["server"] is None
+    assert exported.status_code == 200 and "server" not in exported.json()["monitors"][0]
     assert _plan(await _apply(api, exported.json())) == ["update monitors m ['server']"]
+
+
+async def test_an_export_says_only_what_differs_from_the_defaults(api: Clients) -> None:
+    document = {
+        "servers": [{"name": "s", "hostname": "s.lab.invalid"}],
+        "monitors": [
+            {"name": "m", "type": "http", "target": "http://127.0.0.1:9/", "interval_seconds": 60}
+        ],
+    }
+    _plan(await _apply(api, document))
+    exported = (await api.admin.get("/api/v1/apply/export")).json()
+    # Timeout and retry interval follow from the interval, settings are the
+    # type's defaults: none of them is written out.
+    assert exported["monitors"] == [
+        {"name": "m", "type": "http", "target": "http://127.0.0.1:9/", "interval_seconds": 60}
+    ]
+    assert exported["servers"] == [{"name": "s", "hostname": "s.lab.invalid"}]
+    assert _plan(await _apply(api, exported, prune=True)) == []

@@ -100,6 +100,10 @@ class Kind:
     # The password stored apart from the target (monitors), to compare with
     # one a document gives by reference.
     target_password: Callable[[AsyncSession, Tools, uuid.UUID], Awaitable[str | None]] | None = None
+    # Fields the service derives when they are left out (a monitor's
+    # timeout from its interval): an export leaves them out when they are
+    # what would be derived.
+    derived: tuple[str, ...] = ()
 
 
 def _fields(schema: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
@@ -348,6 +352,7 @@ KINDS: tuple[Kind, ...] = (
         fixed=("type",),
         normalize=_normal_monitor,
         target_password=_monitor_password,
+        derived=("timeout_seconds", "retry_interval_seconds", "settings"),
     ),
     Kind(
         "channels",

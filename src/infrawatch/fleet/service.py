@@ -318,9 +318,49 @@ async def export(session: AsyncSession, tools: Tools) -> dict[str, list[dict[str
                 named = [names[ref.kind].get(uuid.UUID(str(i))) for i in _listed(stored)]
                 known = sorted(n for n in named if n is not None)
                 values[document_field] = known if ref.many else (known[0] if known else None)
-            listed.append({"name": name, **{k: v for k, v in values.items() if k != "name"}})
+            listed.append(_tidy(kind, name, values))
         out[kind.key] = listed
     return out
+
+
+FIRST = ("name", "type", "kind")  # what a reader wants to see first
+
+
+def _tidy(kind: Kind, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """An exported item without what would come out the same if it were
+    left out (defaults, derived values, empty references), its name and
+    type first."""
+    refs = {document_field for document_field in kind.refs}
+    full = _normal(kind, name, _placeholders(kind, values)) if kind.derived else None
+    kept: dict[str, Any] = {}
+    for key, value in values.items():
+        field_info = kind.schema.model_fields.get(key)
+        if key in refs and value in (None, []):
+            continue
+        if (
+            key not in FIRST
+            and field_info is not None
+            and not field_info.is_required()
+            and value == field_info.get_default(call_default_factory=True)
+        ):
+            continue
+        if full is not None and key in kind.derived:
+            without = {k: v for k, v in values.items() if k != key}
+            if _normal(kind, name, _placeholders(kind, without)) == full:
+                continue
+        kept[key] = value
+    first = {key: kept.pop(key) for key in FIRST if key in kept}
+    return {"name": name, **first, **kept}
+
+
+def _placeholders(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:
+    """References as stand-in ids, for validation only."""
+    converted = dict(values)
+    for document_field, ref in kind.refs.items():
+        named = converted.pop(document_field, None)
+        stand_ins = [_planned_id(ref.kind, n) for n in _listed(named)]
+        converted[ref.field] = stand_ins if ref.many else (stand_ins[0] if stand_ins else None)
+    return converted
 
 
 def _listed(stored: Any) -> list[Any]:
