@@ -295,3 +295,42 @@ async def test_an_export_says_only_what_differs_from_the_defaults(api: Clients) 
     ]
     assert exported["servers"] == [{"name": "s", "hostname": "s.lab.invalid"}]
     assert _plan(await _apply(api, exported, prune=True)) == []
+
+
+async def test_maintenance_windows_by_name_recurring_and_one_off(api: Clients) -> None:
+    document = {
+        "monitors": [
+            {"name": "m", "type": "http", "target": "http://127.0.0.1:9/", "paused": True}
+        ],
+        "windows": [
+            {
+                "name": "sunday patching",
+                "weekdays": ["sun"],
+                "start_time": "02:00",
+                "duration_minutes": 90,
+                "timezone": "Europe/Berlin",
+                "monitors": ["m"],
+            },
+            {
+                "name": "move",
+                "starts_at": "2030-01-01T00:00:00+00:00",
+                "ends_at": "2030-01-01T06:00:00+00:00",
+                "tags": {"env": "prod"},
+            },
+        ],
+    }
+    assert _plan(await _apply(api, document)) == [
+        "create monitors m",
+        "create windows sunday patching",
+        "create windows move",
+    ]
+    windows = {w["name"]: w for w in (await api.admin.get("/api/v1/maintenance-windows")).json()}
+    assert windows["sunday patching"]["cron"] and windows["sunday patching"]["monitor_ids"]
+    # Weekdays are stored as the cron they make: the same document is no change.
+    assert _plan(await _apply(api, document)) == []
+    exported = (await api.admin.get("/api/v1/apply/export")).json()
+    assert _plan(await _apply(api, exported, prune=True)) == []
+    document["windows"][0]["duration_minutes"] = 120
+    assert _plan(await _apply(api, document)) == [
+        "update windows sunday patching ['duration_minutes']"
+    ]

@@ -12,17 +12,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.alerting import channels, rules
+from infrawatch.alerting import channels, rules, windows
+from infrawatch.alerting.schedule import weekdays_to_cron
 from infrawatch.alerting.schemas import (
     ChannelCreate,
     ChannelUpdate,
     RuleCreate,
     RuleUpdate,
+    WindowCreate,
+    WindowUpdate,
 )
 from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring
@@ -328,6 +332,47 @@ async def _delete_rule(
     await rules.delete_rule(session, ctx, rule_id)
 
 
+# --- maintenance windows --------------------------------------------------------------
+
+
+async def _load_windows(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    return {
+        w.name: Existing(w.id, _fields(WindowCreate, w.model_dump(mode="json")))
+        for w in await windows.list_windows(session)
+    }
+
+
+def _normal_window(values: dict[str, Any]) -> dict[str, Any]:
+    """Weekdays and a start time are stored as the cron expression they make."""
+    if values.get("weekdays") and values.get("start_time"):
+        start = time.fromisoformat(values["start_time"])
+        cron = weekdays_to_cron(values["weekdays"], start)
+        return values | {"cron": cron, "weekdays": None, "start_time": None}
+    return values
+
+
+async def _create_window(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    return (await windows.create_window(session, ctx, WindowCreate(**values))).id
+
+
+async def _update_window(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    window_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    await windows.update_window(session, ctx, window_id, WindowUpdate(**changes), None)
+
+
+async def _delete_window(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, window_id: uuid.UUID
+) -> None:
+    await windows.delete_window(session, ctx, window_id)
+
+
 # In the order they are created: what a kind names exists before it.
 KINDS: tuple[Kind, ...] = (
     Kind("groups", "group", GroupCreate, _load_groups, _create_group, _update_group, _delete_group),
@@ -379,6 +424,20 @@ KINDS: tuple[Kind, ...] = (
             "monitors": Ref("monitor_ids", "monitors", many=True),
             "servers": Ref("server_ids", "servers", many=True),
         },
+    ),
+    Kind(
+        "windows",
+        "maintenance window",
+        WindowCreate,
+        _load_windows,
+        _create_window,
+        _update_window,
+        _delete_window,
+        refs={
+            "monitors": Ref("monitor_ids", "monitors", many=True),
+            "servers": Ref("server_ids", "servers", many=True),
+        },
+        normalize=_normal_window,
     ),
 )
 BY_KEY = {kind.key: kind for kind in KINDS}
