@@ -334,3 +334,45 @@ async def test_maintenance_windows_by_name_recurring_and_one_off(api: Clients) -
     assert _plan(await _apply(api, document)) == [
         "update windows sunday patching ['duration_minutes']"
     ]
+
+
+async def test_status_pages_by_slug_with_their_monitors_by_name(api: Clients) -> None:
+    monitor = {"name": "web", "type": "http", "target": "http://127.0.0.1:9/", "paused": True}
+    page = {
+        "slug": "status",
+        "title": "Example status",
+        "published": True,
+        "sections": [{"name": "Web", "monitors": [{"monitor": "web", "name": "Website"}]}],
+    }
+    document = {"monitors": [monitor], "status_pages": [page]}
+    assert _plan(await _apply(api, document)) == [
+        "create monitors web",
+        "create status_pages status",
+    ]
+    (stored,) = (await api.admin.get("/api/v1/status-pages")).json()
+    (monitor_out,) = (await api.admin.get("/api/v1/monitors")).json()["items"]
+    assert stored["sections"][0]["monitors"][0]["monitor_id"] == monitor_out["id"]
+    assert _plan(await _apply(api, document)) == []
+    exported = (await api.admin.get("/api/v1/apply/export")).json()
+    assert exported["status_pages"][0]["slug"] == "status"
+    assert exported["status_pages"][0]["sections"][0]["monitors"][0]["monitor"] == "web"
+    assert _plan(await _apply(api, exported, prune=True)) == []
+
+    ghost = {
+        "slug": "other",
+        "title": "x",
+        "sections": [{"name": "S", "monitors": [{"monitor": "ghost", "name": "G"}]}],
+    }
+    refused = await _apply(api, {"status_pages": [ghost]}, dry_run=True)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == [
+        "body",
+        "document",
+        "status_pages",
+        "other",
+        "sections",
+        0,
+        "monitors",
+        0,
+        "monitor",
+    ]

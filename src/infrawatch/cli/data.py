@@ -141,8 +141,8 @@ def apply(
     ] = False,
 ) -> None:
     """Make the installation match fleet documents: servers, groups,
-    monitors, channels, rules and maintenance windows, keyed by name
-    (docs/config-as-code.md).
+    monitors, channels, rules, maintenance windows and status pages, keyed
+    by name (docs/config-as-code.md).
 
     Prints the plan (+ create, ~ update, - delete) first, then applies it in
     one transaction: all of it, or nothing. Secrets are never written in

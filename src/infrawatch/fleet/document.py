@@ -96,15 +96,18 @@ def _merge(items: Items, where: str, document: Any) -> None:
         if not isinstance(listed, list):
             raise InvalidInput(f"{where}: {kind.key} is a list", loc=("body", "document", kind.key))
         of_kind = items.setdefault(kind.key, {})
+        key = kind.key_field
         for index, item in enumerate(listed):
             loc = ("body", "document", kind.key, index)
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise InvalidInput(f"{where}: each of {kind.key} is a mapping with a name", loc=loc)
-            if item["name"] in of_kind:
+            if not isinstance(item, dict) or not isinstance(item.get(key), str):
                 raise InvalidInput(
-                    f"{where}: {kind.label} {item['name']!r} is given twice", loc=(*loc, "name")
+                    f"{where}: each of {kind.key} is a mapping with a {key}", loc=loc
                 )
-            of_kind[item["name"]] = item
+            if item[key] in of_kind:
+                raise InvalidInput(
+                    f"{where}: {kind.label} {item[key]!r} is given twice", loc=(*loc, key)
+                )
+            of_kind[item[key]] = item
 
 
 def references_in(value: Any) -> bool:

@@ -9,6 +9,7 @@ replaced by names: `server_id` → `server`, `channel_ids` → `channels`,
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from infrawatch.alerting.schemas import (
 )
 from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring
+from infrawatch.core.errors import InvalidInput
 from infrawatch.inventory import groups
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory.schemas import (
@@ -41,6 +43,8 @@ from infrawatch.inventory.schemas import (
 from infrawatch.monitoring import service as monitoring
 from infrawatch.monitoring.schemas import MonitorCreate, MonitorUpdate, validate_monitor
 from infrawatch.monitoring.target_secrets import split_password
+from infrawatch.statuspage import pages
+from infrawatch.statuspage.schemas import PageCreate, PageUpdate
 
 PAGE = 500
 
@@ -80,6 +84,9 @@ Updater = Callable[
 ]
 Deleter = Callable[[AsyncSession, OperationContext, Tools, uuid.UUID], Awaitable[None]]
 SecretReader = Callable[[AsyncSession, Tools, uuid.UUID, str], Awaitable[str | None]]
+# (kind, name, where in the item) → its id, or a 422 saying what is missing.
+Resolver = Callable[[str, Any, tuple[str | int, ...]], uuid.UUID]
+Namer = Callable[[str, Any], str | None]  # (kind, id) → its name, None if not live
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,12 @@ class Kind:
     # timeout from its interval): an export leaves them out when they are
     # what would be derived.
     derived: tuple[str, ...] = ()
+    key_field: str = "name"  # what names one in the document (a page: its slug)
+    # References deeper in the item than a top-level field (a page's
+    # sections list monitors): names to ids, and back.
+    nested_ids: Callable[[dict[str, Any], Resolver], dict[str, Any]] | None = None
+    nested_names: Callable[[dict[str, Any], Namer], dict[str, Any]] | None = None
+    needs: tuple[str, ...] = ()  # kinds those nested references name
 
 
 def _fields(schema: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
@@ -373,6 +386,74 @@ async def _delete_window(
     await windows.delete_window(session, ctx, window_id)
 
 
+# --- status pages ---------------------------------------------------------------------
+
+
+async def _load_pages(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    return {
+        page.slug: Existing(page.id, _fields(PageCreate, page.model_dump(mode="json")))
+        for page in await pages.list_pages(session)
+    }
+
+
+def _section_monitors(values: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
+    found = []
+    sections = values.get("sections")
+    for i, section in enumerate(sections if isinstance(sections, list) else []):
+        listed = section.get("monitors") if isinstance(section, dict) else None
+        for j, entry in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(entry, dict):
+                found.append((i, j, entry))
+    return found
+
+
+def _page_ids(values: dict[str, Any], resolve: Resolver) -> dict[str, Any]:
+    """`monitor: NAME` in each section's entries made `monitor_id`."""
+    converted = copy.deepcopy(values)
+    for i, j, entry in _section_monitors(converted):
+        loc: tuple[str | int, ...] = ("sections", i, "monitors", j)
+        if "monitor_id" in entry:
+            raise InvalidInput(
+                "a document names what it refers to: write monitor (by name), not monitor_id",
+                loc=(*loc, "monitor_id"),
+            )
+        if "monitor" in entry:
+            entry["monitor_id"] = resolve("monitors", entry.pop("monitor"), (*loc, "monitor"))
+    return converted
+
+
+def _page_names(values: dict[str, Any], name_of: Namer) -> dict[str, Any]:
+    converted = copy.deepcopy(values)
+    for _, _, entry in _section_monitors(converted):
+        entry["monitor"] = name_of("monitors", entry.pop("monitor_id", None))
+    # An entry whose monitor is gone has no name to write: left out.
+    for section in converted.get("sections") or []:
+        section["monitors"] = [e for e in section.get("monitors", []) if e["monitor"] is not None]
+    return converted
+
+
+async def _create_page(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    return (await pages.create_page(session, ctx, PageCreate(**values))).id
+
+
+async def _update_page(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    page_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    await pages.update_page(session, ctx, page_id, PageUpdate(**changes), None)
+
+
+async def _delete_page(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, page_id: uuid.UUID
+) -> None:
+    await pages.delete_page(session, ctx, page_id)
+
+
 # In the order they are created: what a kind names exists before it.
 KINDS: tuple[Kind, ...] = (
     Kind("groups", "group", GroupCreate, _load_groups, _create_group, _update_group, _delete_group),
@@ -438,6 +519,20 @@ KINDS: tuple[Kind, ...] = (
             "servers": Ref("server_ids", "servers", many=True),
         },
         normalize=_normal_window,
+    ),
+    Kind(
+        "status_pages",
+        "status page",
+        PageCreate,
+        _load_pages,
+        _create_page,
+        _update_page,
+        _delete_page,
+        key_field="slug",
+        derived=("published", "refresh_seconds"),
+        nested_ids=_page_ids,
+        nested_names=_page_names,
+        needs=("monitors",),
     ),
 )
 BY_KEY = {kind.key: kind for kind in KINDS}

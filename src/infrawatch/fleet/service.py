@@ -71,9 +71,10 @@ async def make_plan(
     does not name are deleted."""
     existing = {kind.key: await kind.load(session, tools) for kind in KINDS if kind.key in items}
     for kind in KINDS:  # kinds only referred to are read too, to resolve names
-        for ref in kind.refs.values():
-            if kind.key in items and ref.kind not in existing:
-                existing[ref.kind] = await _kind(ref.kind).load(session, tools)
+        referred = [*(ref.kind for ref in kind.refs.values()), *kind.needs]
+        for other in referred:
+            if kind.key in items and other not in existing:
+                existing[other] = await _kind(other).load(session, tools)
     ids = {
         key: {name: found.id for name, found in of_kind.items()}
         for key, of_kind in existing.items()
@@ -127,7 +128,13 @@ async def _step(
     # the schema wants them to be there.
     secrets_for_schema = {s: values[s] for s in kind.secrets if s in values}
     stored = _normal(kind, name, {**current.fields, **secrets_for_schema})
-    changed = [f for f in desired if desired[f] != stored.get(f)]
+    changed = [
+        f
+        for f in desired
+        if desired[f] != stored.get(f)
+        # Left out, a derived field is whatever the service makes of it.
+        and not (f in kind.derived and values.get(f) is None)
+    ]
     if kind.read_secret is not None:
         for secret, value in given_secrets.items():
             if value != await kind.read_secret(session, tools, current.id, secret):
@@ -235,6 +242,27 @@ def _with_ids(
             )
         found = [known[n] for n in listed]
         converted[ref.field] = found if ref.many else (found[0] if found else None)
+    if kind.nested_ids is not None:
+
+        def resolve(other: str, named: Any, where: tuple[str | int, ...]) -> uuid.UUID:
+            known = ids.get(other, {})
+            if not isinstance(named, str) or named not in known:
+                raise InvalidInput(
+                    f"{kind.label} {name!r}: {'.'.join(map(str, where))} names what neither "
+                    f"the document nor the database has: {named!r}",
+                    loc=_loc(kind, name, *where),
+                )
+            return known[named]
+
+        try:
+            converted = kind.nested_ids(converted, resolve)
+        except InvalidInput as exc:
+            if exc.errors and exc.errors[0]["loc"][:3] == ["body", "document", kind.key]:
+                raise
+            inner = [str(p) for p in exc.errors[0]["loc"]] if exc.errors else []
+            raise InvalidInput(
+                f"{kind.label} {name!r}: {exc.message}", loc=_loc(kind, name, *inner)
+            ) from None
     return converted
 
 
@@ -318,6 +346,12 @@ async def export(session: AsyncSession, tools: Tools) -> dict[str, list[dict[str
                 named = [names[ref.kind].get(uuid.UUID(str(i))) for i in _listed(stored)]
                 known = sorted(n for n in named if n is not None)
                 values[document_field] = known if ref.many else (known[0] if known else None)
+            if kind.nested_names is not None:
+
+                def name_of(other: str, stored: Any) -> str | None:
+                    return names[other].get(uuid.UUID(str(stored))) if stored else None
+
+                values = kind.nested_names(values, name_of)
             listed.append(_tidy(kind, name, values))
         out[kind.key] = listed
     return out
@@ -350,7 +384,8 @@ def _tidy(kind: Kind, name: str, values: dict[str, Any]) -> dict[str, Any]:
                 continue
         kept[key] = value
     first = {key: kept.pop(key) for key in FIRST if key in kept}
-    return {"name": name, **first, **kept}
+    kept.pop(kind.key_field, None)
+    return {kind.key_field: name, **first, **kept}
 
 
 def _placeholders(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:
@@ -360,6 +395,8 @@ def _placeholders(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:
         named = converted.pop(document_field, None)
         stand_ins = [_planned_id(ref.kind, n) for n in _listed(named)]
         converted[ref.field] = stand_ins if ref.many else (stand_ins[0] if stand_ins else None)
+    if kind.nested_ids is not None:
+        converted = kind.nested_ids(converted, lambda other, named, _: _planned_id(other, named))
     return converted
 
 
