@@ -376,3 +376,39 @@ async def test_status_pages_by_slug_with_their_monitors_by_name(api: Clients) ->
         0,
         "monitor",
     ]
+
+
+async def test_templates_with_the_monitors_they_stamp_out(api: Clients) -> None:
+    template = {
+        "name": "web node",
+        "description": "a web server",
+        "defaults": {"environment": "prod", "tags": {"role": "web"}},
+        "monitors": [{"name": "{server} http", "type": "http", "target": "http://{hostname}:9/"}],
+    }
+    assert _plan(await _apply(api, {"templates": [template]})) == ["create templates web node"]
+    (stored,) = (await api.admin.get("/api/v1/templates")).json()
+    specs = (await api.admin.get(f"/api/v1/templates/{stored['id']}/monitors")).json()
+    assert specs == template["monitors"]
+    assert _plan(await _apply(api, {"templates": [template]})) == []
+    exported = (await api.admin.get("/api/v1/apply/export")).json()
+    assert exported["templates"][0]["monitors"] == template["monitors"]
+    assert _plan(await _apply(api, exported, prune=True)) == []
+    template["monitors"][0]["interval_seconds"] = 60
+    assert _plan(await _apply(api, {"templates": [template]})) == [
+        "update templates web node ['monitors']"
+    ]
+    with_password = {
+        **template,
+        "monitors": [{"name": "{server} x", "type": "http", "target": "http://u:pw@{hostname}/"}],
+    }
+    refused = await _apply(api, {"templates": [with_password]}, dry_run=True)
+    assert refused.status_code == 422 and "pw@" not in refused.text
+    assert refused.json()["detail"][0]["loc"] == [
+        "body",
+        "document",
+        "templates",
+        "web node",
+        "monitors",
+        0,
+        "target",
+    ]

@@ -140,9 +140,9 @@ def apply(
         ),
     ] = False,
 ) -> None:
-    """Make the installation match fleet documents: servers, groups,
-    monitors, channels, rules, maintenance windows and status pages, keyed
-    by name (docs/config-as-code.md).
+    """Make the installation match fleet documents: templates, groups,
+    servers, monitors, channels, rules, maintenance windows and status
+    pages, keyed by name (docs/config-as-code.md).
 
     Prints the plan (+ create, ~ update, - delete) first, then applies it in
     one transaction: all of it, or nothing. Secrets are never written in

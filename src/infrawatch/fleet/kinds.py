@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import time
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.alerting import channels, rules, windows
@@ -34,15 +34,19 @@ from infrawatch.core.crypto import Keyring
 from infrawatch.core.errors import InvalidInput
 from infrawatch.inventory import groups
 from infrawatch.inventory import service as inventory
+from infrawatch.inventory import templates as inventory_templates
 from infrawatch.inventory.schemas import (
     GroupCreate,
     GroupUpdate,
     ServerCreate,
     ServerUpdate,
+    TemplateCreate,
+    TemplateUpdate,
 )
 from infrawatch.monitoring import service as monitoring
+from infrawatch.monitoring import templates as monitor_templates
 from infrawatch.monitoring.schemas import MonitorCreate, MonitorUpdate, validate_monitor
-from infrawatch.monitoring.target_secrets import split_password
+from infrawatch.monitoring.target_secrets import MASK, split_password
 from infrawatch.statuspage import pages
 from infrawatch.statuspage.schemas import PageCreate, PageUpdate
 
@@ -202,6 +206,72 @@ async def _delete_server(
     session: AsyncSession, ctx: OperationContext, tools: Tools, server_id: uuid.UUID
 ) -> None:
     await inventory.delete_server(session, ctx, server_id, purge=False)
+
+
+# --- server templates -----------------------------------------------------------------
+
+
+class TemplateDocument(TemplateCreate):
+    """A template with the monitors it stamps out for each server (names
+    with {server}, targets with {hostname} and {ip})."""
+
+    monitors: Annotated[list[dict[str, Any]], Field(max_length=50)] = Field(default_factory=list)
+
+
+async def _load_templates(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+    found = {}
+    for template in await inventory_templates.list_templates(session):
+        values = _fields(TemplateCreate, template.model_dump(mode="json"))
+        values["monitors"] = await monitor_templates.get_template_monitors(session, template.id)
+        found[template.name] = Existing(template.id, values)
+    return found
+
+
+def _check_template_targets(values: dict[str, Any]) -> dict[str, Any]:
+    for index, spec in enumerate(values.get("monitors") or []):
+        _, password = split_password(str(spec.get("target", "")))
+        if password is not None and password != MASK:
+            raise InvalidInput(
+                "a template monitor's password is not written in a document: set it with "
+                "PUT /api/v1/templates/{id}/monitors; a document keeps it with ***",
+                loc=("monitors", index, "target"),
+            )
+    return values
+
+
+async def _create_template(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+) -> uuid.UUID:
+    monitors = values.get("monitors") or []
+    data = TemplateCreate(**{k: v for k, v in values.items() if k != "monitors"})
+    template_id = (await inventory_templates.create_template(session, ctx, data)).value.id
+    if monitors:
+        await monitor_templates.set_template_monitors(session, template_id, monitors, tools.keyring)
+    return template_id
+
+
+async def _update_template(
+    session: AsyncSession,
+    ctx: OperationContext,
+    tools: Tools,
+    template_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    rest = {k: v for k, v in changes.items() if k != "monitors"}
+    if rest:
+        await inventory_templates.update_template(
+            session, ctx, template_id, TemplateUpdate(**rest), None
+        )
+    if "monitors" in changes:
+        await monitor_templates.set_template_monitors(
+            session, template_id, changes["monitors"] or [], tools.keyring
+        )
+
+
+async def _delete_template(
+    session: AsyncSession, ctx: OperationContext, tools: Tools, template_id: uuid.UUID
+) -> None:
+    await inventory_templates.delete_template(session, ctx, template_id)
 
 
 # --- monitors -------------------------------------------------------------------------
@@ -457,6 +527,16 @@ async def _delete_page(
 # In the order they are created: what a kind names exists before it.
 KINDS: tuple[Kind, ...] = (
     Kind("groups", "group", GroupCreate, _load_groups, _create_group, _update_group, _delete_group),
+    Kind(
+        "templates",
+        "template",
+        TemplateDocument,
+        _load_templates,
+        _create_template,
+        _update_template,
+        _delete_template,
+        normalize=_check_template_targets,
+    ),
     Kind(
         "servers",
         "server",

@@ -259,9 +259,8 @@ def _with_ids(
         except InvalidInput as exc:
             if exc.errors and exc.errors[0]["loc"][:3] == ["body", "document", kind.key]:
                 raise
-            inner = [str(p) for p in exc.errors[0]["loc"]] if exc.errors else []
             raise InvalidInput(
-                f"{kind.label} {name!r}: {exc.message}", loc=_loc(kind, name, *inner)
+                f"{kind.label} {name!r}: {exc.message}", loc=_loc(kind, name, *_place(exc))
             ) from None
     return converted
 
@@ -275,11 +274,18 @@ def _normal(kind: Kind, name: str, values: dict[str, Any]) -> dict[str, Any]:
         where = ".".join(str(p) for p in error["loc"])
         raise InvalidInput(
             f"{kind.label} {name!r}: {where + ': ' if where else ''}{plain_message(dict(error))}",
-            loc=_loc(kind, name, *[str(p) for p in error["loc"]]),
+            loc=_loc(kind, name, *[p if isinstance(p, int) else str(p) for p in error["loc"]]),
         ) from None
     dumped = model.model_dump(mode="json", exclude=set(kind.secrets))
     if kind.normalize is not None:
-        dumped = kind.normalize(dumped)
+        try:
+            dumped = kind.normalize(dumped)
+        except InvalidInput as exc:
+            inner = _place(exc)
+            raise InvalidInput(
+                f"{kind.label} {name!r}: {exc.message}",
+                loc=_loc(kind, name, *(inner[1:] if inner[:1] == ["body"] else inner)),
+            ) from None
     # Ids name a set: the order they are listed in says nothing.
     return {k: sorted(v) if k.endswith("_ids") else v for k, v in dumped.items()}
 
@@ -312,11 +318,11 @@ async def apply_plan(
             error = exc.errors()[0]
             raise InvalidInput(
                 f"{kind.label} {name!r}: {plain_message(dict(error))}",
-                loc=_loc(kind, name, *[str(p) for p in error["loc"]]),
+                loc=_loc(kind, name, *[p if isinstance(p, int) else str(p) for p in error["loc"]]),
             ) from None
         except InvalidInput as exc:
             # The service's own field, under the object's place in the document.
-            inner = [str(p) for p in exc.errors[0]["loc"][1:]] if exc.errors else []
+            inner = _place(exc)[1:]
             raise InvalidInput(
                 f"{kind.label} {name!r}: {exc.message}", loc=_loc(kind, name, *inner)
             ) from None
@@ -404,3 +410,10 @@ def _listed(stored: Any) -> list[Any]:
     if stored is None:
         return []
     return list(stored) if isinstance(stored, list) else [stored]
+
+
+def _place(error: InvalidInput) -> list[str | int]:
+    """Where the error says it is, list indexes kept as numbers."""
+    if not error.errors:
+        return []
+    return [p if isinstance(p, int) else str(p) for p in error.errors[0]["loc"]]
