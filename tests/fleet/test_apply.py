@@ -412,3 +412,17 @@ async def test_templates_with_the_monitors_they_stamp_out(api: Clients) -> None:
         0,
         "target",
     ]
+
+
+async def test_yaml_aliases_are_refused_not_expanded(api: Clients) -> None:
+    """A few hundred bytes that make a billion items for whoever walks them."""
+    bomb = (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+            for i in range(8)
+        )
+        + "servers: [{name: s, attributes: {v: *i}}]\n"
+    )
+    refused = await _apply(api, bomb, dry_run=True)
+    assert refused.status_code == 422 and "aliases" in refused.text

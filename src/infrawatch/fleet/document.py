@@ -34,6 +34,19 @@ REFERENCE = re.compile(r"\$\{(secret|env):([A-Za-z0-9_.-]{1,128})\}")
 Items = dict[str, dict[str, dict[str, Any]]]  # kind → name → the item as written
 
 
+class _WithoutAliases(yaml.SafeLoader):
+    """YAML without anchors and aliases: nine nested aliases of ten make a
+    billion items for whoever walks them (validation would), from a few
+    hundred bytes. A fleet document has no use for them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not read in a fleet document"
+            )
+        return super().compose_node(parent, index)
+
+
 def read_paths(paths: Iterable[Path]) -> list[tuple[str, str]]:
     """(where, text) of every file given, a folder's *.yaml and *.yml in
     name order."""
@@ -59,7 +72,7 @@ def parse(sources: Iterable[tuple[str, str | dict[str, Any]]]) -> Items:
             _merge(items, where, text)
             continue
         try:
-            documents = list(yaml.safe_load_all(text))
+            documents = list(yaml.load_all(text, Loader=_WithoutAliases))
         except yaml.YAMLError as exc:
             raise InvalidInput(
                 f"{where}: not valid YAML ({exc})", loc=("body", "document")
