@@ -426,3 +426,15 @@ async def test_yaml_aliases_are_refused_not_expanded(api: Clients) -> None:
     )
     refused = await _apply(api, bomb, dry_run=True)
     assert refused.status_code == 422 and "aliases" in refused.text
+
+
+async def test_only_admins_apply_documents_that_read_stored_secrets(api: Clients) -> None:
+    """An operator may create channels, but a reference to a stored secret
+    would let them send it anywhere in a channel URL or a monitor target."""
+    await _secret(api)
+    document = {"channels": [{"name": "ops", "url": "${secret:ops-url}"}]}
+    refused = await api.operator.post("/api/v1/apply", json={"document": document})
+    assert refused.status_code == 403 and "s3cr3t" not in refused.text
+    plain = {"servers": [{"name": "s"}]}
+    allowed = await api.operator.post("/api/v1/apply", json={"document": plain})
+    assert allowed.status_code == 200 and allowed.json()["applied"] is True

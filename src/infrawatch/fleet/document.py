@@ -25,7 +25,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.core.crypto import Keyring
-from infrawatch.core.errors import InvalidInput, NotFound
+from infrawatch.core.errors import Forbidden, InvalidInput, NotFound
 from infrawatch.credentials import stored_secrets
 from infrawatch.fleet.kinds import BY_KEY, KINDS
 
@@ -134,6 +134,7 @@ async def resolve(
     loc: tuple[str | int, ...],
     *,
     environment: bool,
+    stored: bool = True,
 ) -> str:
     """The text with its references replaced by what they name."""
     parts: list[str] = []
@@ -152,6 +153,8 @@ async def resolve(
                 raise InvalidInput(f"the environment has no {name}", loc=loc)
             parts.append(os.environ[name])
         else:
+            if not stored:
+                raise Forbidden("a document that refers to stored secrets is an admin's to apply")
             try:
                 parts.append(await stored_secrets.reveal_secret(session, keyring, name))
             except NotFound:

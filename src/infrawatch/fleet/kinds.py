@@ -75,6 +75,9 @@ class Tools:
 
     keyring: Keyring
     base_url: str
+    # Stored secrets are the admins' (as through the API): a reference to
+    # one from anyone else would let them send it out in a channel URL.
+    may_read_secrets: bool = True
 
     @property
     def presenter(self) -> monitoring.Presenter:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from infrawatch.accounts.security import Context, authorize
+from infrawatch.core.context import Role
 from infrawatch.core.runtime import DbSession, KeyringDep
 from infrawatch.fleet import service
 from infrawatch.fleet.document import VERSION, json_schema, parse
@@ -23,7 +24,9 @@ async def apply(
 ) -> ApplyOut:
     """The plan (create / update / delete) and, unless `dry_run`, its
     application: all of it or, on the first error, none of it."""
-    tools = Tools(keyring, str(request.base_url))
+    tools = Tools(
+        keyring, str(request.base_url), may_read_secrets=ctx.actor.role.allows(Role.admin)
+    )
     items = parse([("document", body.document)])
     plan = await service.make_plan(session, tools, items, prune=body.prune, environment=False)
     if not body.dry_run:

@@ -190,14 +190,28 @@ async def _resolved(
                     "or ${env:NAME}, never in the document",
                     loc=loc,
                 )
-            values[key] = await resolve(session, tools.keyring, value, loc, environment=environment)
+            values[key] = await resolve(
+                session,
+                tools.keyring,
+                value,
+                loc,
+                environment=environment,
+                stored=tools.may_read_secrets,
+            )
         elif isinstance(value, str) and references_in(value):
             if key != "target":
                 raise InvalidInput(
                     f"{kind.label} {name!r}: references are for secrets ({key} is not one)",
                     loc=loc,
                 )
-            values[key] = await resolve(session, tools.keyring, value, loc, environment=environment)
+            values[key] = await resolve(
+                session,
+                tools.keyring,
+                value,
+                loc,
+                environment=environment,
+                stored=tools.may_read_secrets,
+            )
         elif key == "target" and isinstance(value, str):
             _, password = split_password(value)
             if password is not None and password != MASK:
