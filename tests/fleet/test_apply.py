@@ -204,6 +204,7 @@ async def test_bad_documents_are_refused_naming_where(api: Clients) -> None:
             ["body", "document", "monitors", "m", "server"],
         ),
         ({"version": 2}, ["body", "document", "version"]),
+        ("1: [x]\nservers: []\n", ["body", "document", "1"]),
         (
             {"monitors": [{"name": "m", "type": "http", "server_id": "0" * 32}]},
             ["body", "document", "monitors", "m", "server_id"],

@@ -93,12 +93,12 @@ def _merge(items: Items, where: str, document: Any) -> None:
             f"{where}: version {version!r} is not one this server reads (it reads {VERSION})",
             loc=("body", "document", "version"),
         )
-    unknown = sorted(set(document) - {"version", *BY_KEY})
+    unknown = sorted(str(k) for k in set(document) - {"version", *BY_KEY})
     if unknown:
         raise InvalidInput(
-            f"{where}: unknown kind(s) {', '.join(map(str, unknown))}; "
+            f"{where}: unknown kind(s) {', '.join(unknown)}; "
             f"known: {', '.join(k.key for k in KINDS)}",
-            loc=("body", "document", str(unknown[0])),
+            loc=("body", "document", unknown[0]),
         )
     for kind in KINDS:
         if kind.key not in document:
