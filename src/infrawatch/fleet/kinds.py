@@ -389,43 +389,48 @@ async def _delete_channel(
 # --- rules ----------------------------------------------------------------------------
 
 
-async def _load_rules(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
-    return {
-        r.name: Existing(r.id, _fields(RuleCreate, r.model_dump(mode="json")))
-        for r in await rules.list_rules(session)
-    }
+# Rules and windows: services of one shape (list, create → out, update with
+# an If-Match, delete), so one set of adapters serves both.
 
 
-async def _create_rule(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
-) -> uuid.UUID:
-    return (await rules.create_rule(session, ctx, RuleCreate(**values))).id
+def _simple(
+    listed: Callable[[AsyncSession], Awaitable[list[Any]]],
+    schema: type[BaseModel],
+    update_schema: type[BaseModel],
+    create: Callable[[AsyncSession, OperationContext, Any], Awaitable[Any]],
+    update: Callable[[AsyncSession, OperationContext, uuid.UUID, Any, None], Awaitable[Any]],
+    delete: Callable[[AsyncSession, OperationContext, uuid.UUID], Awaitable[None]],
+) -> tuple[Loader, Creator, Updater, Deleter]:
+    async def load(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+        return {
+            out.name: Existing(out.id, _fields(schema, out.model_dump(mode="json")))
+            for out in await listed(session)
+        }
 
+    async def make(
+        session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+    ) -> uuid.UUID:
+        made: uuid.UUID = (await create(session, ctx, schema(**values))).id
+        return made
 
-async def _update_rule(
-    session: AsyncSession,
-    ctx: OperationContext,
-    tools: Tools,
-    rule_id: uuid.UUID,
-    changes: dict[str, Any],
-) -> None:
-    await rules.update_rule(session, ctx, rule_id, RuleUpdate(**changes), None)
+    async def change(
+        session: AsyncSession,
+        ctx: OperationContext,
+        tools: Tools,
+        object_id: uuid.UUID,
+        changes: dict[str, Any],
+    ) -> None:
+        await update(session, ctx, object_id, update_schema(**changes), None)
 
+    async def remove(
+        session: AsyncSession, ctx: OperationContext, tools: Tools, object_id: uuid.UUID
+    ) -> None:
+        await delete(session, ctx, object_id)
 
-async def _delete_rule(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, rule_id: uuid.UUID
-) -> None:
-    await rules.delete_rule(session, ctx, rule_id)
+    return load, make, change, remove
 
 
 # --- maintenance windows --------------------------------------------------------------
-
-
-async def _load_windows(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
-    return {
-        w.name: Existing(w.id, _fields(WindowCreate, w.model_dump(mode="json")))
-        for w in await windows.list_windows(session)
-    }
 
 
 def _normal_window(values: dict[str, Any]) -> dict[str, Any]:
@@ -435,28 +440,6 @@ def _normal_window(values: dict[str, Any]) -> dict[str, Any]:
         cron = weekdays_to_cron(values["weekdays"], start)
         return values | {"cron": cron, "weekdays": None, "start_time": None}
     return values
-
-
-async def _create_window(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
-) -> uuid.UUID:
-    return (await windows.create_window(session, ctx, WindowCreate(**values))).id
-
-
-async def _update_window(
-    session: AsyncSession,
-    ctx: OperationContext,
-    tools: Tools,
-    window_id: uuid.UUID,
-    changes: dict[str, Any],
-) -> None:
-    await windows.update_window(session, ctx, window_id, WindowUpdate(**changes), None)
-
-
-async def _delete_window(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, window_id: uuid.UUID
-) -> None:
-    await windows.delete_window(session, ctx, window_id)
 
 
 # --- status pages ---------------------------------------------------------------------
@@ -579,10 +562,14 @@ KINDS: tuple[Kind, ...] = (
         "rules",
         "rule",
         RuleCreate,
-        _load_rules,
-        _create_rule,
-        _update_rule,
-        _delete_rule,
+        *_simple(
+            rules.list_rules,
+            RuleCreate,
+            RuleUpdate,
+            rules.create_rule,
+            rules.update_rule,
+            rules.delete_rule,
+        ),
         refs={
             "channels": Ref("channel_ids", "channels", many=True),
             "monitors": Ref("monitor_ids", "monitors", many=True),
@@ -593,10 +580,14 @@ KINDS: tuple[Kind, ...] = (
         "windows",
         "maintenance window",
         WindowCreate,
-        _load_windows,
-        _create_window,
-        _update_window,
-        _delete_window,
+        *_simple(
+            windows.list_windows,
+            WindowCreate,
+            WindowUpdate,
+            windows.create_window,
+            windows.update_window,
+            windows.delete_window,
+        ),
         refs={
             "monitors": Ref("monitor_ids", "monitors", many=True),
             "servers": Ref("server_ids", "servers", many=True),

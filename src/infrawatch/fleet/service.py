@@ -179,6 +179,17 @@ async def _resolved(
     """The item with its secret references replaced; a secret written out
     in clear is refused."""
     values = dict(item)
+
+    async def resolved(text: str, loc: tuple[str | int, ...]) -> str:
+        return await resolve(
+            session,
+            tools.keyring,
+            text,
+            loc,
+            environment=environment,
+            stored=tools.may_read_secrets,
+        )
+
     for key, value in item.items():
         loc = _loc(kind, name, key)
         if key in kind.secrets:
@@ -190,28 +201,14 @@ async def _resolved(
                     "or ${env:NAME}, never in the document",
                     loc=loc,
                 )
-            values[key] = await resolve(
-                session,
-                tools.keyring,
-                value,
-                loc,
-                environment=environment,
-                stored=tools.may_read_secrets,
-            )
+            values[key] = await resolved(value, loc)
         elif isinstance(value, str) and references_in(value):
             if key != "target":
                 raise InvalidInput(
                     f"{kind.label} {name!r}: references are for secrets ({key} is not one)",
                     loc=loc,
                 )
-            values[key] = await resolve(
-                session,
-                tools.keyring,
-                value,
-                loc,
-                environment=environment,
-                stored=tools.may_read_secrets,
-            )
+            values[key] = await resolved(value, loc)
         elif key == "target" and isinstance(value, str):
             _, password = split_password(value)
             if password is not None and password != MASK:
