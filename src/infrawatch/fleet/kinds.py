@@ -29,6 +29,7 @@ from infrawatch.alerting.schemas import (
     WindowCreate,
     WindowUpdate,
 )
+from infrawatch.core.concurrency import Versioned
 from infrawatch.core.context import OperationContext
 from infrawatch.core.crypto import Keyring
 from infrawatch.core.errors import InvalidInput
@@ -134,36 +135,49 @@ def _fields(schema: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in schema.model_fields if name in values}
 
 
-# --- groups ---------------------------------------------------------------------------
+# Groups, rules, windows and status pages: services of one shape (list,
+# create → out, update with an If-Match, delete), so one set of adapters
+# serves them all.
 
 
-async def _load_groups(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
-    return {
-        g.name: Existing(g.id, _fields(GroupCreate, g.model_dump(mode="json")))
-        for g in await groups.list_groups(session)
-    }
+def _simple(
+    listed: Callable[[AsyncSession], Awaitable[list[Any]]],
+    schema: type[BaseModel],
+    update_schema: type[BaseModel],
+    create: Callable[[AsyncSession, OperationContext, Any], Awaitable[Any]],
+    update: Callable[[AsyncSession, OperationContext, uuid.UUID, Any, None], Awaitable[Any]],
+    delete: Callable[[AsyncSession, OperationContext, uuid.UUID], Awaitable[None]],
+    key: str = "name",
+) -> tuple[Loader, Creator, Updater, Deleter]:
+    async def load(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
+        return {
+            getattr(out, key): Existing(out.id, _fields(schema, out.model_dump(mode="json")))
+            for out in await listed(session)
+        }
 
+    async def make(
+        session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
+    ) -> uuid.UUID:
+        made = await create(session, ctx, schema(**values))
+        out = made.value if isinstance(made, Versioned) else made
+        made_id: uuid.UUID = out.id
+        return made_id
 
-async def _create_group(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
-) -> uuid.UUID:
-    return (await groups.create_group(session, ctx, GroupCreate(**values))).value.id
+    async def change(
+        session: AsyncSession,
+        ctx: OperationContext,
+        tools: Tools,
+        object_id: uuid.UUID,
+        changes: dict[str, Any],
+    ) -> None:
+        await update(session, ctx, object_id, update_schema(**changes), None)
 
+    async def remove(
+        session: AsyncSession, ctx: OperationContext, tools: Tools, object_id: uuid.UUID
+    ) -> None:
+        await delete(session, ctx, object_id)
 
-async def _update_group(
-    session: AsyncSession,
-    ctx: OperationContext,
-    tools: Tools,
-    group_id: uuid.UUID,
-    changes: dict[str, Any],
-) -> None:
-    await groups.update_group(session, ctx, group_id, GroupUpdate(**changes), None)
-
-
-async def _delete_group(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, group_id: uuid.UUID
-) -> None:
-    await groups.delete_group(session, ctx, group_id)
+    return load, make, change, remove
 
 
 # --- servers --------------------------------------------------------------------------
@@ -386,50 +400,6 @@ async def _delete_channel(
     await channels.delete_channel(session, ctx, channel_id)
 
 
-# --- rules ----------------------------------------------------------------------------
-
-
-# Rules and windows: services of one shape (list, create → out, update with
-# an If-Match, delete), so one set of adapters serves both.
-
-
-def _simple(
-    listed: Callable[[AsyncSession], Awaitable[list[Any]]],
-    schema: type[BaseModel],
-    update_schema: type[BaseModel],
-    create: Callable[[AsyncSession, OperationContext, Any], Awaitable[Any]],
-    update: Callable[[AsyncSession, OperationContext, uuid.UUID, Any, None], Awaitable[Any]],
-    delete: Callable[[AsyncSession, OperationContext, uuid.UUID], Awaitable[None]],
-) -> tuple[Loader, Creator, Updater, Deleter]:
-    async def load(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
-        return {
-            out.name: Existing(out.id, _fields(schema, out.model_dump(mode="json")))
-            for out in await listed(session)
-        }
-
-    async def make(
-        session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
-    ) -> uuid.UUID:
-        made: uuid.UUID = (await create(session, ctx, schema(**values))).id
-        return made
-
-    async def change(
-        session: AsyncSession,
-        ctx: OperationContext,
-        tools: Tools,
-        object_id: uuid.UUID,
-        changes: dict[str, Any],
-    ) -> None:
-        await update(session, ctx, object_id, update_schema(**changes), None)
-
-    async def remove(
-        session: AsyncSession, ctx: OperationContext, tools: Tools, object_id: uuid.UUID
-    ) -> None:
-        await delete(session, ctx, object_id)
-
-    return load, make, change, remove
-
-
 # --- maintenance windows --------------------------------------------------------------
 
 
@@ -443,13 +413,6 @@ def _normal_window(values: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- status pages ---------------------------------------------------------------------
-
-
-async def _load_pages(session: AsyncSession, tools: Tools) -> dict[str, Existing]:
-    return {
-        page.slug: Existing(page.id, _fields(PageCreate, page.model_dump(mode="json")))
-        for page in await pages.list_pages(session)
-    }
 
 
 def _section_monitors(values: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
@@ -488,31 +451,21 @@ def _page_names(values: dict[str, Any], name_of: Namer) -> dict[str, Any]:
     return converted
 
 
-async def _create_page(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, values: dict[str, Any]
-) -> uuid.UUID:
-    return (await pages.create_page(session, ctx, PageCreate(**values))).id
-
-
-async def _update_page(
-    session: AsyncSession,
-    ctx: OperationContext,
-    tools: Tools,
-    page_id: uuid.UUID,
-    changes: dict[str, Any],
-) -> None:
-    await pages.update_page(session, ctx, page_id, PageUpdate(**changes), None)
-
-
-async def _delete_page(
-    session: AsyncSession, ctx: OperationContext, tools: Tools, page_id: uuid.UUID
-) -> None:
-    await pages.delete_page(session, ctx, page_id)
-
-
 # In the order they are created: what a kind names exists before it.
 KINDS: tuple[Kind, ...] = (
-    Kind("groups", "group", GroupCreate, _load_groups, _create_group, _update_group, _delete_group),
+    Kind(
+        "groups",
+        "group",
+        GroupCreate,
+        *_simple(
+            groups.list_groups,
+            GroupCreate,
+            GroupUpdate,
+            groups.create_group,
+            groups.update_group,
+            groups.delete_group,
+        ),
+    ),
     Kind(
         "templates",
         "template",
@@ -598,10 +551,15 @@ KINDS: tuple[Kind, ...] = (
         "status_pages",
         "status page",
         PageCreate,
-        _load_pages,
-        _create_page,
-        _update_page,
-        _delete_page,
+        *_simple(
+            pages.list_pages,
+            PageCreate,
+            PageUpdate,
+            pages.create_page,
+            pages.update_page,
+            pages.delete_page,
+            key="slug",
+        ),
         key_field="slug",
         derived=("published", "refresh_seconds"),
         nested_ids=_page_ids,

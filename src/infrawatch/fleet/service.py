@@ -7,6 +7,7 @@ applying an export changes nothing."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from infrawatch.core.context import OperationContext
 from infrawatch.core.errors import AppError, InvalidInput
 from infrawatch.core.validation import plain_message
 from infrawatch.fleet.document import Items, references_in, resolve
-from infrawatch.fleet.kinds import KINDS, Existing, Kind, Tools
+from infrawatch.fleet.kinds import BY_KEY, KINDS, Existing, Kind, Tools
 from infrawatch.monitoring.target_secrets import MASK, split_password
 
 Action = Literal["create", "update", "delete"]
@@ -44,6 +45,9 @@ class Step:
 @dataclass
 class Plan:
     steps: list[Step]
+    # The ids of what is stored, by kind and name, as the plan read them:
+    # applying in the same transaction needs them again.
+    stored_ids: dict[str, dict[str, uuid.UUID]] = field(default_factory=dict)
 
     @property
     def changes(self) -> list[Change]:
@@ -74,11 +78,12 @@ async def make_plan(
         referred = [*(ref.kind for ref in kind.refs.values()), *kind.needs]
         for other in referred:
             if kind.key in items and other not in existing:
-                existing[other] = await _kind(other).load(session, tools)
-    ids = {
+                existing[other] = await BY_KEY[other].load(session, tools)
+    stored_ids = {
         key: {name: found.id for name, found in of_kind.items()}
         for key, of_kind in existing.items()
     }
+    ids = {key: dict(of_kind) for key, of_kind in stored_ids.items()}
     for key, of_kind in items.items():
         for name in of_kind:
             ids[key].setdefault(name, _planned_id(key, name))
@@ -95,11 +100,7 @@ async def make_plan(
             for name, found in existing.get(kind.key, {}).items():
                 if kind.key in items and name not in items[kind.key]:
                     steps.append(Step(Change("delete", kind.key, name), {}, found))
-    return Plan(steps)
-
-
-def _kind(key: str) -> Kind:
-    return next(k for k in KINDS if k.key == key)
+    return Plan(steps, stored_ids)
 
 
 async def _step(
@@ -221,7 +222,7 @@ async def _resolved(
 
 
 def _with_ids(
-    kind: Kind, name: str, values: dict[str, Any], ids: dict[str, dict[str, uuid.UUID]]
+    kind: Kind, name: str, values: dict[str, Any], ids: Mapping[str, Mapping[str, uuid.UUID]]
 ) -> dict[str, Any]:
     """The item in its schema's terms: names of other objects made ids."""
     converted = dict(values)
@@ -268,11 +269,7 @@ def _with_ids(
         try:
             converted = kind.nested_ids(converted, resolve)
         except InvalidInput as exc:
-            if exc.errors and exc.errors[0]["loc"][:3] == ["body", "document", kind.key]:
-                raise
-            raise InvalidInput(
-                f"{kind.label} {name!r}: {exc.message}", loc=_loc(kind, name, *_place(exc))
-            ) from None
+            raise _in_document(kind, name, exc) from None
     return converted
 
 
@@ -280,23 +277,11 @@ def _normal(kind: Kind, name: str, values: dict[str, Any]) -> dict[str, Any]:
     """The fields as the schema makes them (defaults filled in), to compare."""
     try:
         model = kind.schema.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise InvalidInput(
-            f"{kind.label} {name!r}: {where + ': ' if where else ''}{plain_message(dict(error))}",
-            loc=_loc(kind, name, *[p if isinstance(p, int) else str(p) for p in error["loc"]]),
-        ) from None
-    dumped = model.model_dump(mode="json", exclude=set(kind.secrets))
-    if kind.normalize is not None:
-        try:
+        dumped = model.model_dump(mode="json", exclude=set(kind.secrets))
+        if kind.normalize is not None:
             dumped = kind.normalize(dumped)
-        except InvalidInput as exc:
-            inner = _place(exc)
-            raise InvalidInput(
-                f"{kind.label} {name!r}: {exc.message}",
-                loc=_loc(kind, name, *(inner[1:] if inner[:1] == ["body"] else inner)),
-            ) from None
+    except (ValidationError, InvalidInput) as exc:
+        raise _in_document(kind, name, exc) from None
     # Ids name a set: the order they are listed in says nothing.
     return {k: sorted(v) if k.endswith("_ids") else v for k, v in dumped.items()}
 
@@ -306,18 +291,14 @@ async def apply_plan(
 ) -> None:
     """Every step, in the caller's transaction: a step that fails raises
     (naming the object), and the caller's rollback undoes the others."""
-    ids: dict[str, dict[str, uuid.UUID]] = {}
-    for kind in KINDS:
-        ids[kind.key] = {
-            name: found.id for name, found in (await kind.load(session, tools)).items()
-        }
+    ids = {key: dict(of_kind) for key, of_kind in plan.stored_ids.items()}
     for step in plan.steps:
-        kind = _kind(step.change.kind)
+        kind = BY_KEY[step.change.kind]
         name = step.change.name
         try:
             if step.change.action == "create":
                 values = _with_ids(kind, name, step.values, ids)
-                ids[kind.key][name] = await kind.create(session, ctx, tools, values)
+                ids.setdefault(kind.key, {})[name] = await kind.create(session, ctx, tools, values)
             elif step.change.action == "update":
                 assert step.existing is not None
                 values = _with_ids(kind, name, step.values, ids)
@@ -325,18 +306,8 @@ async def apply_plan(
             else:
                 assert step.existing is not None
                 await kind.delete(session, ctx, tools, step.existing.id)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise InvalidInput(
-                f"{kind.label} {name!r}: {plain_message(dict(error))}",
-                loc=_loc(kind, name, *[p if isinstance(p, int) else str(p) for p in error["loc"]]),
-            ) from None
-        except InvalidInput as exc:
-            # The service's own field, under the object's place in the document.
-            inner = _place(exc)[1:]
-            raise InvalidInput(
-                f"{kind.label} {name!r}: {exc.message}", loc=_loc(kind, name, *inner)
-            ) from None
+        except (ValidationError, InvalidInput) as exc:
+            raise _in_document(kind, name, exc) from None
         except AppError as exc:
             exc.message = f"{step.change.action} {kind.label} {name!r}: {exc.message}"
             exc.args = (exc.message,)
@@ -382,7 +353,7 @@ def _tidy(kind: Kind, name: str, values: dict[str, Any]) -> dict[str, Any]:
     left out (defaults, derived values, empty references), its name and
     type first."""
     refs = {document_field for document_field in kind.refs}
-    full = _normal(kind, name, _placeholders(kind, values)) if kind.derived else None
+    full = _normal(kind, name, _with_ids(kind, name, values, STAND_INS)) if kind.derived else None
     kept: dict[str, Any] = {}
     for key, value in values.items():
         field_info = kind.schema.model_fields.get(key)
@@ -397,7 +368,7 @@ def _tidy(kind: Kind, name: str, values: dict[str, Any]) -> dict[str, Any]:
             continue
         if full is not None and key in kind.derived:
             without = {k: v for k, v in values.items() if k != key}
-            if _normal(kind, name, _placeholders(kind, without)) == full:
+            if _normal(kind, name, _with_ids(kind, name, without, STAND_INS)) == full:
                 continue
         kept[key] = value
     first = {key: kept.pop(key) for key in FIRST if key in kept}
@@ -405,16 +376,22 @@ def _tidy(kind: Kind, name: str, values: dict[str, Any]) -> dict[str, Any]:
     return {kind.key_field: name, **first, **kept}
 
 
-def _placeholders(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:
-    """References as stand-in ids, for validation only."""
-    converted = dict(values)
-    for document_field, ref in kind.refs.items():
-        named = converted.pop(document_field, None)
-        stand_ins = [_planned_id(ref.kind, n) for n in _listed(named)]
-        converted[ref.field] = stand_ins if ref.many else (stand_ins[0] if stand_ins else None)
-    if kind.nested_ids is not None:
-        converted = kind.nested_ids(converted, lambda other, named, _: _planned_id(other, named))
-    return converted
+class _StandIns(dict[str, uuid.UUID]):
+    """Any name, as the id a plan would give it: an exported item checked
+    against its schema names only what exists, but needs ids to be checked."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str)
+
+    def __missing__(self, name: str) -> uuid.UUID:
+        return _planned_id(self.kind, name)
+
+
+STAND_INS = {kind.key: _StandIns(kind.key) for kind in KINDS}
 
 
 def _listed(stored: Any) -> list[Any]:
@@ -423,8 +400,21 @@ def _listed(stored: Any) -> list[Any]:
     return list(stored) if isinstance(stored, list) else [stored]
 
 
-def _place(error: InvalidInput) -> list[str | int]:
-    """Where the error says it is, list indexes kept as numbers."""
-    if not error.errors:
-        return []
-    return [p if isinstance(p, int) else str(p) for p in error.errors[0]["loc"]]
+def _in_document(kind: Kind, name: str, error: ValidationError | InvalidInput) -> InvalidInput:
+    """A schema's or a service's error put under the object's place in the
+    document (`body.document.<kind>.<name>.<field>`), list indexes kept as
+    numbers. One already placed there is returned as it is."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where: list[Any] = list(first["loc"])
+        message = plain_message(dict(first))
+        if where:
+            message = f"{'.'.join(map(str, where))}: {message}"
+    else:
+        where = list(error.errors[0]["loc"]) if error.errors else []
+        if where[:3] == ["body", "document", kind.key]:
+            return error
+        where = where[1:] if where[:1] == ["body"] else where
+        message = error.message
+    place = [p if isinstance(p, int) else str(p) for p in where]
+    return InvalidInput(f"{kind.label} {name!r}: {message}", loc=_loc(kind, name, *place))
