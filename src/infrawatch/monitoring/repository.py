@@ -280,13 +280,8 @@ def _adding(table: Table, stmt: Any) -> dict[str, Any]:
 ROLLUP_KEY = ["monitor_id", "granularity", "bucket_start"]
 ADDITIVE_FIGURES = ("count", "up", "down", "degraded", "latency_sum", *HISTOGRAM_COLUMNS)
 ROLLUPS = cast(Table, MonitorRollup.__table__)
-FIVE_MINUTE_COLUMNS = (
-    *ROLLUP_KEY,
-    *ADDITIVE_FIGURES,
-    "latency_min",
-    "latency_max",
-    "samples",
-)
+FIGURE_COLUMNS = (*ROLLUP_KEY, *ADDITIVE_FIGURES, "latency_min", "latency_max")
+FIVE_MINUTE_COLUMNS = (*FIGURE_COLUMNS, "samples")
 STAGED_FIVE_MINUTES = "staged_five_minutes"
 # The engine's batch goes here by COPY on PostgreSQL (a temporary table of
 # the connection's own, emptied at every commit).
@@ -343,12 +338,6 @@ def _in_lock_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["monitor_id"], r["granularity"], r["bucket_start"]))
 
 
-def _rollup_upsert(session: AsyncSession) -> tuple[Any, Table, dict[str, Any]]:
-    """An upsert that adds a rollup row's figures, to build others on."""
-    stmt = _upsert(session, ROLLUPS)
-    return stmt, ROLLUPS, _adding(ROLLUPS, stmt)
-
-
 async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Rows added to the stored ones."""
     if rows:
@@ -394,15 +383,15 @@ async def derive_from_five_minutes(
     the hourly row is written over with their sum. Two statements, the
     adding up in the database: done in Python, a pass at 50,000 monitors
     held a worker's event loop for seconds."""
-    r = cast(Table, MonitorRollup.__table__)
+    r = ROLLUPS
     end = hour + timedelta(seconds=HOUR)
+    figures = [
+        *[func.sum(r.c[name]).label(name) for name in ADDITIVE_FIGURES],
+        func.min(r.c.latency_min).label("latency_min"),
+        func.max(r.c.latency_max).label("latency_max"),
+    ]
     fresh = (
-        select(
-            r.c.monitor_id,
-            *[func.sum(r.c[name]).label(name) for name in ADDITIVE_FIGURES],
-            func.min(r.c.latency_min).label("latency_min"),
-            func.max(r.c.latency_max).label("latency_max"),
-        )
+        select(r.c.monitor_id, *figures)
         .where(
             r.c.granularity == FIVE_MINUTES,
             r.c.bucket_start >= hour,
@@ -411,8 +400,6 @@ async def derive_from_five_minutes(
         )
         .group_by(r.c.monitor_id)
     )
-    columns = ["monitor_id", "granularity", "bucket_start", *ADDITIVE_FIGURES]
-    columns += ["latency_min", "latency_max"]
     new = fresh.subquery("new")
     old = (
         select(r.c.monitor_id, *[r.c[name] for name in ADDITIVE_FIGURES])
@@ -436,25 +423,18 @@ async def derive_from_five_minutes(
         # A WHERE, as SQLite needs before ON CONFLICT after a join.
         .where(new.c.count != func.coalesce(old.c.count, 0))
     )
-    stmt, _, changes = _rollup_upsert(session)
+    add = _upsert(session, r).from_select(FIGURE_COLUMNS, gained)
     await session.execute(
-        stmt.from_select(columns, gained).on_conflict_do_update(
-            index_elements=ROLLUP_KEY, set_=changes
-        )
+        add.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=_adding(r, add))
     )
     hourly = fresh.with_only_columns(
-        r.c.monitor_id,
-        literal(HOUR),
-        literal(hour, UTCDateTime(timezone=True)),
-        *[func.sum(r.c[name]) for name in ADDITIVE_FIGURES],
-        func.min(r.c.latency_min),
-        func.max(r.c.latency_max),
+        r.c.monitor_id, literal(HOUR), literal(hour, UTCDateTime(timezone=True)), *figures
     )
-    replace = _upsert(session, r).from_select(columns, hourly)
+    replace = _upsert(session, r).from_select(FIGURE_COLUMNS, hourly)
     await session.execute(
         replace.on_conflict_do_update(
             index_elements=ROLLUP_KEY,
-            set_={name: replace.excluded[name] for name in columns if name not in ROLLUP_KEY},
+            set_={n: replace.excluded[n] for n in FIGURE_COLUMNS if n not in ROLLUP_KEY},
         )
     )
 
