@@ -39,12 +39,46 @@ async def account(api: Clients, cloud: FakeCloud, name: str | None = None, **fie
 
 
 async def wait_builds(api: Clients, ids: list[str], timeout: float = 120) -> list[dict[str, Any]]:
-    async with asyncio.timeout(timeout):
-        while True:
-            builds = [(await api.viewer.get(f"/api/v1/server-builds/{i}")).json() for i in ids]
-            if all(b["status"] in TERMINAL for b in builds):
-                return builds
-            await asyncio.sleep(0.2)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                builds = [(await api.viewer.get(f"/api/v1/server-builds/{i}")).json() for i in ids]
+                if all(b["status"] in TERMINAL for b in builds):
+                    return builds
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        # A build that hangs in CI must say where it stopped, or the next
+        # run is the only way to find out.
+        raise AssertionError(
+            f"builds not finished after {timeout} s:\n"
+            + "\n".join([await where_build_is(api, i) for i in ids])
+        ) from None
+
+
+async def _job_tail(api: Clients, job_id: str | None, lines: int = 15) -> str:
+    if job_id is None:
+        return "  (no job)"
+    job = (await api.admin.get(f"/api/v1/jobs/{job_id}")).json()
+    events: list[dict[str, Any]] = []
+    after = 0
+    while True:  # paged to the end: the last lines say where it stopped
+        page = (
+            await api.admin.get(f"/api/v1/jobs/{job_id}/events?after={after}&limit=1000")
+        ).json()
+        if not page.get("events"):
+            break
+        events, after = (events + page["events"])[-lines:], page["last_seq"]
+    tail = [f"    {e['kind']}: {e['message']}" for e in events]
+    return f"  job {job_id}: {job}\n" + "\n".join(tail)
+
+
+async def where_build_is(api: Clients, build_id: str) -> str:
+    build = (await api.viewer.get(f"/api/v1/server-builds/{build_id}")).json()
+    told = [f"build {build_id}: {build}", await _job_tail(api, build.get("job_id"))]
+    if build.get("run_id"):
+        run = (await api.viewer.get(f"/api/v1/provisioning/runs/{build['run_id']}")).json()
+        told += [f"  run: {run}", await _job_tail(api, run.get("job_id"))]
+    return "\n".join(told)
 
 
 async def wait_job(api: Clients, job_id: str, timeout: float = 120) -> dict[str, Any]:
