@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -27,6 +28,38 @@ def infrawatch(
         timeout=120,
         check=False,
     )
+
+
+async def infrawatch_async(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`infrawatch` without blocking the event loop: a test whose app runs in
+    this process must let it go on (on SQLite a blocked loop can hold the
+    write lock the command is waiting for)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infrawatch",
+        *args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    return subprocess.CompletedProcess(
+        args, process.returncode or 0, stdout.decode(), stderr.decode()
+    )
+
+
+def data_env(cli_env: dict[str, str], api: Any) -> dict[str, str]:
+    """The CLI on the in-process test app's own data dir (its master key)
+    and database."""
+    settings = api._app.state.runtime.settings
+    return {
+        **cli_env,
+        "INFRAWATCH_DATA_DIR": str(settings.data_dir),
+        "INFRAWATCH_DATABASE_URL": settings.effective_database_url,
+    }
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncssh
@@ -16,36 +15,14 @@ from sqlalchemy import text
 from infrawatch.core.db import Database
 from infrawatch.provisioning.lab.hosts import LabHost
 from tests.conftest import Clients
+from tests.live import data_env, infrawatch_async
 from tests.provisioning.test_hardening import register
 
 pytestmark = pytest.mark.hosts
 
 
 async def provision(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "infrawatch",
-        "provision",
-        *args,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 300)
-    return subprocess.CompletedProcess(
-        args, process.returncode or 0, stdout.decode(), stderr.decode()
-    )
-
-
-def data_env(cli_env: dict[str, str], api: Clients) -> dict[str, str]:
-    """The CLI on the test app's own data dir (its master key) and database."""
-    settings = api._app.state.runtime.settings  # type: ignore[attr-defined]
-    return {
-        **cli_env,
-        "INFRAWATCH_DATA_DIR": str(settings.data_dir),
-        "INFRAWATCH_DATABASE_URL": settings.effective_database_url,
-    }
+    return await infrawatch_async(env, "provision", *args, timeout=300)
 
 
 async def test_provision_follows_a_worker_run_and_exits_with_its_outcome(

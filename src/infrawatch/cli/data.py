@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -107,6 +107,7 @@ def import_summary(report: ImportReport) -> str:
 
 
 SIGNS = {"create": "+", "update": "~", "delete": "-"}
+ACTIONS = tuple(SIGNS)
 
 
 def plan_lines(changes: list[Change]) -> list[str]:
@@ -115,6 +116,15 @@ def plan_lines(changes: list[Change]) -> list[str]:
         f"{SIGNS[c.action]} {c.kind} {c.name}" + (f" ({', '.join(c.fields)})" if c.fields else "")
         for c in changes
     ]
+
+
+def plan_summary(changes: list[Change], dry_run: bool, actions: tuple[str, ...] = ACTIONS) -> str:
+    """`1 to create, 0 to update, …` (dry run), `1 created, 0 updated, …`,
+    or `nothing to change`."""
+    if not changes:
+        return "nothing to change"
+    counts = {action: sum(1 for c in changes if c.action == action) for action in actions}
+    return ", ".join(f"{counts[a]} to {a}" if dry_run else f"{counts[a]} {a}d" for a in actions)
 
 
 @app.command("apply")
@@ -170,9 +180,106 @@ def apply(
             return plan.changes
 
     changes = run(work)
-    counts = {action: sum(1 for c in changes if c.action == action) for action in SIGNS}
-    summary = ", ".join(f"{counts[a]} to {a}" if dry_run else f"{counts[a]} {a}d" for a in SIGNS)
-    print_out(("nothing to change" if not changes else summary) + (" (dry run)" if dry_run else ""))
+    print_out(plan_summary(changes, dry_run) + (" (dry run)" if dry_run else ""))
+
+
+class _RolledBack(Exception):
+    """Ends a dry run's transaction with a rollback, carrying its outcome."""
+
+    def __init__(self, outcome: Any) -> None:
+        super().__init__("dry run")
+        self.outcome = outcome
+
+
+@app.command("import-kuma")
+def import_kuma(
+    database: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DB",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Uptime Kuma's SQLite database (kuma.db in its data folder)",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan and the report; change nothing")
+    ] = False,
+    servers: Annotated[
+        bool,
+        typer.Option(
+            "--servers/--no-servers",
+            help="make a server for each host the monitors check (it carries their tags)",
+        ),
+    ] = True,
+    report: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="also write the report (what was not mapped) as JSON"),
+    ] = None,
+) -> None:
+    """Import Uptime Kuma 1.x or 2.x: monitors (http, keyword, json-query,
+    port, ping, dns, push), notifications as channels and rules, status
+    pages, tags and maintenance windows (docs/config-as-code.md).
+
+    Prints the plan, then what could not be mapped and why. Secrets
+    (notification URLs, passwords) are stored encrypted as kuma-* secrets.
+    All or nothing; running it again changes nothing. The Kuma database is
+    only read."""
+    import json
+    from dataclasses import asdict
+
+    from infrawatch.core.context import cli_context
+    from infrawatch.fleet.kinds import Tools
+    from infrawatch.fleet.kuma import importer
+
+    try:
+        conversion = importer.read(database, servers=servers)
+    except Exception as exc:
+        fail(getattr(exc, "message", str(exc)))
+
+    async def work(runtime: Runtime) -> importer.KumaImport:
+        tools = Tools(runtime.keyring, "")
+        try:
+            async with runtime.db.unit_of_work() as session:
+                with progress() as bar:
+                    bar.add_task("checking" if dry_run else "importing", total=None)
+                    outcome = await importer.import_conversion(
+                        session, cli_context(), tools, conversion, dry_run=dry_run
+                    )
+                if dry_run:
+                    raise _RolledBack(outcome)
+                return outcome
+        except _RolledBack as rolled_back:
+            rolled: importer.KumaImport = rolled_back.outcome
+            return rolled
+
+    outcome = run(work)
+    print_out(f"Uptime Kuma {outcome.kuma_version}")
+    for line in plan_lines(outcome.changes):
+        print_out(line)
+    fresh = [n for n, how in outcome.secrets.items() if how != "unchanged"]
+    if fresh:
+        verb = "would store" if dry_run else "stored"
+        print_out(f"{verb} {len(fresh)} secret(s): {', '.join(fresh)}")
+    for note in outcome.notes:
+        prefix = "partly" if note.imported else "not imported"
+        print_out(f"{prefix}: {note.kind} {note.name!r}: {note.reason}")
+    skipped = sum(1 for n in outcome.notes if not n.imported)
+    summary = plan_summary(outcome.changes, dry_run, ("create", "update"))  # it never deletes
+    print_out(f"{summary}; {skipped} not imported" + (" (dry run)" if dry_run else ""))
+    if report is not None:
+        report.write_text(
+            json.dumps(
+                {
+                    "kuma_version": outcome.kuma_version,
+                    "dry_run": dry_run,
+                    "changes": [asdict(c) for c in outcome.changes],
+                    "notes": [asdict(n) for n in outcome.notes],
+                },
+                indent=2,
+            )
+        )
 
 
 @app.command("export")

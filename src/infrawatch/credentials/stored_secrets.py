@@ -102,6 +102,28 @@ async def delete_secret(session: AsyncSession, ctx: OperationContext, secret_id:
     await repository.delete_row(session, secret)
 
 
+async def put_secret(
+    session: AsyncSession,
+    ctx: OperationContext,
+    keyring: Keyring,
+    name: str,
+    value: str,
+    description: str | None = None,
+) -> str:
+    """Make the secret `name` hold `value`, for importers that run again:
+    "created", "updated" or "unchanged" (no audit record, no new version)."""
+    secret = await repository.secret_named(session, name)
+    if secret is None:
+        await create_secret(
+            session, ctx, SecretCreate(name=name, value=value, description=description), keyring
+        )
+        return "created"
+    if keyring.decrypt(secret.value_encrypted, secret_ref(secret.id)) == value:
+        return "unchanged"
+    await update_secret(session, ctx, secret.id, SecretUpdate(value=value), keyring)
+    return "updated"
+
+
 async def reveal_secret(session: AsyncSession, keyring: Keyring, name: str) -> str:
     """For provisioning jobs, by name. Never reachable from the API."""
     secret = await repository.secret_named(session, name)
