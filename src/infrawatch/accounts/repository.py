@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.accounts.models import ApiToken, LoginFailure, User
+from infrawatch.accounts.models import ApiToken, LoginFailure, RecoveryCode, User
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -32,7 +32,7 @@ async def count_active_admins(session: AsyncSession) -> int:
     return int(await session.scalar(query) or 0)
 
 
-def add(session: AsyncSession, row: User | ApiToken | LoginFailure) -> None:
+def add(session: AsyncSession, row: User | ApiToken | LoginFailure | RecoveryCode) -> None:
     session.add(row)
 
 
@@ -104,3 +104,58 @@ async def clear_failures(
     result = await session.execute(mine)
     await session.execute(delete(LoginFailure).where(LoginFailure.at < older_than))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def get_user_by_subject(session: AsyncSession, subject: str) -> User | None:
+    result = await session.scalars(select(User).where(User.oidc_subject == subject))
+    return result.first()
+
+
+async def replace_recovery_codes(
+    session: AsyncSession, user_id: uuid.UUID, hashes: list[str], now: datetime
+) -> None:
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    session.add_all(
+        RecoveryCode(user_id=user_id, code_hash=code_hash, created_at=now) for code_hash in hashes
+    )
+
+
+async def use_recovery_code(
+    session: AsyncSession, user_id: uuid.UUID, code_hash: str, now: datetime
+) -> bool:
+    """Marks the code used; False if it is not this user's or was used."""
+    result = await session.execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.user_id == user_id,
+            RecoveryCode.code_hash == code_hash,
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def count_unused_recovery_codes(session: AsyncSession, user_id: uuid.UUID) -> int:
+    query = select(func.count()).where(
+        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def set_token_kind(session: AsyncSession, token_id: uuid.UUID, kind: str) -> None:
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(kind=kind))
+
+
+async def advance_totp_step(session: AsyncSession, user_id: uuid.UUID, step: int) -> bool:
+    """Records `step` as the last one used, only if it is later than the last:
+    two logins racing with one code cannot both get through."""
+    result = await session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            (User.totp_last_step.is_(None)) | (User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    return bool(getattr(result, "rowcount", 0))

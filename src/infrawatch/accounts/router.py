@@ -4,13 +4,16 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from infrawatch.accounts import service
+from infrawatch.accounts import service, two_factor
 from infrawatch.accounts.schemas import (
     LoginRequest,
     LoginResponse,
+    RecoveryCodes,
     TokenCreate,
     TokenCreated,
     TokenOut,
+    TotpCode,
+    TotpEnrolment,
     UnlockOut,
     UserCreate,
     UserOut,
@@ -43,9 +46,26 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Log
     ctx = OperationContext(anonymous, request_id(request), source_ip(request))
     # Our own unit of work: a failed attempt must be committed before the 401.
     async with runtime.db.unit_of_work() as session:
-        outcome = await service.login(session, ctx, runtime.settings, body.username, body.password)
+        outcome = await service.login(
+            session,
+            ctx,
+            runtime.settings,
+            runtime.keyring,
+            body.username,
+            body.password,
+            body.otp,
+        )
     if outcome.error is not None:
         raise outcome.error
+    return _session_response(request, response, outcome)
+
+
+def _session_response(
+    request: Request, response: Response, outcome: service.LoginOutcome
+) -> LoginResponse:
+    """The session cookie, its CSRF companion and the login's answer (a
+    password login and a single sign-on end the same way)."""
+    runtime = get_runtime(request)
     assert outcome.token and outcome.expires_at and outcome.user
     secret = runtime.settings.session_secret
     csrf = service.csrf_token_for(
@@ -60,7 +80,11 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Log
         CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict", secure=secure
     )
     return LoginResponse(
-        token=outcome.token, csrf_token=csrf, expires_at=outcome.expires_at, user=outcome.user
+        token=outcome.token,
+        csrf_token=csrf,
+        expires_at=outcome.expires_at,
+        user=outcome.user,
+        must_enrol_totp=outcome.must_enrol,
     )
 
 
@@ -77,6 +101,59 @@ async def logout(auth: AuthDep, ctx: Context, session: DbSession) -> Response:
 async def me(ctx: Context, session: DbSession) -> UserOut:
     assert ctx.actor.user_id is not None
     return await service.get_user(session, ctx.actor.user_id)
+
+
+@me_router.post("/totp", response_model=TotpEnrolment)
+async def start_totp(ctx: Context, session: DbSession, request: Request) -> TotpEnrolment:
+    """Start two-factor enrolment: a new secret as an otpauth URI and a QR
+    code for an authenticator app. Nothing changes until /confirm."""
+    assert ctx.actor.user_id is not None
+    enrolment = await two_factor.start_enrolment(
+        session, ctx, get_runtime(request).keyring, ctx.actor.user_id
+    )
+    return TotpEnrolment(
+        secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+    )
+
+
+@me_router.post("/totp/confirm", response_model=RecoveryCodes)
+async def confirm_totp(
+    body: TotpCode, auth: AuthDep, ctx: Context, session: DbSession, request: Request
+) -> RecoveryCodes:
+    """Turn two-factor on with a code from the new secret; the answer holds
+    the recovery codes, shown this once."""
+    assert ctx.actor.user_id is not None
+    codes = await two_factor.confirm_enrolment(
+        session,
+        ctx,
+        get_runtime(request).keyring,
+        ctx.actor.user_id,
+        body.code,
+        auth.token_id if auth.kind == "enrol" else None,
+    )
+    return RecoveryCodes(recovery_codes=codes)
+
+
+@me_router.post("/totp/disable", status_code=status.HTTP_204_NO_CONTENT)
+async def disable_totp(
+    body: TotpCode, ctx: Context, session: DbSession, request: Request
+) -> Response:
+    """Turn one's own two-factor off, with a current or recovery code (not
+    where one's role requires it)."""
+    assert ctx.actor.user_id is not None
+    runtime = get_runtime(request)
+    await two_factor.disable(
+        session, ctx, runtime.keyring, runtime.settings, ctx.actor.user_id, body.code
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.post("/users/{user_id}/totp/reset", response_model=UserOut)
+async def reset_totp(user_id: uuid.UUID, ctx: Context, session: DbSession) -> UserOut:
+    """For a user who lost their authenticator and recovery codes: their
+    password alone logs them in again (and they enrol anew where their role
+    requires two-factor)."""
+    return UserOut.model_validate(await two_factor.reset(session, ctx, user_id))
 
 
 @admin_router.get("/users", response_model=list[UserOut])

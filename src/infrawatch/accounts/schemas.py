@@ -23,6 +23,9 @@ class UserOut(BaseModel):
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+    totp_enabled_at: datetime | None = Field(
+        default=None, description="when two-factor was turned on; null: off"
+    )
 
 
 class UserCreate(NullMeansUnset):
@@ -74,6 +77,9 @@ class LoginRequest(BaseModel):
 
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    otp: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="the TOTP code, or a recovery code, where two-factor is on"
+    )
 
 
 class LoginResponse(BaseModel):
@@ -81,6 +87,27 @@ class LoginResponse(BaseModel):
     csrf_token: str
     expires_at: datetime
     user: UserOut
+    must_enrol_totp: bool = Field(
+        default=False,
+        description="the role requires two-factor: this session may only enrol "
+        "(POST /api/v1/auth/totp, then /confirm)",
+    )
+
+
+class TotpEnrolment(BaseModel):
+    secret: str = Field(description="for typing into an authenticator; shown this once")
+    otpauth_uri: str
+    qr_svg: str = Field(description="the otpauth URI as a QR code (inline SVG)")
+
+
+class TotpCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(min_length=6, max_length=64)]
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="one-time codes; shown this once")
 
 
 class UnlockOut(BaseModel):

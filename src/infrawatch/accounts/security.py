@@ -22,6 +22,8 @@ from infrawatch.core.runtime import SAFE_METHODS, get_runtime, request_id, sourc
 SESSION_COOKIE = "infrawatch_session"
 CSRF_COOKIE = "infrawatch_csrf"
 CSRF_HEADER = "x-csrf-token"
+# What a session that must enrol two-factor first may reach.
+ENROLMENT_PATHS = frozenset(f"/api/v1/auth/{p}" for p in ("totp", "totp/confirm", "me", "logout"))
 
 
 def _credentials(request: Request) -> tuple[str, bool] | None:
@@ -44,6 +46,11 @@ async def authentication(request: Request) -> Authenticated:
     runtime = get_runtime(request)
     async with runtime.db.unit_of_work(write=False) as session:
         auth = await service.authenticate(session, secret)
+    if auth.kind == "enrol" and request.url.path not in ENROLMENT_PATHS:
+        raise Forbidden(
+            "two-factor is required for your role: enrol first "
+            "(POST /api/v1/auth/totp, then /api/v1/auth/totp/confirm)"
+        )
     if from_cookie and request.method not in SAFE_METHODS:
         # A cookie rides along on cross-site requests; a header the page had
         # to read from our own origin does not (double-submit CSRF check).

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infrawatch.accounts import repository
+from infrawatch.accounts import repository, two_factor
 from infrawatch.accounts.models import ApiToken, LoginFailure, User
 from infrawatch.accounts.passwords import hash_password, verify_password
 from infrawatch.accounts.schemas import (
@@ -27,7 +27,7 @@ from infrawatch.audit import service as audit
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.config import Settings
 from infrawatch.core.context import Actor, OperationContext, Role
-from infrawatch.core.crypto import hash_token
+from infrawatch.core.crypto import Keyring, hash_token
 from infrawatch.core.errors import AppError, Conflict, NotFound, TooManyRequests, Unauthorized
 
 TOKEN_PREFIX = "iw_"  # noqa: S105 (a marker, not a secret)
@@ -250,6 +250,7 @@ class LoginOutcome:
     expires_at: datetime | None = None
     user: UserOut | None = None
     error: AppError | None = None
+    must_enrol: bool = False
 
 
 async def _check_rate_limit(
@@ -316,10 +317,19 @@ async def unlock_user(session: AsyncSession, ctx: OperationContext, username: st
 
 
 async def login(
-    session: AsyncSession, ctx: OperationContext, settings: Settings, username: str, password: str
+    session: AsyncSession,
+    ctx: OperationContext,
+    settings: Settings,
+    keyring: Keyring,
+    username: str,
+    password: str,
+    otp: str | None = None,
 ) -> LoginOutcome:
     """Never raises for bad credentials: the failure must be committed (it
-    feeds the rate limit and the audit trail) before the caller answers 401."""
+    feeds the rate limit and the audit trail) before the caller answers 401.
+    Where two-factor is on, the password alone gets a 401 that asks for the
+    code (not counted as a failure: the password was right); a wrong code
+    counts like a wrong password."""
     source_ip = ctx.source_ip or "unknown"
     try:
         await _check_rate_limit(session, settings, username, source_ip)
@@ -328,17 +338,58 @@ async def login(
     user = await repository.get_user_by_name(session, username)
     valid = await verify_password(user.password_hash if user else None, password)
     if user is None or not valid or not user.is_active:
-        repository.add(session, LoginFailure(username=username, source_ip=source_ip, at=utcnow()))
-        failed_ctx = ctx.with_actor(Actor(None, username[:64], Role.viewer))
         reason = "inactive user" if user is not None and valid else "bad credentials"
-        await audit.record(
-            session,
-            failed_ctx,
-            audit.Change(
-                "auth.login_failed", "user", user.id if user else None, None, {"reason": reason}
-            ),
-        )
+        await _record_failure(session, ctx, username, source_ip, user, reason)
         return LoginOutcome(error=Unauthorized("invalid username or password"))
+    kind = "session"
+    if user.totp_secret_encrypted is not None:
+        if not otp:
+            return LoginOutcome(
+                error=Unauthorized("two-factor is on for this user: send the code as otp")
+            )
+        used = await two_factor.check_code(session, keyring, user, otp)
+        if used is None:
+            await _record_failure(session, ctx, username, source_ip, user, "bad two-factor code")
+            return LoginOutcome(error=Unauthorized("invalid two-factor code"))
+        if used == "recovery":
+            await audit.record(
+                session,
+                ctx.with_actor(Actor(user.id, user.username, Role(user.role))),
+                audit.Change("auth.recovery_code_used", "user", user.id),
+            )
+    elif two_factor.required_for(settings, user.role):
+        kind = "enrol"
+    return await _open_session(session, ctx, settings, user, kind, source_ip)
+
+
+async def _record_failure(
+    session: AsyncSession,
+    ctx: OperationContext,
+    username: str,
+    source_ip: str,
+    user: User | None,
+    reason: str,
+) -> None:
+    repository.add(session, LoginFailure(username=username, source_ip=source_ip, at=utcnow()))
+    failed_ctx = ctx.with_actor(Actor(None, username[:64], Role.viewer))
+    await audit.record(
+        session,
+        failed_ctx,
+        audit.Change(
+            "auth.login_failed", "user", user.id if user else None, None, {"reason": reason}
+        ),
+    )
+
+
+async def _open_session(
+    session: AsyncSession,
+    ctx: OperationContext,
+    settings: Settings,
+    user: User,
+    kind: str,
+    source_ip: str,
+    action: str = "auth.login",
+) -> LoginOutcome:
     now = utcnow()
     secret = _new_token_secret()
     expires_at = now + timedelta(seconds=settings.session_ttl_seconds)
@@ -347,7 +398,7 @@ async def login(
         ApiToken(
             id=uuid.uuid4(),
             user_id=user.id,
-            kind="session",
+            kind=kind,
             name="console session",
             token_hash=hash_token(secret),
             prefix=secret[:10],
@@ -361,11 +412,16 @@ async def login(
     # Only this address's failures: the owner logging in must not reset the
     # count of someone guessing from elsewhere.
     await repository.clear_failures(
-        session, username, older_than=now - timedelta(days=1), source_ip=source_ip
+        session, user.username, older_than=now - timedelta(days=1), source_ip=source_ip
     )
     actor = Actor(user.id, user.username, Role(user.role))
-    await audit.record(session, ctx.with_actor(actor), audit.Change("auth.login", "user", user.id))
-    return LoginOutcome(token=secret, expires_at=expires_at, user=UserOut.model_validate(user))
+    await audit.record(session, ctx.with_actor(actor), audit.Change(action, "user", user.id))
+    return LoginOutcome(
+        token=secret,
+        expires_at=expires_at,
+        user=UserOut.model_validate(user),
+        must_enrol=kind == "enrol",
+    )
 
 
 async def logout(session: AsyncSession, ctx: OperationContext, auth: Authenticated) -> None:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
 
     session_ttl_seconds: int = 12 * 3600
+    # Roles whose console logins need a TOTP code ("admin,operator"): their
+    # users without one get a session that may only enrol (docs/accounts.md).
+    totp_required_roles: str = ""
     # Failed-login limits (accounts.service._check_rate_limit, docs/reliability.md).
     login_max_failures_per_user_ip: int = 5  # free tries, then doubling waits
     login_max_failures_per_ip: int = 20
