@@ -117,7 +117,7 @@ async def test_a_role_that_requires_it_gets_a_session_that_may_only_enrol(
 async def test_an_admin_resets_a_users_two_factor_and_a_user_turns_their_own_off(
     api: Clients,
 ) -> None:
-    secret, _ = await _enrol(await _session(api, "operator"))
+    await _enrol(await _session(api, "operator"))
     users = (await api.admin.get("/api/v1/users")).json()
     operator = next(u for u in users if u["username"] == "operator")
     assert operator["totp_enabled_at"] is not None
@@ -128,7 +128,7 @@ async def test_an_admin_resets_a_users_two_factor_and_a_user_turns_their_own_off
     assert await _actions(api, "user.totp_reset") == 1
     client = await _session(api, "operator")  # the password alone again
 
-    secret, codes = await _enrol(client)
+    _, codes = await _enrol(client)
     wrong = await client.post("/api/v1/auth/totp/disable", json={"code": "999999"})
     assert wrong.status_code == 422
     off = await client.post("/api/v1/auth/totp/disable", json={"code": codes[0]})
@@ -151,3 +151,33 @@ async def test_the_secret_and_recovery_codes_are_not_stored_in_clear(
         kept = " ".join(hashes)
     assert secret not in stored and len(stored) > len(secret)
     assert all(code not in kept and code.replace("-", "") not in kept for code in codes)
+
+
+async def test_the_console_sends_a_session_that_must_enrol_to_the_enrolment_page(
+    api: Clients,
+) -> None:
+    settings = api._app.state.runtime.settings  # type: ignore[attr-defined]
+    settings.totp_required_roles = "operator"
+    browser = api.client(None)
+    try:
+        login = await browser.post(
+            "/api/v1/auth/login", json={"username": "operator", "password": PASSWORD, "otp": None}
+        )
+        assert login.status_code == 200 and login.json()["must_enrol_totp"] is True
+        csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+        moved = await browser.get("/servers", headers={"accept": "text/html"})
+        assert moved.status_code == 303 and moved.headers["location"] == "/account/two-factor"
+        page = await browser.get("/account/two-factor")
+        assert page.status_code == 200 and "Set up" in page.text
+        assert (await browser.post("/api/v1/auth/totp", headers=csrf)).status_code == 200
+        page = await browser.get("/account/two-factor")
+        assert "<svg" in page.text and "data-totp-secret" in page.text
+        secret = page.text.split("data-totp-secret>")[1].split("<")[0]
+        confirmed = await browser.post(
+            "/api/v1/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=csrf
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        assert (await browser.get("/servers")).status_code == 200
+        assert "recovery code(s) left" in (await browser.get("/account/two-factor")).text
+    finally:
+        settings.totp_required_roles = ""

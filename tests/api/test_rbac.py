@@ -12,7 +12,9 @@ from tests.conftest import Clients, make_user
 
 MUTATING = {"post", "put", "patch", "delete"}
 # Mutations every signed-in user may make about themselves.
-SELF_SERVICE = {("post", "/api/v1/auth/logout")}
+SELF_SERVICE = {
+    ("post", f"/api/v1/auth/{path}") for path in ("logout", "totp", "totp/confirm", "totp/disable")
+}
 ADMIN_ONLY_PREFIXES = ("/api/v1/users", "/api/v1/tokens")
 
 

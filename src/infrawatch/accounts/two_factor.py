@@ -44,7 +44,13 @@ def _normal(code: str) -> str:
     return code.replace(" ", "").replace("-", "").strip().lower()
 
 
+def _is_totp_code(code: str) -> bool:
+    return len(code) == 6 and code.isascii() and code.isdigit()
+
+
 def _matching_step(secret: str, code: str, now: float) -> int | None:
+    if not _is_totp_code(code):
+        return None
     totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
     current = int(now // STEP_SECONDS)
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
@@ -77,13 +83,29 @@ async def start_enrolment(
         raise Conflict("two-factor is on already; turn it off first to enrol again")
     secret = pyotp.random_base32()
     user.totp_pending_encrypted = keyring.encrypt(secret, _ref(user, "totp_pending_encrypted"))
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
     await audit.record(session, ctx, audit.Change("auth.totp_enrolment_started", "user", user.id))
+    return _enrolment(user, secret)
+
+
+def _enrolment(user: User, secret: str) -> Enrolment:
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
     return Enrolment(secret, uri, segno.make(uri, error="m").svg_inline(scale=4))
 
 
+async def pending_enrolment(
+    session: AsyncSession, keyring: Keyring, user_id: uuid.UUID
+) -> Enrolment | None:
+    """The enrolment started and not yet confirmed (the console shows its QR
+    code again on reload)."""
+    user = await _user(session, user_id)
+    if user.totp_pending_encrypted is None:
+        return None
+    secret = keyring.decrypt(user.totp_pending_encrypted, _ref(user, "totp_pending_encrypted"))
+    return _enrolment(user, secret)
+
+
 def _new_recovery_codes() -> list[str]:
-    # 80 random bits each, written as four groups of four for reading aloud.
+    # 80 random bits each, written as four groups of five for reading aloud.
     codes = []
     for _ in range(RECOVERY_CODES):
         raw = secrets.token_hex(10)
@@ -136,7 +158,7 @@ async def check_code(session: AsyncSession, keyring: Keyring, user: User, code: 
     normal = _normal(code)
     if user.totp_secret_encrypted is None or not normal:
         return None
-    if normal.isdigit() and len(normal) == 6:
+    if _is_totp_code(normal):
         secret = keyring.decrypt(user.totp_secret_encrypted, _ref(user, "totp_secret_encrypted"))
         step = _matching_step(secret, normal, time.time())
         if step is not None and await repository.advance_totp_step(session, user.id, step):

@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from infrawatch.web import status, ws
 from infrawatch.web.pages import (
+    account,
     admin,
     alerting,
     audit,
@@ -21,7 +22,13 @@ from infrawatch.web.pages import (
     statuspages,
     tools,
 )
-from infrawatch.web.session import LoginRequired, login_redirect, viewer_from_cookie
+from infrawatch.web.session import (
+    EnrolmentRequired,
+    LoginRequired,
+    enrolment_redirect,
+    login_redirect,
+    viewer_from_cookie,
+)
 from infrawatch.web.templating import STATIC_DIR, render
 
 PAGES = (
@@ -37,6 +44,7 @@ PAGES = (
     jobs,
     audit,
     admin,
+    account,
 )
 
 
@@ -56,6 +64,10 @@ def install_console(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         return login_redirect(request, exc)
+
+    @app.exception_handler(EnrolmentRequired)
+    async def _enrol(request: Request, exc: EnrolmentRequired) -> Response:
+        return enrolment_redirect(request)
 
 
 async def html_error(request: Request, status_code: int, message: str) -> Response | None:

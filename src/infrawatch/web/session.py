@@ -23,12 +23,20 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+class EnrolmentRequired(Exception):
+    """A session that may only enrol two-factor asked for another page."""
+
+
+ENROLMENT_PAGE = "/account/two-factor"
+
+
 @dataclass(frozen=True)
 class Viewer:
     """The signed-in person, and what the page may offer them."""
 
     actor: Actor
     csrf_token: str
+    must_enrol: bool = False  # the role requires two-factor and it is not on yet
 
     @property
     def can_write(self) -> bool:
@@ -56,7 +64,7 @@ async def viewer_from_cookie(request: Request) -> Viewer | None:
     csrf = accounts.csrf_token_for(
         session_secret.get_secret_value() if session_secret else "", auth.token_hash
     )
-    return Viewer(auth.actor, csrf)
+    return Viewer(auth.actor, csrf, must_enrol=auth.kind == "enrol")
 
 
 async def require_viewer(request: Request) -> Viewer:
@@ -64,6 +72,8 @@ async def require_viewer(request: Request) -> Viewer:
     if viewer is None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(path)
+    if viewer.must_enrol and request.url.path != ENROLMENT_PAGE:
+        raise EnrolmentRequired()
     return viewer
 
 
@@ -77,6 +87,12 @@ async def require_admin(viewer: Annotated[Viewer, Depends(require_viewer)]) -> V
     if not viewer.is_admin:
         raise Forbidden("this page needs the admin role")
     return viewer
+
+
+def enrolment_redirect(request: Request) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": ENROLMENT_PAGE})
+    return RedirectResponse(ENROLMENT_PAGE, status_code=303)
 
 
 def login_redirect(request: Request, exc: LoginRequired) -> Response:
