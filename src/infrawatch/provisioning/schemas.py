@@ -97,7 +97,9 @@ GitSource = Annotated[
     StringConstraints(
         min_length=1,
         max_length=2048,
-        pattern=r"^((https?|ssh|git|file)://\S+|[\w.-]+@[\w.-]+:\S+|/\S*)$",
+        # No white space and no control characters (PostgreSQL stores no NUL).
+        pattern=r"^((https?|ssh|git|file)://[^\s\x00-\x1f\x7f]+"
+        r"|[\w.-]+@[\w.-]+:[^\s\x00-\x1f\x7f]+|/[^\s\x00-\x1f\x7f]*)$",
     ),
 ]
 
