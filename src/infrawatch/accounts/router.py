@@ -57,10 +57,10 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Log
         )
     if outcome.error is not None:
         raise outcome.error
-    return _session_response(request, response, outcome)
+    return session_response(request, response, outcome)
 
 
-def _session_response(
+def session_response(
     request: Request, response: Response, outcome: service.LoginOutcome
 ) -> LoginResponse:
     """The session cookie, its CSRF companion and the login's answer (a

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infrawatch.accounts import repository, two_factor
 from infrawatch.accounts.models import ApiToken, LoginFailure, User
+from infrawatch.accounts.oidc import Identity
 from infrawatch.accounts.passwords import hash_password, verify_password
 from infrawatch.accounts.schemas import (
     TokenCreate,
@@ -389,6 +390,7 @@ async def _open_session(
     kind: str,
     source_ip: str,
     action: str = "auth.login",
+    details: dict[str, object] | None = None,
 ) -> LoginOutcome:
     now = utcnow()
     secret = _new_token_secret()
@@ -415,7 +417,9 @@ async def _open_session(
         session, user.username, older_than=now - timedelta(days=1), source_ip=source_ip
     )
     actor = Actor(user.id, user.username, Role(user.role))
-    await audit.record(session, ctx.with_actor(actor), audit.Change(action, "user", user.id))
+    await audit.record(
+        session, ctx.with_actor(actor), audit.Change(action, "user", user.id, None, details)
+    )
     return LoginOutcome(
         token=secret,
         expires_at=expires_at,
@@ -429,3 +433,71 @@ async def logout(session: AsyncSession, ctx: OperationContext, auth: Authenticat
     if found is not None and found[0].kind == "session":
         found[0].revoked_at = utcnow()
     await audit.record(session, ctx, audit.Change("auth.logout", "user", ctx.actor.user_id))
+
+
+# --- single sign-on ---------------------------------------------------------
+
+
+async def sso_login(
+    session: AsyncSession,
+    ctx: OperationContext,
+    settings: Settings,
+    identity: Identity,
+    role: Role,
+) -> LoginOutcome:
+    """A session for whom the identity provider vouched. The user is made on
+    their first sign-on (no password: only the provider logs them in) and
+    takes the role their groups give at every sign-on. A local user of the
+    same name is never taken over: that would let whoever controls a name
+    at the provider become them here. Two-factor is the provider's part."""
+    source_ip = ctx.source_ip or "unknown"
+    user = await repository.get_user_by_subject(session, identity.subject)
+    if user is None:
+        if await repository.get_user_by_name(session, identity.username) is not None:
+            raise Conflict(
+                f"a user named {identity.username!r} exists here already and was not made by "
+                "single sign-on; an admin must rename or remove it first"
+            )
+        user = User(
+            id=uuid.uuid4(),
+            username=identity.username,
+            role=role.value,
+            password_hash=None,
+            is_active=True,
+            created_at=utcnow(),
+            oidc_subject=identity.subject,
+        )
+        repository.add(session, user)
+        await session.flush()
+        await audit.record(
+            session,
+            ctx.with_actor(Actor(user.id, user.username, role)),
+            audit.Change("user.create", "user", user.id, None, {**_user_fields(user), "sso": True}),
+        )
+    elif not user.is_active:
+        raise Unauthorized("this user is deactivated")
+    elif user.role != role.value:
+        before = _user_fields(user)
+        user.role = role.value
+        await audit.record(
+            session,
+            ctx.with_actor(Actor(user.id, user.username, role)),
+            audit.Change("user.update", "user", user.id, before, _user_fields(user)),
+        )
+    issuer = identity.subject.rsplit("|", 1)[0]
+    return await _open_session(
+        session,
+        ctx,
+        settings,
+        user,
+        "session",
+        source_ip,
+        action="auth.sso_login",
+        details={"issuer": issuer, "groups": identity.groups[:20], "role": role.value},
+    )
+
+
+async def sso_failed(session: AsyncSession, ctx: OperationContext, reason: str) -> None:
+    await audit.record(
+        session, ctx, audit.Change("auth.sso_failed", "user", None, None, {"reason": reason[:300]})
+    )

@@ -12,7 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Every secret may also come from a file named by `<VAR>_FILE`, as container
 # orchestrators mount them. The file wins over nothing, but an explicit value wins over it.
-SECRET_FIELDS = ("database_url", "redis_url", "master_key", "session_secret")
+SECRET_FIELDS = (
+    "database_url",
+    "redis_url",
+    "master_key",
+    "session_secret",
+    "oidc_client_secret",
+)
 
 
 class Settings(BaseSettings):
@@ -35,6 +41,17 @@ class Settings(BaseSettings):
     # Roles whose console logins need a TOTP code ("admin,operator"): their
     # users without one get a session that may only enrol (docs/accounts.md).
     totp_required_roles: str = ""
+    # Single sign-on with OpenID Connect (docs/accounts.md): on when an
+    # issuer and a client id are set. Groups map to roles `group=role,…`.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"
+    oidc_username_claim: str = "preferred_username"
+    oidc_role_map: str = ""
+    oidc_default_role: str = ""  # for users none of whose groups is mapped; empty: refused
+    oidc_name: str = "single sign-on"  # what the login page's button says
     # Failed-login limits (accounts.service._check_rate_limit, docs/reliability.md).
     login_max_failures_per_user_ip: int = 5  # free tries, then doubling waits
     login_max_failures_per_ip: int = 20

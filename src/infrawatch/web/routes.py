@@ -19,6 +19,7 @@ from infrawatch.web.pages import (
     overview,
     provisioning,
     servers,
+    sso,
     statuspages,
     tools,
 )
@@ -45,6 +46,7 @@ PAGES = (
     audit,
     admin,
     account,
+    sso,
 )
 
 

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from infrawatch.accounts import oidc
 from infrawatch.alerting import incidents as alerting_incidents
 from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.errors import NotFound
-from infrawatch.core.runtime import Counts, DbSession
+from infrawatch.core.runtime import Counts, DbSession, get_runtime
 from infrawatch.inventory import hostmap
 from infrawatch.inventory import service as inventory
 from infrawatch.inventory.schemas import TAG_KEY_PATTERN
@@ -128,4 +129,6 @@ async def login(request: Request, next: str = "/") -> Response:
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     if await viewer_from_cookie(request) is not None:
         return RedirectResponse(target, status_code=303)
-    return render("login.html", viewer=None, next=target)
+    settings = get_runtime(request).settings
+    sso = settings.oidc_name if oidc.enabled(settings) else None
+    return render("login.html", viewer=None, next=target, sso=sso)
