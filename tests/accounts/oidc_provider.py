@@ -23,7 +23,7 @@ from joserfc.jwk import RSAKey
 from tests.monitoring.servers import serve_http
 
 CLIENT_ID = "infrawatch-test"
-CLIENT_SECRET = "provider-client-secret-for-tests"  # noqa: S105 (a test provider's)
+CLIENT_SECRET = "provider-client-secret-for-tests"
 SIGNING_KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
 OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
 
