@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import unavailable
-from tests.live import admin_token, running_server
+from tests.live import admin_token, create_user, running_server
 
 REDIS_URL = os.environ.get("INFRAWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -135,3 +135,19 @@ async def test_events_reach_clients_of_every_replica(cli_env: dict[str, str]) ->
             await asyncio.to_thread(_create_server, first, token, name)
             event = await _event(ws, "inventory.server.created", name, timeout=2.0)
             assert event["payload"]["name"] == name
+
+
+async def test_a_session_that_must_enrol_two_factor_opens_no_live_stream(
+    cli_env: dict[str, str],
+) -> None:
+    env = {**cli_env, "INFRAWATCH_TOTP_REQUIRED_ROLES": "operator"}
+    assert create_user(env, "op", role="operator").returncode == 0
+    with running_server(env) as (base, _):
+        async with httpx.AsyncClient(timeout=10) as http:
+            login = await http.post(
+                f"{base}/api/v1/auth/login",
+                json={"username": "op", "password": "a long enough password"},
+            )
+        assert login.status_code == 200 and login.json()["must_enrol_totp"] is True
+        url = base.replace("http://", "ws://") + "/ws"
+        await _closed_with(f"{url}?token={login.json()['token']}", 4401)

@@ -45,12 +45,8 @@ async def authentication(request: Request) -> Authenticated:
     secret, from_cookie = found
     runtime = get_runtime(request)
     async with runtime.db.unit_of_work(write=False) as session:
-        auth = await service.authenticate(session, secret)
-    if auth.kind == "enrol" and request.url.path not in ENROLMENT_PATHS:
-        raise Forbidden(
-            "two-factor is required for your role: enrol first "
-            "(POST /api/v1/auth/totp, then /api/v1/auth/totp/confirm)"
-        )
+        enrolling = request.url.path in ENROLMENT_PATHS
+        auth = await service.authenticate(session, secret, enrolling=enrolling)
     if from_cookie and request.method not in SAFE_METHODS:
         # A cookie rides along on cross-site requests; a header the page had
         # to read from our own origin does not (double-submit CSRF check).

@@ -29,7 +29,14 @@ from infrawatch.core.clock import as_utc, utcnow
 from infrawatch.core.config import Settings
 from infrawatch.core.context import Actor, OperationContext, Role
 from infrawatch.core.crypto import Keyring, hash_token
-from infrawatch.core.errors import AppError, Conflict, NotFound, TooManyRequests, Unauthorized
+from infrawatch.core.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 
 TOKEN_PREFIX = "iw_"  # noqa: S105 (a marker, not a secret)
 # last_used_at is advisory; writing it on every request would turn every read
@@ -216,8 +223,12 @@ class Authenticated:
     needs_touch: bool = False
 
 
-async def authenticate(session: AsyncSession, secret: str) -> Authenticated:
-    """Resolve a bearer token or session cookie to the acting user."""
+async def authenticate(
+    session: AsyncSession, secret: str, *, enrolling: bool = False
+) -> Authenticated:
+    """Resolve a bearer token or session cookie to the acting user. A session
+    that must enrol two-factor first is refused unless `enrolling` (the
+    caller is one of the few places such a session may go)."""
     token_hash = hash_token(secret)
     found = await repository.token_with_user_by_hash(session, token_hash)
     if found is None:
@@ -230,6 +241,11 @@ async def authenticate(session: AsyncSession, secret: str) -> Authenticated:
         raise Unauthorized("this token has expired")
     if not user.is_active:
         raise Unauthorized("this user is deactivated")
+    if token.kind == "enrol" and not enrolling:
+        raise Forbidden(
+            "two-factor is required for your role: enrol first "
+            "(POST /api/v1/auth/totp, then /api/v1/auth/totp/confirm)"
+        )
     actor = Actor(
         user_id=user.id,
         username=user.username,

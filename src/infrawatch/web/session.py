@@ -54,7 +54,8 @@ async def viewer_from_cookie(request: Request) -> Viewer | None:
     runtime = get_runtime(request)
     try:
         async with runtime.db.unit_of_work(write=False) as session:
-            auth = await accounts.authenticate(session, secret)
+            # Marked below: such a viewer is sent to the enrolment page.
+            auth = await accounts.authenticate(session, secret, enrolling=True)
     except Unauthorized:
         return None
     if auth.needs_touch:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from infrawatch.accounts import service as accounts
 from infrawatch.accounts.security import SESSION_COOKIE
 from infrawatch.core.clock import utcnow
-from infrawatch.core.errors import Unauthorized
+from infrawatch.core.errors import Forbidden, Unauthorized
 from infrawatch.core.runtime import Runtime
 from infrawatch.web.hub import ALLOWED_TOPICS, Client, Hub, allowed_pattern
 
@@ -63,7 +63,7 @@ async def websocket(ws: WebSocket) -> None:
         return
     try:
         auth = await _authenticate(runtime, secret)
-    except Unauthorized as exc:
+    except (Unauthorized, Forbidden) as exc:  # Forbidden: a session that must enrol first
         await ws.close(UNAUTHORIZED, exc.message)
         return
     with hub.connected() as client:
@@ -121,7 +121,7 @@ async def _keepalive(ws: WebSocket, client: Client, runtime: Runtime, secret: st
             checked = asyncio.get_running_loop().time()
             try:
                 await _authenticate(runtime, secret)
-            except Unauthorized as exc:
+            except (Unauthorized, Forbidden) as exc:
                 await ws.close(UNAUTHORIZED, exc.message)
                 return
 
