@@ -89,3 +89,25 @@ def test_import_kuma_refuses_what_is_not_a_kuma_database(
     assert refused.returncode != 0
     assert "not an SQLite database" in refused.stderr and "Traceback" not in refused.stderr
     assert "--dry-run" in infrawatch(cli_env, "import-kuma", "--help").stdout
+
+
+async def test_a_server_already_in_the_inventory_is_referred_to_not_reset(
+    api: Clients, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    created = await api.admin.post(
+        "/api/v1/servers",
+        json={"name": "127.0.0.1", "ip_address": "127.0.0.1", "tags": {"keep": "me"}},
+    )
+    assert created.status_code == 201, created.text
+    kuma = KumaDb(tmp_path / "kuma.db", "2.0.2")
+    fill_example(kuma, "http://127.0.0.1:9/hook")
+    kuma.close()
+    done = await infrawatch_async(data_env(cli_env, api), "import-kuma", str(kuma.path))
+    assert done.returncode == 0, done.stderr
+    assert "servers 127.0.0.1" not in done.stdout
+    assert "server 127.0.0.1 exists; env=prod, team-web= not added" in done.stdout
+    server = (await api.admin.get(f"/api/v1/servers/{created.json()['id']}")).json()
+    assert server["tags"] == {"keep": "me"}
+    monitors = (await api.admin.get("/api/v1/monitors?limit=100")).json()["items"]
+    website = next(m for m in monitors if m["name"] == "Website")
+    assert website["server_id"] == server["id"]

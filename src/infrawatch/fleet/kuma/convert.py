@@ -90,8 +90,9 @@ def _monitors(data: KumaData, out: Conversion, servers: bool) -> dict[int, str]:
             out.secrets[secret] = converted.password
             item["target"] = item["target"].replace("{password}", secret_reference(secret))
         host = converted.host if servers else None
-        if host is not None and _server_item(host) is not None:
-            hosts.setdefault(host, _server_item(host) or {})
+        server = _server_item(host) if host is not None else None
+        if host is not None and server is not None:
+            hosts.setdefault(host, server)
             item["server"] = host
         try:
             MonitorCreate.model_validate({k: v for k, v in item.items() if k != "server"})

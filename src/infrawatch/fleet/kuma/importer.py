@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infrawatch.core.context import OperationContext
 from infrawatch.credentials import stored_secrets
 from infrawatch.fleet import service
-from infrawatch.fleet.kinds import Tools
+from infrawatch.fleet.kinds import BY_KEY, Tools
 from infrawatch.fleet.kuma import convert, reader
 from infrawatch.fleet.service import Change
 
@@ -40,6 +40,7 @@ async def import_conversion(
     dry_run: bool,
 ) -> KumaImport:
     """In the caller's transaction; on a dry run the caller rolls it back."""
+    await _keep_existing_servers(session, tools, conversion)
     stored = {
         name: await stored_secrets.put_secret(
             session, ctx, tools.keyring, name, value, description="imported from Uptime Kuma"
@@ -50,3 +51,26 @@ async def import_conversion(
     if not dry_run and plan.steps:
         await service.apply_plan(session, ctx, tools, plan)
     return KumaImport(conversion.kuma_version, plan.changes, stored, conversion.notes, dry_run)
+
+
+async def _keep_existing_servers(
+    session: AsyncSession, tools: Tools, conversion: convert.Conversion
+) -> None:
+    """A server already in the inventory under a host's name is only referred
+    to: applied as an item it would be reset to what the item says (its
+    tags, groups and fields gone)."""
+    made = conversion.items.get("servers", {})
+    if not made:
+        return
+    existing = await BY_KEY["servers"].load(session, tools)
+    for name in [n for n in made if n in existing]:
+        item = made.pop(name)
+        has = existing[name].fields.get("tags") or {}
+        missing = {k: v for k, v in (item.get("tags") or {}).items() if has.get(k) != v}
+        if missing:
+            tags = ", ".join(f"{k}={v}" for k, v in missing.items())
+            conversion.notes.append(
+                convert.Note("tag", name, f"server {name} exists; {tags} not added", False)
+            )
+    if not made:
+        conversion.items.pop("servers")
