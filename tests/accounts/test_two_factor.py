@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from infrawatch.core.db import Database
 from tests.conftest import PASSWORD, Clients
+from tests.live import data_env, infrawatch_async
 
 
 async def _login(api: Clients, username: str, otp: str | None = None) -> httpx.Response:
@@ -181,3 +182,16 @@ async def test_the_console_sends_a_session_that_must_enrol_to_the_enrolment_page
         assert "recovery code(s) left" in (await browser.get("/account/two-factor")).text
     finally:
         settings.totp_required_roles = ""
+
+
+async def test_the_command_line_resets_two_factor_for_a_locked_out_admin(
+    api: Clients, cli_env: dict[str, str]
+) -> None:
+    await _enrol(await _session(api, "admin"))
+    assert (await _login(api, "admin")).status_code == 401
+    env = data_env(cli_env, api)
+    reset = await infrawatch_async(env, "users", "reset-2fa", "admin")
+    assert reset.returncode == 0 and "two-factor reset for admin" in reset.stdout
+    assert (await _login(api, "admin")).status_code == 200
+    unknown = await infrawatch_async(env, "users", "reset-2fa", "nobody")
+    assert unknown.returncode != 0 and "nobody" in unknown.stderr

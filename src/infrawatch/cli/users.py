@@ -104,6 +104,24 @@ def users_unlock(username: Username) -> None:
     print_out(f"unlocked {username} ({run(work)} failed logins forgotten)")
 
 
+@users_app.command("reset-2fa")
+def users_reset_two_factor(username: Username) -> None:
+    """Turn a user's two-factor login off (a lost phone and recovery codes):
+    their password alone logs them in next time, and they enrol again where
+    their role requires it."""
+    from infrawatch.accounts import service as accounts
+    from infrawatch.accounts import two_factor
+    from infrawatch.core.context import cli_context
+
+    async def work(runtime: Runtime) -> None:
+        async with runtime.db.unit_of_work() as session:
+            user = await accounts.user_named(session, username)
+            await two_factor.reset(session, cli_context(), user.id)
+
+    run(work)
+    print_out(f"two-factor reset for {username}")
+
+
 @users_app.command("reset-password")
 def users_reset_password(username: Username, password_stdin: PasswordStdin = False) -> None:
     """Set a new password (and unlock): for a user who forgot theirs, or an
