@@ -89,7 +89,9 @@ async def start_enrolment(
 
 def _enrolment(user: User, secret: str) -> Enrolment:
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
-    return Enrolment(secret, uri, segno.make(uri, error="m").svg_inline(scale=4))
+    return Enrolment(
+        secret, uri, segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff")
+    )
 
 
 async def pending_enrolment(
