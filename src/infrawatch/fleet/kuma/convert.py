@@ -373,10 +373,11 @@ def _cron_from_times(row: Row, strategy: str) -> str:
     """Kuma before 1.21.2 kept recurring windows as times and lists, not cron."""
     hour, minute = _hour_minute(row.get("start_time"))
     if strategy == "recurring-weekday":
-        days = ",".join(str(d) for d in sorted(monitors._json(row.get("weekdays"), [])))
+        weekdays = [d for d in monitors.json_or(row.get("weekdays"), []) if isinstance(d, int)]
+        days = ",".join(str(d) for d in sorted(weekdays))
         return f"{minute} {hour} * * {days or '*'}"
     if strategy == "recurring-day-of-month":
-        listed = [d for d in monitors._json(row.get("days_of_month"), []) if isinstance(d, int)]
+        listed = [d for d in monitors.json_or(row.get("days_of_month"), []) if isinstance(d, int)]
         return f"{minute} {hour} {','.join(map(str, sorted(listed))) or '*'} * *"
     return f"{minute} {hour} * * *"
 

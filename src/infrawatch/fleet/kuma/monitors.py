@@ -30,7 +30,8 @@ class Converted:
     notes: list[str] = field(default_factory=list)  # imported, but not all of it
 
 
-def _json(text: Any, default: Any) -> Any:
+def json_or(text: Any, default: Any) -> Any:
+    """Kuma keeps lists and maps as JSON text; unreadable or empty: `default`."""
     if text in (None, ""):
         return default
     try:
@@ -96,14 +97,14 @@ def _http(row: dict[str, Any], item: dict[str, Any]) -> Converted:
         raise Skipped(f"its method {verb} is not one InfraWatch sends")
     if verb != "GET":
         settings["method"] = verb
-    headers = _json(row.get("headers"), {})
+    headers = json_or(row.get("headers"), {})
     if not isinstance(headers, dict):
         notes.append("its headers are not a JSON object and were left out")
     elif headers:
         settings["headers"] = {str(k): str(v) for k, v in headers.items()}
     if row.get("body"):
         settings["body"] = str(row["body"])
-    codes = _json(row.get("accepted_statuscodes_json"), ["200-299"])
+    codes = json_or(row.get("accepted_statuscodes_json"), ["200-299"])
     if isinstance(codes, list) and codes and codes != ["200-399"]:
         settings["accepted_status_codes"] = [str(c) for c in codes]
     redirects = int(row["maxredirects"]) if row.get("maxredirects") is not None else 10
