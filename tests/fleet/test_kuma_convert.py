@@ -257,3 +257,12 @@ def test_a_file_that_is_not_a_kuma_database_is_refused_by_name(tmp_path: Path) -
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(InvalidInput, match="not an Uptime Kuma database"):
         importer.read(other)
+
+
+def test_a_row_holding_what_kuma_never_writes_is_reported_not_a_crash(kuma: KumaDb) -> None:
+    kuma.monitor("Odd", "port", hostname="127.0.0.1", port=22, interval="every minute")
+    kuma.maintenance("Odd window", [], strategy="single", start_date="soon", end_date="later")
+    kuma.close()
+    reasons = {(n.kind, n.name): n.reason for n in importer.read(kuma.path).skipped()}
+    assert "cannot be read" in reasons[("monitor", "Odd")]
+    assert "cannot be read" in reasons[("maintenance", "Odd window")]

@@ -83,6 +83,9 @@ def _monitors(data: KumaData, out: Conversion, servers: bool) -> dict[int, str]:
         except monitors.Skipped as why:
             out.notes.append(Note("monitor", label, str(why), imported=False))
             continue
+        except (ValueError, TypeError) as exc:  # a column holding what Kuma never writes
+            out.notes.append(Note("monitor", label, f"a value cannot be read ({exc})", False))
+            continue
         name = _unique(label[:128], taken)
         item = {"name": name, **converted.item}
         if converted.password is not None:
@@ -312,6 +315,9 @@ def _windows(data: KumaData, out: Conversion, monitor_names: dict[int, str]) -> 
             schedule = _schedule(row, data, notes)
         except monitors.Skipped as why:
             out.notes.append(Note("maintenance", label, str(why), imported=False))
+            continue
+        except (ValueError, TypeError) as exc:
+            out.notes.append(Note("maintenance", label, f"a value cannot be read ({exc})", False))
             continue
         if not row.get("active", 1):
             out.notes.append(Note("maintenance", label, "it is paused in Kuma", imported=False))
