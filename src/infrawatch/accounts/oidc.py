@@ -45,9 +45,9 @@ class ProviderInfo:
 
 @dataclass(frozen=True)
 class Identity:
+    issuer: str
     subject: str  # issuer and `sub`: unique across providers
     username: str
-    email: str | None
     groups: list[str]
 
 
@@ -210,12 +210,11 @@ async def _verified_claims(
 def _identity(settings: Settings, info: ProviderInfo, claims: dict[str, Any]) -> Identity:
     raw_groups = claims.get(settings.oidc_groups_claim, [])
     groups = [raw_groups] if isinstance(raw_groups, str) else [str(g) for g in raw_groups or []]
-    email = claims.get("email")
-    username = claims.get(settings.oidc_username_claim) or email or claims["sub"]
+    username = claims.get(settings.oidc_username_claim) or claims.get("email") or claims["sub"]
     return Identity(
+        issuer=info.issuer,
         subject=f"{info.issuer}|{claims['sub']}"[:255],
         username=str(username)[:64],
-        email=str(email) if email else None,
         groups=groups,
     )
 

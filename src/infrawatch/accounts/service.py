@@ -376,7 +376,7 @@ async def login(
             )
     elif two_factor.required_for(settings, user.role):
         kind = "enrol"
-    return await _open_session(session, ctx, settings, user, kind, source_ip)
+    return await _open_session(session, ctx, settings, user, kind)
 
 
 async def _record_failure(
@@ -404,10 +404,10 @@ async def _open_session(
     settings: Settings,
     user: User,
     kind: str,
-    source_ip: str,
     action: str = "auth.login",
     details: dict[str, object] | None = None,
 ) -> LoginOutcome:
+    source_ip = ctx.source_ip or "unknown"
     now = utcnow()
     secret = _new_token_secret()
     expires_at = now + timedelta(seconds=settings.session_ttl_seconds)
@@ -466,7 +466,6 @@ async def sso_login(
     takes the role their groups give at every sign-on. A local user of the
     same name is never taken over: that would let whoever controls a name
     at the provider become them here. Two-factor is the provider's part."""
-    source_ip = ctx.source_ip or "unknown"
     user = await repository.get_user_by_subject(session, identity.subject)
     if user is None:
         if await repository.get_user_by_name(session, identity.username) is not None:
@@ -500,16 +499,14 @@ async def sso_login(
             ctx.with_actor(Actor(user.id, user.username, role)),
             audit.Change("user.update", "user", user.id, before, _user_fields(user)),
         )
-    issuer = identity.subject.rsplit("|", 1)[0]
     return await _open_session(
         session,
         ctx,
         settings,
         user,
         "session",
-        source_ip,
         action="auth.sso_login",
-        details={"issuer": issuer, "groups": identity.groups[:20], "role": role.value},
+        details={"issuer": identity.issuer, "groups": identity.groups[:20], "role": role.value},
     )
 
 

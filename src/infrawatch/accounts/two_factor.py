@@ -171,7 +171,9 @@ async def check_code(session: AsyncSession, keyring: Keyring, user: User, code: 
     return None
 
 
-def _clear(user: User) -> None:
+async def _clear(session: AsyncSession, user: User) -> None:
+    """Two-factor off: secrets, the last step and the recovery codes gone."""
+    await repository.replace_recovery_codes(session, user.id, [], utcnow())
     user.totp_secret_encrypted = None
     user.totp_pending_encrypted = None
     user.totp_enabled_at = None
@@ -194,8 +196,7 @@ async def disable(
         raise Conflict(f"two-factor is required for the {user.role} role")
     if await check_code(session, keyring, user, code) is None:
         raise InvalidInput("code: not a current or recovery code", loc=("body", "code"))
-    _clear(user)
-    await repository.replace_recovery_codes(session, user.id, [], utcnow())
+    await _clear(session, user)
     await audit.record(session, ctx, audit.Change("auth.totp_disabled", "user", user.id))
 
 
@@ -204,8 +205,7 @@ async def reset(session: AsyncSession, ctx: OperationContext, user_id: uuid.UUID
     enrols again if their role requires it)."""
     user = await _user(session, user_id)
     had = user.totp_secret_encrypted is not None
-    _clear(user)
-    await repository.replace_recovery_codes(session, user.id, [], utcnow())
+    await _clear(session, user)
     await audit.record(
         session, ctx, audit.Change("user.totp_reset", "user", user.id, {"enabled": had}, None)
     )

@@ -30,6 +30,12 @@ class EnrolmentRequired(Exception):
 ENROLMENT_PAGE = "/account/two-factor"
 
 
+def local_path(next_path: str) -> str:
+    """Where to go after a login: only a path on this site, never an open
+    redirect."""
+    return next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
+
+
 @dataclass(frozen=True)
 class Viewer:
     """The signed-in person, and what the page may offer them."""

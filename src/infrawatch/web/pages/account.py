@@ -19,14 +19,14 @@ router = APIRouter(include_in_schema=False)
 async def two_factor_page(request: Request, viewer: ViewerDep, session: DbSession) -> Response:
     assert viewer.actor.user_id is not None
     user = await accounts.get_user(session, viewer.actor.user_id)
-    keyring = get_runtime(request).keyring
+    runtime = get_runtime(request)
     return render(
         "account/two_factor.html",
         viewer=viewer,
         nav="account",
         title="Two-factor login",
         user=user,
-        pending=await two_factor.pending_enrolment(session, keyring, user.id),
+        pending=await two_factor.pending_enrolment(session, runtime.keyring, user.id),
         codes_left=await two_factor.recovery_codes_left(session, user.id),
-        required=two_factor.required_for(get_runtime(request).settings, user.role.value),
+        required=two_factor.required_for(runtime.settings, user.role.value),
     )

@@ -21,7 +21,7 @@ from infrawatch.inventory.schemas import TAG_KEY_PATTERN
 from infrawatch.monitoring import history
 from infrawatch.statuspage import public as status_public
 from infrawatch.web import svg
-from infrawatch.web.session import require_viewer, viewer_from_cookie
+from infrawatch.web.session import local_path, require_viewer, viewer_from_cookie
 from infrawatch.web.status import render_page
 from infrawatch.web.templating import render
 
@@ -125,8 +125,7 @@ def _could_be_domain(host: str) -> bool:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login(request: Request, next: str = "/") -> Response:
-    # Only a path on this site: never an open redirect.
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    target = local_path(next)
     if await viewer_from_cookie(request) is not None:
         return RedirectResponse(target, status_code=303)
     settings = get_runtime(request).settings

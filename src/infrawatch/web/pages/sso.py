@@ -13,6 +13,7 @@ from infrawatch.accounts.router import session_response
 from infrawatch.core.context import Actor, OperationContext, Role
 from infrawatch.core.errors import AppError, NotFound
 from infrawatch.core.runtime import get_runtime, request_id, source_ip
+from infrawatch.web.session import local_path
 
 router = APIRouter(include_in_schema=False)
 STATE_COOKIE = "infrawatch_oidc"
@@ -23,18 +24,13 @@ def _callback_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + f"{COOKIE_PATH}/callback"
 
 
-def _local_path(next_path: str) -> str:
-    # Only a path on this site: never an open redirect.
-    return next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
-
-
 @router.get(f"{COOKIE_PATH}/login")
 async def sso_start(request: Request, next: str = "/") -> Response:
     runtime = get_runtime(request)
     if not oidc.enabled(runtime.settings):
         raise NotFound("single sign-on is not set up here (INFRAWATCH_OIDC_ISSUER)")
     url, state = await oidc.begin(
-        runtime.settings, runtime.keyring, _callback_url(request), _local_path(next)
+        runtime.settings, runtime.keyring, _callback_url(request), local_path(next)
     )
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
@@ -72,7 +68,7 @@ async def sso_callback(request: Request) -> Response:
         async with runtime.db.unit_of_work() as session:
             await accounts.sso_failed(session, ctx, exc.message)
         raise
-    response = RedirectResponse(_local_path(next_path), status_code=303)
+    response = RedirectResponse(local_path(next_path), status_code=303)
     session_response(request, response, outcome)
     response.delete_cookie(STATE_COOKIE, path=COOKIE_PATH)
     return response
