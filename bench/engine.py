@@ -269,8 +269,44 @@ def dump_stacks(pid: int, path: Path) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
+    user, kernel = cpu_split(pid)
+    return user + kernel
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and kernel CPU seconds of a process (the kernel's share is the
+    sockets' own work, which no change in Python removes)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+
+
+def start_profile(path: str | None, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy over the measured window of one worker, as collapsed stacks
+    (`--profile FILE`; py-spy must be installed)."""
+    if not path:
+        return None
+    beside = Path(sys.executable).parent / "py-spy"  # a venv's, not activated
+    return subprocess.Popen(
+        [
+            str(beside) if beside.exists() else "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds) - 5),
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            # BENCH_PROFILE_NATIVE=1: C frames too (uvloop, asyncpg), which
+            # py-spy can only read from a paused process.
+            *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]),
+            "--output",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -281,12 +317,18 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def postgres_cpu_seconds() -> float:
+    """CPU of the PostgreSQL server: its live processes, plus what its
+    processes that ended meanwhile used (autovacuum workers come and go; the
+    postmaster collected their time as its children's)."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip().startswith("postgres"):
                     total += cpu_seconds(int(entry.name))
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    if (Path("/proc") / stat[1] / "comm").read_text().strip() != "postgres":
+                        total += (int(stat[13]) + int(stat[14])) / TICKS  # the postmaster
             except OSError:
                 continue
     return total
@@ -448,12 +490,21 @@ async def run(args: argparse.Namespace) -> None:
         first = [scrape(p) for p in ports]
         measured_from = time.monotonic()
         cpu_first = sum(cpu_seconds(w.pid) for w in workers)
+        pg_window_start = postgres_cpu_seconds() if args.database == "postgresql" else 0.0
+        kernel_first = sum(cpu_split(w.pid)[1] for w in workers)
+        profiler = start_profile(args.profile, workers[0].pid, args.duration)
         size_first = await database_bytes(args.database, url, workdir)
         rows_first = await result_rows(url)
         wall_from = utcnow()
         await asyncio.sleep(args.duration - (time.monotonic() - measured_from))
         cpu_last = sum(cpu_seconds(w.pid) for w in workers)
+        pg_window = (
+            postgres_cpu_seconds() - pg_window_start if args.database == "postgresql" else 0.0
+        )
+        kernel_last = sum(cpu_split(w.pid)[1] for w in workers)
         last = [scrape(p) for p in ports]
+        if profiler is not None:
+            profiler.wait(timeout=60)
         elapsed = time.monotonic() - measured_from
         size_last = await database_bytes(args.database, url, workdir)
         rows_last = await result_rows(url)
@@ -556,10 +607,19 @@ async def run(args: argparse.Namespace) -> None:
             f"{all_checked_after:.1f} s" if all_checked_after else "not within 3 intervals",
         ),
         ("cores used (workers)", f"{cpu / elapsed:.2f}"),
-        ("CPU per check (workers)", f"{per_check_ms:.3f} ms"),
         (
-            "CPU per check incl. PostgreSQL",
-            f"{(cpu + pg_cpu * elapsed / total_elapsed) / checks * 1000:.3f} ms"
+            "CPU per check (workers), of which in the kernel",
+            f"{per_check_ms:.3f} ms, {(kernel_last - kernel_first) / checks * 1000:.3f} ms"
+            if checks
+            else "-",
+        ),
+        (
+            # The window's own PostgreSQL CPU; in parentheses the whole run's
+            # (start-up and first checks included) charged pro rata, as the
+            # figures before 2026-12-07 were.
+            "CPU per check incl. PostgreSQL, window (whole run pro rata)",
+            f"{(cpu + pg_window) / checks * 1000:.3f} ms "
+            f"({(cpu + pg_cpu * elapsed / total_elapsed) / checks * 1000:.3f} ms)"
             if args.database == "postgresql" and checks
             else "-",
         ),
@@ -619,6 +679,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--baseline-seconds", type=float, default=15)
+    parser.add_argument("--profile", help="write a py-spy profile of the first worker here")
     asyncio.run(run(parser.parse_args()))
 
 
