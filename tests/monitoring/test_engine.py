@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -16,7 +18,7 @@ from infrawatch.core.db import Database
 from infrawatch.monitoring import repository
 from infrawatch.monitoring.engine.derive import derive_marked_hours
 from infrawatch.monitoring.engine.retention import run_retention
-from infrawatch.monitoring.engine.runner import Engine
+from infrawatch.monitoring.engine.runner import Engine, EngineOptions
 from infrawatch.monitoring.engine.writer import five_minute_rows
 from infrawatch.monitoring.models import ANY_POOL, MonitorRollup, MonitorTransition
 from infrawatch.monitoring.rows import ResultRow
@@ -350,3 +352,39 @@ async def test_after_a_squeezed_first_check_a_monitor_returns_to_its_own_slot(
     due = tracked.due
     engine._schedule_next(tracked, due, due)
     assert tracked.due == due + 30
+
+
+async def test_checks_due_close_together_start_in_one_wake_up_never_before_the_batch(
+    db: Database, app: Any
+) -> None:
+    engine = Engine(db, app.state.runtime.bus, EngineOptions(start_batch_seconds=0.05))
+    loop = asyncio.get_running_loop()
+    engine._loop = loop
+    engine.leaser.holds = lambda key: True  # type: ignore[method-assign]
+    started: list[tuple[float, float]] = []  # (when, due)
+
+    async def check(tracked: Any, due: float) -> None:
+        started.append((loop.time(), due))
+
+    engine._check = check  # type: ignore[method-assign]
+    now = loop.time()
+    for n in range(100):  # one due every 5 ms for half a second
+        tracked = tracked_monitor(f"m{n}")
+        engine.tracked[tracked.spec.id] = tracked
+        engine._schedule(tracked, now + 0.1 + n * 0.005)
+    scheduler = asyncio.create_task(engine._schedule_loop())
+
+    async def all_started() -> bool:
+        return len(started) == 100
+
+    await eventually(all_started, timeout=10, interval=0.01)
+    scheduler.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await scheduler
+    # Never more than one batch early.
+    assert all(when >= due - 0.05 for when, due in started)
+    # Started in wake-ups a batch apart (about 11 for this half second), not
+    # one per check: the checks of one wake-up start within microseconds.
+    times = sorted(when for when, _ in started)
+    wake_ups = 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > 0.003)
+    assert wake_ups <= 20, wake_ups
