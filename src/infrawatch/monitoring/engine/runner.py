@@ -171,6 +171,7 @@ class Engine:
         try:
             await asyncio.gather(*workers)
         finally:
+            gc.set_threshold(*collection_thresholds)  # first: what follows may be cancelled
             for task in workers:
                 task.cancel()
             changes.close()
@@ -186,7 +187,6 @@ class Engine:
                     asyncio.gather(*workers, *self._tasks, return_exceptions=True), 20
                 )
             await self._http.close()
-            gc.set_threshold(*collection_thresholds)
 
     async def _watch_loop_lag(self) -> None:
         """How late the loop wakes a 100 ms sleep: the time something held
