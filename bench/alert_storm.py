@@ -46,6 +46,7 @@ from infrawatch.inventory.models import ServerDependency
 from infrawatch.inventory.schemas import GroupCreate
 from infrawatch.monitoring.engine.writer import ResultWriter
 from infrawatch.monitoring.models import Monitor, MonitorTransition
+from infrawatch.monitoring.rows import TransitionRow
 from inventory import seed_row
 
 MONITORS_PER_SLICE = 1000
@@ -133,7 +134,7 @@ async def storm(db: Database, to_state: str, spread: float) -> int:
     now = utcnow()
     from_state = "up" if to_state == "down" else "down"
     for start in range(0, len(monitors), MONITORS_PER_SLICE):
-        rows = [
+        rows: list[TransitionRow] = [
             {
                 "monitor_id": monitor_id,
                 "server_id": server_id,
