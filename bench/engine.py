@@ -280,15 +280,22 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
+def py_spy() -> str:
+    beside = Path(sys.executable).parent / "py-spy"  # a venv's, not activated
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        sys.exit("--profile needs py-spy: pip install py-spy")
+    return found
+
+
 def start_profile(path: str | None, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
     """py-spy over the measured window of one worker, as collapsed stacks
     (`--profile FILE`; py-spy must be installed)."""
     if not path:
         return None
-    beside = Path(sys.executable).parent / "py-spy"  # a venv's, not activated
     return subprocess.Popen(
         [
-            str(beside) if beside.exists() else "py-spy",
+            py_spy(),
             "record",
             "--pid",
             str(pid),
@@ -433,6 +440,8 @@ def bare_loop(port: int, seconds: float) -> tuple[float, float]:
 
 
 async def run(args: argparse.Namespace) -> None:
+    if args.profile:
+        py_spy()  # refused now, not after minutes of setting up
     workdir = Path(tempfile.mkdtemp(prefix="iw-bench-engine-"))
     port, slow_port = free_port(), free_port()
     slow = subprocess.Popen([sys.executable, "-c", SLOW_TARGET, str(slow_port)])
