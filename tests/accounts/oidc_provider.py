@@ -1,7 +1,8 @@
 """A small OpenID Connect provider on loopback for the sign-on tests:
 discovery, an authorization endpoint that signs in whoever the test says,
 a token endpoint that checks the client, the redirect and PKCE (S256) and
-gives each code once, and its signing keys. Knobs let a test make it
+gives each code once, a userinfo endpoint for its access tokens, and its
+signing keys. Knobs let a test make it
 misbehave (another nonce, another key, another audience)."""
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class Provider:
     audience_override: str | None = None
     sign_with: RSAKey = field(default_factory=lambda: SIGNING_KEY)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    # Claims sent only by the userinfo endpoint, not in the ID token (as
+    # Keycloak does with groups unless a mapper says otherwise).
+    userinfo_only: set[str] = field(default_factory=set)
+    userinfo_sub_override: str | None = None
+    access_tokens: set[str] = field(default_factory=set)
+    userinfo_requests: int = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -44,6 +51,7 @@ class Provider:
         app.router.add_get("/authorize", self._authorize)
         app.router.add_post("/token", self._token)
         app.router.add_get("/jwks", self._jwks)
+        app.router.add_get("/userinfo", self._userinfo)
         return app
 
     async def _discovery(self, request: web.Request) -> web.Response:
@@ -53,6 +61,7 @@ class Provider:
                 "authorization_endpoint": f"{self.base}/authorize",
                 "token_endpoint": f"{self.base}/token",
                 "jwks_uri": f"{self.base}/jwks",
+                "userinfo_endpoint": f"{self.base}/userinfo",
                 "response_types_supported": ["code"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "code_challenge_methods_supported": ["S256"],
@@ -94,15 +103,26 @@ class Provider:
             "iat": now,
             "exp": now + 300,
             "nonce": self.nonce_override or issued["nonce"],
-            **self.user,
+            **{k: v for k, v in self.user.items() if k not in self.userinfo_only},
         }
+        access_token = "at-" + secrets.token_hex(8)
+        self.access_tokens.add(access_token)
         id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.sign_with)
         return web.json_response(
             {
-                "access_token": "at-" + secrets.token_hex(8),
+                "access_token": access_token,
                 "token_type": "Bearer",
                 "id_token": id_token,
             }
+        )
+
+    async def _userinfo(self, request: web.Request) -> web.Response:
+        self.userinfo_requests += 1
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or token not in self.access_tokens:
+            return web.json_response({"error": "invalid_token"}, status=401)
+        return web.json_response(
+            {**self.user, "sub": self.userinfo_sub_override or self.user["sub"]}
         )
 
     async def _jwks(self, request: web.Request) -> web.Response:

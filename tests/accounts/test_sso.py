@@ -151,3 +151,32 @@ async def test_the_login_page_offers_sign_on_only_when_it_is_set_up(
     settings.oidc_issuer = ""
     assert "/auth/oidc/login" not in (await api.anon.get("/login")).text
     assert (await api.anon.get("/auth/oidc/login")).status_code == 404
+
+
+async def test_groups_sent_only_by_the_userinfo_endpoint_give_the_role(
+    api: Clients, provider: Provider
+) -> None:
+    provider.user["groups"] = ["infra-admins"]
+    provider.userinfo_only = {"groups"}
+    browser, done = await _sign_on(api)
+    assert done.status_code == 303, done.text
+    assert (await browser.get("/api/v1/auth/me")).json()["role"] == "admin"
+    assert provider.userinfo_requests == 1
+    # With everything in the ID token, the userinfo endpoint is not asked.
+    provider.userinfo_only = set()
+    await _sign_on(api)
+    assert provider.userinfo_requests == 1
+
+
+async def test_a_userinfo_answer_about_another_user_is_refused(
+    api: Clients, provider: Provider
+) -> None:
+    provider.user["groups"] = ["infra-admins"]
+    provider.userinfo_only = {"groups"}
+    provider.userinfo_sub_override = "someone-else"
+    _, done = await _sign_on(api)
+    assert done.status_code == 400, done.text
+    assert "another user" in done.json()["detail"]
+    assert await _audit(api, "auth.sso_login") == []
+    [failure] = await _audit(api, "auth.sso_failed")
+    assert "another user" in str(failure["changes"])

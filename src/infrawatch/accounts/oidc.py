@@ -2,7 +2,9 @@
 PKCE (S256), a state and a nonce kept in an encrypted cookie, the ID token's
 signature checked against the provider's published keys and its issuer,
 audience, expiry and nonce against what we asked for (joserfc, authlib's
-JOSE library; authlib's PKCE helpers). The groups claim decides the role."""
+JOSE library; authlib's PKCE helpers). The groups claim decides the role;
+when the ID token leaves it (or the username) out, the userinfo endpoint is
+asked, as many providers send groups only there."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class ProviderInfo:
     authorization_endpoint: str
     token_endpoint: str
     jwks_uri: str
+    userinfo_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,19 @@ def enabled(settings: Settings) -> bool:
     return bool(settings.oidc_issuer and settings.oidc_client_id)
 
 
-async def _get_json(url: str) -> Any:
+async def _get_json(url: str, headers: dict[str, str] | None = None) -> Any:
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as http, http.get(url) as response:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as http,
+            http.get(url, headers=headers) as response,
+        ):
             if response.status != 200:
                 raise UpstreamFailed(f"the identity provider answered {response.status} for {url}")
+            if response.content_type == "application/jwt":
+                raise UpstreamFailed(
+                    f"{url} answers with a signed JWT, which is not read here; "
+                    "have the provider answer JSON or put the claims in the ID token"
+                )
             return await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise UpstreamFailed(f"the identity provider cannot be reached ({exc})") from None
@@ -84,7 +95,11 @@ async def provider(settings: Settings) -> ProviderInfo:
         raise UpstreamFailed("the identity provider's discovery document names another issuer")
     try:
         return ProviderInfo(
-            meta["issuer"], meta["authorization_endpoint"], meta["token_endpoint"], meta["jwks_uri"]
+            meta["issuer"],
+            meta["authorization_endpoint"],
+            meta["token_endpoint"],
+            meta["jwks_uri"],
+            meta.get("userinfo_endpoint") or None,
         )
     except KeyError as exc:
         raise UpstreamFailed(f"the discovery document lacks {exc}") from None
@@ -152,6 +167,7 @@ async def finish(
     info = await provider(settings)
     tokens = await _exchange(settings, info, code, redirect_uri, remembered["verifier"])
     claims = await _verified_claims(settings, info, tokens, remembered["nonce"])
+    claims = await _with_userinfo(settings, info, tokens, claims)
     return _identity(settings, info, claims), remembered["next"]
 
 
@@ -205,6 +221,24 @@ async def _verified_claims(
     except JoseError as exc:
         raise SsoFailed(f"the ID token is not for this login ({exc})") from None
     return dict(token.claims)
+
+
+async def _with_userinfo(
+    settings: Settings, info: ProviderInfo, tokens: dict[str, Any], claims: dict[str, Any]
+) -> dict[str, Any]:
+    """The ID token's claims, with what it left out of the groups and the
+    username read from the userinfo endpoint (a provider may be set up to send
+    them only there). The answer must be about
+    the same `sub` (OpenID Connect Core 5.3.2); where both speak, the signed
+    token wins."""
+    wanted = (settings.oidc_groups_claim, settings.oidc_username_claim)
+    access_token = tokens.get("access_token")
+    if all(name in claims for name in wanted) or not info.userinfo_endpoint or not access_token:
+        return claims
+    found = await _get_json(info.userinfo_endpoint, {"Authorization": f"Bearer {access_token}"})
+    if not isinstance(found, dict) or found.get("sub") != claims["sub"]:
+        raise SsoFailed("the userinfo endpoint answered for another user than the ID token's")
+    return {**found, **claims}
 
 
 def _identity(settings: Settings, info: ProviderInfo, claims: dict[str, Any]) -> Identity:
