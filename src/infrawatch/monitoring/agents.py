@@ -25,7 +25,7 @@ from infrawatch.core.events import Event
 from infrawatch.credentials import agent_tokens as credential_agent_tokens
 from infrawatch.inventory import service as inventory
 from infrawatch.monitoring import repository
-from infrawatch.monitoring.models import AgentReport, HostMetricRollup
+from infrawatch.monitoring.models import AgentReport
 from infrawatch.monitoring.push import judge_push, push_state
 from infrawatch.monitoring.schemas import AgentReportIn
 from infrawatch.probes import ProbeResult
@@ -62,26 +62,14 @@ async def record_report(session: AsyncSession, token: str, report: AgentReportIn
         grown = sum(after[k] - before.get(k, 0) for k in ("bytes_sent", "bytes_received"))
         moved = max(grown, 0)  # counters start again after a reboot
         latest.at, latest.readings = now, readings
-    for period in PERIODS:
-        start = bucket_start(now, period)
-        row = await repository.host_rollup(session, owner, period, start)
-        if row is None:
-            row = HostMetricRollup(
-                server_id=owner,
-                period=period,
-                start=start,
-                reports=0,
-                cpu_sum=0.0,
-                cpu_max=0.0,
-                memory_sum=0.0,
-                memory_max=0.0,
-                disk_max=0.0,
-                load_sum=0.0,
-                load_max=0.0,
-                network_bytes=0,
-            )
-            session.add(row)
-        _add(row, readings, moved)
+    figures = _figures(readings, moved)
+    await repository.add_to_host_rollups(
+        session,
+        [
+            {"server_id": owner, "period": period, "start": bucket_start(now, period), **figures}
+            for period in PERIODS
+        ],
+    )
     await session.flush()
     for monitor_id in await repository.agent_monitor_ids(session, owner):
         # The engine checks a push-like monitor when told; an agent's too.
@@ -89,18 +77,22 @@ async def record_report(session: AsyncSession, token: str, report: AgentReportIn
     return owner
 
 
-def _add(row: HostMetricRollup, readings: dict[str, Any], moved: int) -> None:
+def _figures(readings: dict[str, Any], moved: int) -> dict[str, Any]:
+    """One report as a bucket row's figures (the bucket adds and keeps maxima)."""
+    cpu = float(readings["cpu_percent"])
     memory = float(readings["memory"]["percent"])
     load = load_per_core(readings)
-    row.reports += 1
-    row.cpu_sum += float(readings["cpu_percent"])
-    row.cpu_max = max(row.cpu_max, float(readings["cpu_percent"]))
-    row.memory_sum += memory
-    row.memory_max = max(row.memory_max, memory)
-    row.disk_max = max(row.disk_max, disk_max(readings))
-    row.load_sum += load
-    row.load_max = max(row.load_max, load)
-    row.network_bytes += moved
+    return {
+        "reports": 1,
+        "cpu_sum": cpu,
+        "cpu_max": cpu,
+        "memory_sum": memory,
+        "memory_max": memory,
+        "disk_max": disk_max(readings),
+        "load_sum": load,
+        "load_max": load,
+        "network_bytes": moved,
+    }
 
 
 async def host_metrics(

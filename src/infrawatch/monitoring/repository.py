@@ -261,19 +261,24 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def _adding(table: Table, stmt: Any) -> dict[str, Any]:
-    """SET clauses that add a rollup row's figures to the stored ones."""
+def _adding(
+    table: Table,
+    stmt: Any,
+    added: Sequence[str] = (),
+    lowest: Sequence[str] = ("latency_min",),
+    highest: Sequence[str] = ("latency_max",),
+) -> dict[str, Any]:
+    """SET clauses that add a rollup row's figures to the stored ones and
+    keep the extremes (a monitor's by default)."""
     excluded = stmt.excluded
-    changes: dict[str, Any] = {name: table.c[name] + excluded[name] for name in ADDITIVE_FIGURES}
+    changes: dict[str, Any] = {
+        name: table.c[name] + excluded[name] for name in (added or ADDITIVE_FIGURES)
+    }
     # CASE, not min()/least(): one spelling that both engines understand.
-    changes["latency_min"] = case(
-        (excluded.latency_min < table.c.latency_min, excluded.latency_min),
-        else_=table.c.latency_min,
-    )
-    changes["latency_max"] = case(
-        (excluded.latency_max > table.c.latency_max, excluded.latency_max),
-        else_=table.c.latency_max,
-    )
+    for name in lowest:
+        changes[name] = case((excluded[name] < table.c[name], excluded[name]), else_=table.c[name])
+    for name in highest:
+        changes[name] = case((excluded[name] > table.c[name], excluded[name]), else_=table.c[name])
     return changes
 
 
@@ -315,6 +320,13 @@ def _statement(dialect: str, purpose: str) -> Any:
             func.coalesce(ROLLUPS.c.samples, b"").op("||")(stmt.excluded.samples), LargeBinary
         )
         return stmt.on_conflict_do_update(index_elements=ROLLUP_KEY, set_=changes)
+    if purpose == "add host figures":
+        hosts = cast(Table, HostMetricRollup.__table__)
+        stmt = insert_into(hosts)
+        changes = _adding(hosts, stmt, HOST_ADDITIVE, lowest=(), highest=HOST_MAXIMA)
+        return stmt.on_conflict_do_update(
+            index_elements=["server_id", "period", "start"], set_=changes
+        )
     if purpose == "add fleet":
         fleet = cast(Table, FleetRollup.__table__)
         stmt = insert_into(fleet)
@@ -1073,10 +1085,14 @@ async def agent_report(
     return await session.get(AgentReport, server_id, with_for_update=lock or None)
 
 
-async def host_rollup(
-    session: AsyncSession, server_id: uuid.UUID, period: str, start: datetime
-) -> HostMetricRollup | None:
-    return await session.get(HostMetricRollup, (server_id, period, start))
+HOST_ADDITIVE = ("reports", "cpu_sum", "memory_sum", "load_sum", "network_bytes")
+HOST_MAXIMA = ("cpu_max", "memory_max", "disk_max", "load_max")
+
+
+async def add_to_host_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """A report added to its buckets (5 min, hour, day) in one statement:
+    sums added, maxima kept, a bucket made by its first report."""
+    await session.execute(_statement(_dialect(session), "add host figures"), rows)
 
 
 async def host_rollups(
