@@ -24,11 +24,8 @@ from infrawatch.api.metrics import router as metrics_router
 from infrawatch.api.openapi import install_openapi
 from infrawatch.api.router import PUBLIC_API_PATHS, api_router
 from infrawatch.core.config import Settings
-from infrawatch.core.datadir import prepare_data_dir
-from infrawatch.core.db import Database
-from infrawatch.core.events import create_event_bus
-from infrawatch.core.keys import check_keyring, load_keyring
-from infrawatch.core.runtime import Runtime
+from infrawatch.core.keys import check_keyring
+from infrawatch.core.runtime import Runtime, assemble_runtime
 from infrawatch.credentials import tasks as credential_tasks
 from infrawatch.discovery import tasks as discovery_tasks
 from infrawatch.inventory import templates as inventory_templates
@@ -75,17 +72,7 @@ class RequestIdMiddleware:
 
 
 def build_runtime(settings: Settings, *, create_data_dir: bool = True) -> Runtime:
-    settings = prepare_data_dir(settings, create=create_data_dir)
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    bus = create_event_bus(redis_url)
-    assert settings.master_key is not None  # prepare_data_dir made one if none was given
-    return Runtime(
-        settings=settings,
-        db=Database(settings.effective_database_url, bus),
-        bus=bus,
-        keyring=load_keyring(settings),
-        job_registry=build_job_registry(settings),
-    )
+    return assemble_runtime(settings, build_job_registry, create_data_dir=create_data_dir)
 
 
 def build_job_registry(settings: Settings) -> JobRegistry:

@@ -149,23 +149,10 @@ def _runtime(settings: Settings, jobs: bool, create: bool) -> Runtime:
         from infrawatch.app import build_runtime
 
         return build_runtime(settings, create_data_dir=create)
-    from infrawatch.core.datadir import prepare_data_dir
-    from infrawatch.core.db import Database
-    from infrawatch.core.events import create_event_bus
-    from infrawatch.core.keys import load_keyring
-    from infrawatch.core.runtime import Runtime
+    from infrawatch.core.runtime import assemble_runtime
     from infrawatch.jobs.registry import JobRegistry
 
-    settings = prepare_data_dir(settings, create=create)
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    bus = create_event_bus(redis_url)
-    return Runtime(
-        settings=settings,
-        db=Database(settings.effective_database_url, bus),
-        bus=bus,
-        keyring=load_keyring(settings),
-        job_registry=JobRegistry(),
-    )
+    return assemble_runtime(settings, lambda _: JobRegistry(), create_data_dir=create)
 
 
 def progress() -> Progress:

@@ -4,7 +4,7 @@ dependencies that hand those to routes."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -15,8 +15,10 @@ from infrawatch.core.concurrency import Versioned
 from infrawatch.core.config import Settings
 from infrawatch.core.counts import CountCache
 from infrawatch.core.crypto import Keyring
+from infrawatch.core.datadir import prepare_data_dir
 from infrawatch.core.db import Database
-from infrawatch.core.events import EventBus
+from infrawatch.core.events import EventBus, create_event_bus
+from infrawatch.core.keys import load_keyring
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -35,6 +37,25 @@ class Runtime:
     # The job worker of this process, and the job types it knows.
     jobs: Any = None
     job_registry: Any = None
+
+
+def assemble_runtime(
+    settings: Settings, job_registry: Callable[[Settings], Any], *, create_data_dir: bool = True
+) -> Runtime:
+    """The parts every process shares: its data folder (a master key made
+    there if none was given), event bus, database and keyring. The caller
+    brings the job registry: core may not import the domains that fill it,
+    and a CLI command that runs no job is quicker without importing them."""
+    settings = prepare_data_dir(settings, create=create_data_dir)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    bus = create_event_bus(redis_url)
+    return Runtime(
+        settings=settings,
+        db=Database(settings.effective_database_url, bus),
+        bus=bus,
+        keyring=load_keyring(settings),
+        job_registry=job_registry(settings),
+    )
 
 
 def get_runtime(request: Request) -> Runtime:
