@@ -268,16 +268,26 @@ def dump_stacks(pid: int, path: Path) -> None:
     print(f"  its stacks: {path}")
 
 
+def stat_fields(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    user, kernel = cpu_split(pid)
-    return user + kernel
+    return sum(cpu_split(pid))
 
 
 def cpu_split(pid: int) -> tuple[float, float]:
     """User and kernel CPU seconds of a process (the kernel's share is the
     sockets' own work, which no change in Python removes)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+
+
+def workers_cpu(workers: list[subprocess.Popen[bytes]]) -> tuple[float, float]:
+    """All CPU seconds of the workers, and the kernel's part of them."""
+    splits = [cpu_split(w.pid) for w in workers]
+    return sum(u + k for u, k in splits), sum(k for _, k in splits)
 
 
 def py_spy() -> str:
@@ -332,8 +342,8 @@ def postgres_cpu_seconds() -> float:
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip().startswith("postgres"):
-                    total += cpu_seconds(int(entry.name))
-                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    stat = stat_fields(entry.name)
+                    total += (int(stat[11]) + int(stat[12])) / TICKS
                     if (Path("/proc") / stat[1] / "comm").read_text().strip() != "postgres":
                         total += (int(stat[13]) + int(stat[14])) / TICKS  # the postmaster
             except OSError:
@@ -498,19 +508,17 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.sleep(warm)
         first = [scrape(p) for p in ports]
         measured_from = time.monotonic()
-        cpu_first = sum(cpu_seconds(w.pid) for w in workers)
+        cpu_first, kernel_first = workers_cpu(workers)
         pg_window_start = postgres_cpu_seconds() if args.database == "postgresql" else 0.0
-        kernel_first = sum(cpu_split(w.pid)[1] for w in workers)
         profiler = start_profile(args.profile, workers[0].pid, args.duration)
         size_first = await database_bytes(args.database, url, workdir)
         rows_first = await result_rows(url)
         wall_from = utcnow()
         await asyncio.sleep(args.duration - (time.monotonic() - measured_from))
-        cpu_last = sum(cpu_seconds(w.pid) for w in workers)
+        cpu_last, kernel_last = workers_cpu(workers)
         pg_window = (
             postgres_cpu_seconds() - pg_window_start if args.database == "postgresql" else 0.0
         )
-        kernel_last = sum(cpu_split(w.pid)[1] for w in workers)
         last = [scrape(p) for p in ports]
         if profiler is not None:
             profiler.wait(timeout=60)

@@ -226,11 +226,10 @@ async def _verified_claims(
 async def _with_userinfo(
     settings: Settings, info: ProviderInfo, tokens: dict[str, Any], claims: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ID token's claims, with what it left out of the groups and the
-    username read from the userinfo endpoint (a provider may be set up to send
-    them only there). The answer must be about
-    the same `sub` (OpenID Connect Core 5.3.2); where both speak, the signed
-    token wins."""
+    """The ID token's claims, with the groups and the username it left out
+    read from the userinfo endpoint (a provider may be set up to send them
+    only there). The answer must be about the same `sub` (OpenID Connect
+    Core 5.3.2); where both speak, the signed token wins."""
     wanted = (settings.oidc_groups_claim, settings.oidc_username_claim)
     access_token = tokens.get("access_token")
     if all(name in claims for name in wanted) or not info.userinfo_endpoint or not access_token:

@@ -70,7 +70,6 @@ async def record_report(session: AsyncSession, token: str, report: AgentReportIn
             for period in PERIODS
         ],
     )
-    await session.flush()
     for monitor_id in await repository.agent_monitor_ids(session, owner):
         # The engine checks a push-like monitor when told; an agent's too.
         stage_event(session, Event("monitoring.push", {"id": str(monitor_id), "kind": "agent"}))

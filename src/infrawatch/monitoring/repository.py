@@ -261,27 +261,6 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def _adding(
-    table: Table,
-    stmt: Any,
-    added: Sequence[str] = (),
-    lowest: Sequence[str] = ("latency_min",),
-    highest: Sequence[str] = ("latency_max",),
-) -> dict[str, Any]:
-    """SET clauses that add a rollup row's figures to the stored ones and
-    keep the extremes (a monitor's by default)."""
-    excluded = stmt.excluded
-    changes: dict[str, Any] = {
-        name: table.c[name] + excluded[name] for name in (added or ADDITIVE_FIGURES)
-    }
-    # CASE, not min()/least(): one spelling that both engines understand.
-    for name in lowest:
-        changes[name] = case((excluded[name] < table.c[name], excluded[name]), else_=table.c[name])
-    for name in highest:
-        changes[name] = case((excluded[name] > table.c[name], excluded[name]), else_=table.c[name])
-    return changes
-
-
 ROLLUP_KEY = ["monitor_id", "granularity", "bucket_start"]
 ADDITIVE_FIGURES = ("count", "up", "down", "degraded", "latency_sum", *HISTOGRAM_COLUMNS)
 ROLLUPS = cast(Table, MonitorRollup.__table__)
@@ -293,6 +272,29 @@ STAGED_FIVE_MINUTES = "staged_five_minutes"
 STAGED = Table(
     STAGED_FIVE_MINUTES, MetaData(), *[Column(c, ROLLUPS.c[c].type) for c in FIVE_MINUTE_COLUMNS]
 )
+
+
+HOST_ADDITIVE = ("reports", "cpu_sum", "memory_sum", "load_sum", "network_bytes")
+HOST_MAXIMA = ("cpu_max", "memory_max", "disk_max", "load_max")
+
+
+def _adding(
+    table: Table,
+    stmt: Any,
+    added: Sequence[str] = ADDITIVE_FIGURES,
+    lowest: Sequence[str] = ("latency_min",),
+    highest: Sequence[str] = ("latency_max",),
+) -> dict[str, Any]:
+    """SET clauses that add a rollup row's figures to the stored ones and
+    keep the extremes (a monitor's by default)."""
+    excluded = stmt.excluded
+    changes: dict[str, Any] = {name: table.c[name] + excluded[name] for name in added}
+    # CASE, not min()/least(): one spelling that both engines understand.
+    for name in lowest:
+        changes[name] = case((excluded[name] < table.c[name], excluded[name]), else_=table.c[name])
+    for name in highest:
+        changes[name] = case((excluded[name] > table.c[name], excluded[name]), else_=table.c[name])
+    return changes
 
 
 @functools.cache
@@ -1083,10 +1085,6 @@ async def agent_report(
     session: AsyncSession, server_id: uuid.UUID, *, lock: bool = False
 ) -> AgentReport | None:
     return await session.get(AgentReport, server_id, with_for_update=lock or None)
-
-
-HOST_ADDITIVE = ("reports", "cpu_sum", "memory_sum", "load_sum", "network_bytes")
-HOST_MAXIMA = ("cpu_max", "memory_max", "disk_max", "load_max")
 
 
 async def add_to_host_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
